@@ -1,0 +1,35 @@
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class User(AbstractUser):
+    """A member of staff. Superusers are the administrators; everyone else acts through a role."""
+
+    class Meta:
+        db_table = "accounts_user"
+
+
+class Role(models.TextChoices):
+    QUALITY_CONTROL = "quality_control", "Quality control"
+    SALES_REP = "sales_rep", "Sales rep"
+    MANAGER = "manager", "Manager"
+
+
+class AgentProfile(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.SALES_REP)
+    max_concurrent_conversations = models.PositiveIntegerField(
+        default=5, help_text="Open conversations this agent can hold before routing skips them."
+    )
+    is_available = models.BooleanField(
+        default=True, help_text="Unavailable agents receive no new conversations."
+    )
+
+    class Meta:
+        verbose_name = "agent profile"
+
+    def __str__(self):
+        return f"{self.user} ({self.get_role_display()})"

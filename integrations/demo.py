@@ -1,0 +1,78 @@
+"""Demo data for `make run`: staff with each role, a company and a few contacts.
+
+It lives in `integrations`, the app that may import every other one, because later steps add the
+sandbox account and channels. Every row is found by a natural key first, so a second run changes
+nothing.
+"""
+
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from accounts.models import AgentProfile, Role
+from crm.models import Company, Contact, ContactKind
+
+DEMO_PASSWORD = "switchboard"  # noqa: S105 - printed for the local demo on purpose
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    role: str
+
+
+STAFF = [
+    ("admin", "Ada", "Admin", None),
+    ("manager", "Marta", "Manager", Role.MANAGER),
+    ("rep1", "Luca", "Rossi", Role.SALES_REP),
+    ("rep2", "Sara", "Bianchi", Role.SALES_REP),
+    ("quality", "Quinto", "Verdi", Role.QUALITY_CONTROL),
+]
+
+COMPANY = {"name": "Trattoria Demo S.r.l.", "email": "info@trattoria.example.com"}
+
+CONTACTS = [
+    ("+393351032246", "Giulia Conti", ContactKind.CUSTOMER, "rep1"),
+    ("+393401234567", "Marco Neri", ContactKind.CUSTOMER, "rep2"),
+    ("+34612345678", "Lucía García", ContactKind.LEAD, None),
+]
+
+
+@transaction.atomic
+def demo_data_load() -> list[DemoLogin]:
+    User = get_user_model()
+    users = {}
+    logins = []
+    for username, first, last, role in STAFF:
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = User(
+                username=username,
+                first_name=first,
+                last_name=last,
+                email=f"{username}@switchboard.example.com",
+                is_staff=True,
+                is_superuser=role is None,
+            )
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        if role is not None:
+            AgentProfile.objects.get_or_create(user=user, defaults={"role": role})
+        users[username] = user
+        logins.append(DemoLogin(username, role.label if role else "Administrator"))
+
+    company, _ = Company.objects.get_or_create(
+        name=COMPANY["name"], defaults={"email": COMPANY["email"]}
+    )
+    for phone, name, kind, owner in CONTACTS:
+        Contact.objects.get_or_create(
+            phone=phone,
+            defaults={
+                "name": name,
+                "kind": kind,
+                "company": company if kind == ContactKind.CUSTOMER else None,
+                "responsible": users.get(owner),
+            },
+        )
+    return logins
