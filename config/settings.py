@@ -28,9 +28,15 @@ _DEV_SECRET_KEY = "django-insecure-switchboard-local-development-only"  # noqa: 
 SECRET_KEY = env.str("SECRET_KEY", default="" if not DEBUG else _DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if not DEBUG else ["*"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Fernet keys for secrets stored in the database; the first encrypts, all decrypt (rotation).
+_DEV_ENCRYPTION_KEY = "c3dpdGNoYm9hcmQtbG9jYWwtZGV2LWtleS0zMmJ5dGU="
+SECRETS_ENCRYPTION_KEYS = env.list(
+    "SECRETS_ENCRYPTION_KEYS", default=[] if not DEBUG else [_DEV_ENCRYPTION_KEY]
+)
 if not DEBUG:
     require("SECRET_KEY", SECRET_KEY)
     require("ALLOWED_HOSTS", ALLOWED_HOSTS)
+    require("SECRETS_ENCRYPTION_KEYS", SECRETS_ENCRYPTION_KEYS)
 
 # HTTPS switches: off for a local run, on in production behind TLS.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
@@ -144,6 +150,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 # Phone numbers: how a number written without its country is read.
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="IT")
 PHONE_INTERNATIONAL_PREFIX = env.str("PHONE_INTERNATIONAL_PREFIX", default="00")
+
+# Where Switchboard is reachable from outside (webhook URLs shown in the admin, sandbox callbacks).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# WhatsApp Cloud API. Point GRAPH_API_BASE_URL at the sandbox to run without Meta.
+GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.facebook.com").rstrip("/")
+GRAPH_API_VERSION = env.str("GRAPH_API_VERSION", default="v23.0")
+SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
+HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=15.0)
 
 # Task cluster (django-q2). The ORM broker keeps receipts and redelivers a task whose worker died;
 # Redis is faster but loses a task in flight, so durable state lives in rows that jobs re-drive.

@@ -1,0 +1,289 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from messaging.providers import PROVIDER_CHOICES
+from messaging.providers.base import MessageType
+
+
+class Transport(models.TextChoices):
+    WHATSAPP = "whatsapp", "WhatsApp"
+    WABA = "waba", "WhatsApp Business API"
+    TELEGRAM = "telegram", "Telegram"
+    INSTAGRAM = "instagram", "Instagram"
+    SMS = "sms", "SMS"
+
+
+class Channel(models.Model):
+    """One sending identity under an account: a WhatsApp phone number, a bot, a sender."""
+
+    class InternationalPrefix(models.TextChoices):
+        PLUS = "+", "+"
+        ZERO_ZERO = "00", "00"
+
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=120)
+    account = models.ForeignKey(
+        "integrations.IntegrationAccount", on_delete=models.PROTECT, related_name="channels"
+    )
+    provider = models.CharField(max_length=30, choices=PROVIDER_CHOICES)
+    transport = models.CharField(max_length=20, choices=Transport.choices, default=Transport.WABA)
+    external_id = models.CharField(
+        "provider id", max_length=64, help_text="WhatsApp: the phone-number-id (not the number)."
+    )
+    display_number = models.CharField(max_length=32, blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    international_prefix = models.CharField(
+        max_length=2, choices=InternationalPrefix.choices, default=InternationalPrefix.PLUS
+    )
+    throughput_per_second = models.PositiveIntegerField(
+        default=80, help_text="Messages per second the provider accepts from this number."
+    )
+    is_healthy = models.BooleanField("healthy", default=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    # The send throttle: a per-second counter shared by every worker process.
+    throttle_second = models.BigIntegerField(default=0, editable=False)
+    throttle_count = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "external_id"], name="channel_unique_provider_external_id"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.display_number or self.external_id})"
+
+    def get_provider(self):
+        from messaging.providers import provider_class
+
+        account = self.account
+        return provider_class(self.provider)(settings=account.settings, secrets=account.secrets)
+
+
+class WebhookEvent(models.Model):
+    """Every webhook request as received. Nothing is processed that was not stored here first."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected (signature)"
+        SKIPPED = "skipped", "Skipped (account inactive)"
+
+    provider = models.CharField(max_length=30)
+    account = models.ForeignKey(
+        "integrations.IntegrationAccount",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="webhook_events",
+    )
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    body = models.BinaryField()
+    headers = models.JSONField(default=dict)
+    signature_valid = models.BooleanField(null=True)
+    # NULL for rejected requests, so a forged copy never blocks the authentic delivery.
+    dedupe_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "dedupe_key"], name="webhookevent_unique_dedupe_key"
+            )
+        ]
+        indexes = [models.Index(fields=["state", "received_at"])]
+
+    def __str__(self):
+        return f"{self.provider} webhook #{self.pk} ({self.state})"
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="conversations")
+    contact = models.ForeignKey(
+        "crm.Contact", on_delete=models.PROTECT, related_name="conversations"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_message_status = models.CharField(max_length=12, blank=True)
+    started_by_template = models.ForeignKey(
+        "messaging.MessageTemplate", null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["-last_message_at"]
+        constraints = [
+            # Concurrent first messages from one number must end in one conversation.
+            models.UniqueConstraint(
+                fields=["channel", "contact"],
+                condition=Q(status="open"),
+                name="conversation_one_open_per_contact_channel",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "opened_at"])]
+
+    def __str__(self):
+        return f"Conversation #{self.pk} with {self.contact}"
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "in", "Inbound"
+        OUTBOUND = "out", "Outbound"
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        READ = "read", "Read"
+        FAILED = "failed", "Failed"
+        UNKNOWN = "unknown", "Unknown (send outcome lost)"
+
+    class MediaState(models.TextChoices):
+        NONE = "", "—"
+        PENDING = "pending", "Downloading"
+        STORED = "stored", "Stored"
+        FAILED = "failed", "Download failed"
+
+    TYPE_CHOICES = [
+        (value, value.replace("_", " ").capitalize())
+        for name, value in vars(MessageType).items()
+        if name.isupper() and isinstance(value, str)
+    ]
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="messages")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    # NULL until the provider accepts an outbound message; unique per channel once known.
+    provider_message_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    type = models.CharField(max_length=20, choices=TYPE_CHOICES, default=MessageType.TEXT)
+    text = models.TextField(blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    reply_to_provider_id = models.CharField(max_length=128, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices)
+    error_code = models.IntegerField(null=True, blank=True)
+    error_title = models.CharField(max_length=255, blank=True)
+    error_detail = models.TextField(blank=True)
+    template = models.ForeignKey(
+        "messaging.MessageTemplate", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    provider_timestamp = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    media_state = models.CharField(
+        max_length=10, choices=MediaState.choices, default=MediaState.NONE, blank=True
+    )
+    media_file = models.FileField(upload_to="media/%Y/%m/", blank=True)
+    media_error = models.TextField(blank=True)
+    media_attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "provider_message_id"],
+                condition=Q(provider_message_id__isnull=False),
+                name="message_unique_provider_id_per_channel",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"]),
+            models.Index(fields=["status", "next_attempt_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.get_direction_display()} {self.type} #{self.pk}"
+
+    @property
+    def is_media(self) -> bool:
+        return self.type in MessageType.MEDIA
+
+
+class PendingStatus(models.Model):
+    """A status for a message id not yet stored; applied when the message appears."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    provider_message_id = models.CharField(max_length=128)
+    status = models.CharField(max_length=12)
+    timestamp = models.DateTimeField()
+    callback_data = models.CharField(max_length=512, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "provider_message_id", "status"],
+                name="pendingstatus_unique",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.status} for {self.provider_message_id}"
+
+
+class MessageTemplate(models.Model):
+    account = models.ForeignKey(
+        "integrations.IntegrationAccount", on_delete=models.CASCADE, related_name="templates"
+    )
+    external_id = models.CharField(max_length=64, blank=True)
+    name = models.CharField(max_length=512)
+    language = models.CharField(max_length=15)
+    category = models.CharField(max_length=30, blank=True)
+    status = models.CharField(max_length=30, db_index=True)
+    components = models.JSONField(default=list, blank=True)
+    parameter_format = models.CharField(max_length=12, default="POSITIONAL")
+    header_format = models.CharField(max_length=12, blank=True)
+    header_param_count = models.PositiveSmallIntegerField(default=0)
+    body_param_count = models.PositiveSmallIntegerField(default=0)
+    button_param_count = models.PositiveSmallIntegerField(default=0)
+    rejected_reason = models.TextField(blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    APPROVED = "APPROVED"
+
+    class Meta:
+        ordering = ["name", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "name", "language"], name="template_unique_name_language"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.name} [{self.language}] ({self.status})"
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status == self.APPROVED

@@ -1,0 +1,254 @@
+"""The contract every messaging provider implements, and the normalized types it speaks.
+
+Providers only translate between the wire and these types: no ORM, no business rules. Services in
+`messaging/services.py` only ever see the types below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class MessageType:
+    TEXT = "text"
+    IMAGE = "image"
+    AUDIO = "audio"
+    VIDEO = "video"
+    DOCUMENT = "document"
+    STICKER = "sticker"
+    LOCATION = "location"
+    CONTACTS = "contacts"
+    INTERACTIVE = "interactive"  # button_reply / list_reply / nfm_reply, in payload["kind"]
+    BUTTON = "button"  # quick-reply tap on a template
+    REACTION = "reaction"
+    TEMPLATE = "template"  # outbound only
+    ORDER = "order"
+    SYSTEM = "system"
+    UNSUPPORTED = "unsupported"
+    UNKNOWN = "unknown"
+
+    MEDIA = frozenset({IMAGE, AUDIO, VIDEO, DOCUMENT, STICKER})
+
+
+class DeliveryStatus:
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    code: int | None
+    title: str = ""
+    details: str = ""
+
+
+@dataclass
+class InboundMessage:
+    """One message a customer sent.
+
+    `payload` holds the type's content, always with these keys per type:
+    media types: {"media_id", "mime_type", "sha256", "filename", "caption", "voice", "animated",
+    "url"};
+    location: {"latitude", "longitude", "name", "address", "url"};
+    contacts: {"contacts": [raw contact dicts]};
+    interactive: {"kind", "id", "title", "description"};
+    button: {"text", "payload"};
+    reaction: {"message_id", "emoji"} (emoji "" means the reaction was removed);
+    unsupported/unknown/system/order: whatever the wire gave, under its own keys.
+    `text` is the body, caption, title or button text: what a person would read.
+    """
+
+    provider_message_id: str
+    channel_external_id: str
+    sender: str
+    sender_name: str
+    timestamp: datetime
+    type: str
+    text: str = ""
+    payload: dict = field(default_factory=dict)
+    reply_to: str = ""
+    errors: list[ErrorInfo] = field(default_factory=list)
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass
+class StatusUpdate:
+    provider_message_id: str
+    channel_external_id: str
+    status: str
+    timestamp: datetime
+    recipient: str = ""
+    callback_data: str = ""
+    errors: list[ErrorInfo] = field(default_factory=list)
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass
+class TemplateStatusUpdate:
+    account_external_id: str
+    template_external_id: str
+    name: str
+    language: str
+    status: str
+    reason: str = ""
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass
+class UnparsedItem:
+    """One item of a batch that could not be read; the others go on."""
+
+    error: str
+    raw: dict = field(default_factory=dict)
+    channel_external_id: str = ""
+
+
+@dataclass
+class IgnoredItem:
+    """An authentic change we do not act on (other webhook fields)."""
+
+    reason: str
+    raw: dict = field(default_factory=dict)
+
+
+WebhookItem = InboundMessage | StatusUpdate | TemplateStatusUpdate | UnparsedItem | IgnoredItem
+
+
+@dataclass
+class TemplateCall:
+    name: str
+    language: str
+    body_params: list[str] = field(default_factory=list)
+    header_params: list[str] = field(default_factory=list)
+    # {"type": "image"|"video"|"document", "link" or "id", "filename"?}
+    header_media: dict | None = None
+    # [{"index": 0, "sub_type": "quick_reply"|"url"|"copy_code", "value": str}]
+    button_params: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class OutboundMessage:
+    to: str  # E.164
+    type: str
+    text: str = ""
+    preview_url: bool = False
+    template: TemplateCall | None = None
+    # media types: {"link" or "id", "caption"?, "filename"?}
+    media: dict | None = None
+    reply_to: str = ""  # provider id of the message being answered
+    reaction: dict | None = None  # {"message_id", "emoji"}
+    callback_data: str = ""  # echoed back in status webhooks (our message id)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass
+class TemplateInfo:
+    external_id: str
+    name: str
+    language: str
+    category: str
+    status: str
+    components: list
+    parameter_format: str = "POSITIONAL"
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    content: bytes
+    mime_type: str
+    sha256: str = ""  # as the provider gave it (hex or base64)
+    filename: str = ""
+
+
+class WebhookRejected(Exception):
+    """The request is not authentic (signature, token, secret missing)."""
+
+
+class MalformedPayload(Exception):
+    """The body as a whole cannot be read (not JSON, wrong envelope)."""
+
+
+class ProviderError(Exception):
+    """A call to the provider failed.
+
+    `permanent` errors fail the message at once; the others are retried with backoff, after
+    `retry_after` seconds when the provider said so. `credentials_invalid` marks the account
+    unhealthy; `per_recipient` means only this recipient must wait (pair rate limit).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        credentials_invalid: bool = False,
+        per_recipient: bool = False,
+        raw: dict | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.credentials_invalid = credentials_invalid
+        self.per_recipient = per_recipient
+        self.raw = raw or {}
+
+
+class Provider:
+    """Base class. One instance per account, built from its settings and decrypted secrets."""
+
+    key: str = ""
+    label: str = ""
+    setting_fields: tuple[str, ...] = ()
+    secret_fields: tuple[str, ...] = ()
+
+    def __init__(self, *, settings: Mapping, secrets: Mapping):
+        self.settings = dict(settings)
+        self.secrets = dict(secrets)
+
+    @classmethod
+    def validate_config(cls, *, settings: Mapping, secrets: Mapping) -> dict[str, str]:
+        """Return {field: error} for what is wrong; empty when the config is usable."""
+        return {}
+
+    def handshake(self, *, params: Mapping) -> str:
+        raise WebhookRejected("This provider has no GET handshake.")
+
+    def verify_request(self, *, body: bytes, headers: Mapping) -> None:
+        raise NotImplementedError
+
+    def parse_webhook(self, *, body: bytes) -> list[WebhookItem]:
+        raise NotImplementedError
+
+    def send(self, *, sender_id: str, message: OutboundMessage) -> SendResult:
+        raise NotImplementedError
+
+    def mark_read(self, *, sender_id: str, provider_message_id: str) -> None:
+        raise NotImplementedError
+
+    def iter_templates(self) -> Iterator[TemplateInfo]:
+        raise NotImplementedError
+
+    def media_fetch(self, *, media_id: str) -> MediaFile:
+        raise NotImplementedError
+
+    def media_upload(self, *, sender_id: str, content: bytes, mime_type: str, filename: str) -> str:
+        raise NotImplementedError
+
+    def verify_credentials(self) -> str:
+        """Call the platform with the stored credentials; return what it said, or raise."""
+        raise NotImplementedError
