@@ -18,6 +18,7 @@ PRODUCTION = {
     "SECURE_HSTS_INCLUDE_SUBDOMAINS": "True",
     "SECURE_HSTS_PRELOAD": "True",
     "DATABASE_URL": "sqlite:////tmp/switchboard-deploy-check.sqlite3",
+    "SECRETS_ENCRYPTION_KEYS": "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY=",
 }
 
 
@@ -44,6 +45,7 @@ def test_it_reads_values_from_the_environment():
         {
             "DEBUG": "False",
             "SECRET_KEY": "x" * 60,
+            "SECRETS_ENCRYPTION_KEYS": "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY=",
             "ALLOWED_HOSTS": "a.example.com,b.example.com",
             "TIME_ZONE": "Europe/Madrid",
             "PHONE_DEFAULT_REGION": "ES",
@@ -103,3 +105,10 @@ def test_it_refuses_to_start_without_allowed_hosts_in_production():
     result = run_django(["manage.py", "check"], env)
     assert result.returncode != 0
     assert "ALLOWED_HOSTS must be set" in result.stderr
+
+
+def test_it_refuses_to_start_without_an_encryption_key_in_production():
+    env = {**PRODUCTION, "SECRETS_ENCRYPTION_KEYS": ""}
+    result = run_django(["manage.py", "check"], env)
+    assert result.returncode != 0
+    assert "SECRETS_ENCRYPTION_KEYS must be set" in result.stderr
