@@ -20,12 +20,18 @@ class PhoneNumberInvalid(ValidationError):
         super().__init__(f"{raw!r} is not a valid phone number: {reason}.", code="invalid_phone")
 
 
-def _parse(candidate: str, region: str | None):
+def _parse(candidate: str, region: str | None, *, lenient: bool = False):
     try:
         number = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException:
         return None
-    return number if phonenumbers.is_valid_number(number) else None
+    if phonenumbers.is_valid_number(number):
+        return number
+    # A provider's sender id is a real, reachable account even when the number sits in a range
+    # libphonenumber's metadata does not list yet: refusing it would lose the customer's message.
+    if lenient and phonenumbers.is_possible_number(number):
+        return number
+    return None
 
 
 def phone_normalize(
@@ -39,7 +45,7 @@ def phone_normalize(
 
     `international_prefix` is how the source writes "international" (`00` in most of Europe);
     `assume_international` says that bare digits already start with the country code, as
-    WhatsApp's `wa_id` does.
+    WhatsApp's `wa_id` does; such a number only has to be possible for its country, not listed.
     """
     region = (region or settings.PHONE_DEFAULT_REGION).upper()
     international_prefix = international_prefix or settings.PHONE_INTERNATIONAL_PREFIX
@@ -67,7 +73,7 @@ def phone_normalize(
         if not body.startswith("0"):
             attempts.append(("+" + body, None))
     for candidate, candidate_region in attempts:
-        number = _parse(candidate, candidate_region)
+        number = _parse(candidate, candidate_region, lenient=assume_international)
         if number is not None:
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     where = "" if explicit else f" (read with default region {region})"

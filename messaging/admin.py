@@ -1,0 +1,226 @@
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.utils.html import format_html
+
+from messaging.models import Channel, Conversation, Message, MessageTemplate, WebhookEvent
+from messaging.providers.base import ProviderError
+from messaging.services import (
+    media_fetch_enqueue,
+    message_mark_read,
+    templates_sync,
+    webhook_event_process,
+)
+from messaging.services.outbound import message_deliver_enqueue
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    list_display = ("name", "display_number", "external_id", "account", "is_healthy", "error")
+    list_filter = ("provider", "transport", "is_healthy", "account")
+    list_select_related = ("account",)
+    search_fields = ("name", "display_number", "external_id")
+    readonly_fields = ("key", "is_healthy", "last_error", "last_error_at", "created_at")
+    actions = ["sync_templates"]
+
+    @admin.display(description="Last error")
+    def error(self, obj):
+        return (obj.last_error or "")[:80]
+
+    @admin.action(description="Sync templates now (for the channel's account)")
+    def sync_templates(self, request, queryset):
+        for account in {channel.account for channel in queryset.select_related("account")}:
+            _sync_templates(self, request, account)
+
+
+def _sync_templates(model_admin, request, account):
+    try:
+        counts = templates_sync(account=account)
+    except ProviderError as exc:
+        model_admin.message_user(request, f"{account}: {exc.message}", messages.ERROR)
+        return
+    model_admin.message_user(
+        request,
+        f"{account}: {counts['seen']} templates read, {counts['created']} new, "
+        f"{counts['deleted']} no longer on the platform.",
+    )
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    list_display = ("id", "provider", "account", "received_at", "state", "signature_valid", "err")
+    list_filter = ("state", "signature_valid", "provider")
+    list_select_related = ("account",)
+    readonly_fields = [f.name for f in WebhookEvent._meta.fields if f.name != "body"] + ["payload"]
+    exclude = ("body",)
+    actions = ["reprocess"]
+
+    @admin.display(description="Error")
+    def err(self, obj):
+        return (obj.error or "")[:100]
+
+    @admin.display(description="Body as received")
+    def payload(self, obj):
+        return format_html(
+            "<pre style='white-space:pre-wrap'>{}</pre>",
+            bytes(obj.body).decode("utf-8", errors="replace"),
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Reprocess now")
+    def reprocess(self, request, queryset):
+        for event in queryset.exclude(state=WebhookEvent.State.REJECTED):
+            event.state = WebhookEvent.State.PENDING
+            WebhookEvent.objects.filter(pk=event.pk).update(state=WebhookEvent.State.PENDING)
+            result = webhook_event_process(event_id=event.pk)
+            self.message_user(request, f"Event {event.pk}: {result.state} {result.error}".strip())
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    fields = (
+        "provider_message_id",
+        "direction",
+        "status",
+        "created_at",
+        "customer_text",
+        "staff_text",
+        "error_title",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Customer")
+    def customer_text(self, obj):
+        return obj.text if obj.direction == Message.Direction.INBOUND else ""
+
+    @admin.display(description="Staff")
+    def staff_text(self, obj):
+        return obj.text if obj.direction == Message.Direction.OUTBOUND else ""
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "contact",
+        "channel",
+        "status",
+        "opened_at",
+        "last_message_at",
+        "last_message_status",
+        "message_count",
+    )
+    list_filter = ("status", "channel", "last_message_status")
+    list_select_related = ("contact", "channel")
+    search_fields = ("contact__name", "contact__phone")
+    readonly_fields = (
+        "channel",
+        "contact",
+        "opened_at",
+        "closed_at",
+        "last_inbound_at",
+        "last_message_at",
+        "last_message_status",
+        "started_by_template",
+    )
+    inlines = [MessageInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(message_total=Count("messages"))
+
+    @admin.display(description="Messages", ordering="message_total")
+    def message_count(self, obj):
+        return obj.message_total
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "direction",
+        "type",
+        "status",
+        "contact",
+        "short_text",
+        "error_title",
+        "media_state",
+    )
+    list_filter = ("status", "direction", "type", "channel", "media_state")
+    list_select_related = ("conversation__contact", "channel")
+    search_fields = ("provider_message_id", "text", "conversation__contact__phone")
+    readonly_fields = [f.name for f in Message._meta.fields]
+    actions = ["retry_delivery", "retry_media", "mark_read"]
+
+    @admin.display(description="Contact")
+    def contact(self, obj):
+        return obj.conversation.contact
+
+    @admin.display(description="Text")
+    def short_text(self, obj):
+        return (obj.text or "")[:80]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Retry delivery of failed outbound messages")
+    def retry_delivery(self, request, queryset):
+        retried = 0
+        for message in queryset.filter(
+            direction=Message.Direction.OUTBOUND, status=Message.Status.FAILED
+        ):
+            Message.objects.filter(pk=message.pk).update(status=Message.Status.QUEUED)
+            message_deliver_enqueue(message_id=message.pk)
+            retried += 1
+        self.message_user(request, f"{retried} message(s) queued again.")
+
+    @admin.action(description="Retry media download")
+    def retry_media(self, request, queryset):
+        ids = list(
+            queryset.filter(media_state=Message.MediaState.FAILED).values_list("pk", flat=True)
+        )
+        for pk in ids:
+            media_fetch_enqueue(message_id=pk)
+        self.message_user(request, f"{len(ids)} download(s) started again.")
+
+    @admin.action(description="Mark as read on WhatsApp")
+    def mark_read(self, request, queryset):
+        for message in queryset.filter(direction=Message.Direction.INBOUND).select_related(
+            "channel__account"
+        ):
+            try:
+                message_mark_read(message=message)
+            except ProviderError as exc:
+                self.message_user(request, f"{message}: {exc.message}", messages.ERROR)
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "language",
+        "category",
+        "status",
+        "body_param_count",
+        "account",
+        "synced_at",
+    )
+    list_filter = ("status", "category", "language", "account")
+    list_select_related = ("account",)
+    search_fields = ("name",)
+    readonly_fields = [f.name for f in MessageTemplate._meta.fields]
+    actions = ["sync_templates"]
+
+    @admin.action(description="Sync templates now")
+    def sync_templates(self, request, queryset):
+        for account in {t.account for t in queryset}:
+            _sync_templates(self, request, account)

@@ -1,0 +1,46 @@
+"""Messaging services, by concern: webhook intake, inbound messages, statuses, sending,
+templates and media. Import from here."""
+
+from messaging.services.inbound import (
+    conversation_get_or_open,
+    message_receive,
+    webhook_event_process,
+    webhook_event_store,
+    webhook_events_requeue,
+)
+from messaging.services.media import media_fetch, media_fetch_enqueue, media_retry_due
+from messaging.services.outbound import (
+    MessageRefused,
+    message_deliver,
+    message_mark_read,
+    message_send_media,
+    message_send_reaction,
+    message_send_template,
+    message_send_text,
+    messages_retry_due,
+)
+from messaging.services.statuses import pending_statuses_apply, status_apply
+from messaging.services.templates import template_status_apply, templates_sync
+
+__all__ = [
+    "MessageRefused",
+    "conversation_get_or_open",
+    "media_fetch",
+    "media_fetch_enqueue",
+    "media_retry_due",
+    "message_deliver",
+    "message_mark_read",
+    "message_receive",
+    "message_send_media",
+    "message_send_reaction",
+    "message_send_template",
+    "message_send_text",
+    "messages_retry_due",
+    "pending_statuses_apply",
+    "status_apply",
+    "template_status_apply",
+    "templates_sync",
+    "webhook_event_process",
+    "webhook_event_store",
+    "webhook_events_requeue",
+]

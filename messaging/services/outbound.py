@@ -1,0 +1,452 @@
+"""Sending: every outbound message is checked, stored as queued, then delivered by a task.
+
+Meta's send call has no idempotency key, so delivery is a state machine
+(queued -> sending -> sent | failed | unknown) and our message id travels as callback data,
+letting a status webhook settle a send whose answer was lost.
+"""
+
+import logging
+import re
+import time
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from crm.selectors import contact_is_writable_by
+from messaging.models import Channel, Conversation, Message, MessageTemplate
+from messaging.providers.base import MessageType, OutboundMessage, ProviderError, TemplateCall
+from messaging.selectors import conversation_window
+from messaging.services.inbound import conversation_get_or_open
+from messaging.services.statuses import pending_statuses_apply
+
+logger = logging.getLogger(__name__)
+
+S = Message.Status
+MAX_SEND_ATTEMPTS = 5
+MAX_TEXT_LENGTH = 4096
+UNKNOWN_OUTCOME_GIVE_UP = timedelta(minutes=15)
+SENDING_LEASE = timedelta(minutes=10)
+
+
+class MessageRefused(Exception):
+    """The message cannot be sent as asked; the text says why and what to do instead."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks that run before anything is stored
+
+
+def _check_sendable(*, channel: Channel, contact, actor) -> None:
+    if not contact_is_writable_by(user=actor, contact=contact):
+        raise MessageRefused(f"{actor} may not write to {contact}: it is not one of their clients.")
+    account = channel.account
+    if not account.is_active:
+        raise MessageRefused(
+            f"The account {account.description!r} is inactive: sending is off until it is "
+            "activated again."
+        )
+
+
+def _check_window(*, channel: Channel, contact) -> None:
+    window = conversation_window(channel=channel, contact=contact)
+    if window.is_open:
+        return
+    if window.last_inbound_at is None:
+        since = "the customer has never written on this channel"
+    else:
+        last = timezone.localtime(window.last_inbound_at)
+        since = f"the customer last wrote at {last:%Y-%m-%d %H:%M}"
+    raise MessageRefused(
+        f"The 24-hour customer-service window is closed ({since}): only an approved template "
+        "can be sent."
+    )
+
+
+_PLACEHOLDER = re.compile(r"{{\s*([^}]+?)\s*}}")
+
+
+def template_render(template: MessageTemplate, body_params: list[str]) -> str:
+    """The body as the customer reads it, for our own records and previews."""
+    body = next((c.get("text", "") for c in template.components if c.get("type") == "BODY"), "")
+    values = iter(body_params)
+    return _PLACEHOLDER.sub(lambda m: next(values, m.group(0)), body)
+
+
+def _check_template(
+    *,
+    template: MessageTemplate,
+    body_params: list[str],
+    header_params: list[str],
+    header_media: dict | None,
+    button_params: list[dict],
+) -> None:
+    label = f"Template {template.name!r} [{template.language}]"
+    if not template.is_approved:
+        raise MessageRefused(
+            f"{label} is not approved (status {template.status}): only approved templates can be "
+            "sent. Sync templates if it was approved since."
+        )
+    for what, expected, given in (
+        ("body", template.body_param_count, len(body_params)),
+        ("header", template.header_param_count, len(header_params)),
+        ("button", template.button_param_count, len(button_params)),
+    ):
+        if expected != given:
+            raise MessageRefused(f"{label} takes {expected} {what} parameter(s); {given} given.")
+    if template.header_format in ("IMAGE", "VIDEO", "DOCUMENT") and not header_media:
+        raise MessageRefused(f"{label} needs a {template.header_format.lower()} header.")
+
+
+# ---------------------------------------------------------------------------------------------
+# The send services
+
+
+def _queue(
+    *,
+    channel: Channel,
+    contact,
+    actor,
+    type: str,
+    text: str = "",
+    payload: dict,
+    template: MessageTemplate | None = None,
+    reply_to: str = "",
+) -> Message:
+    with transaction.atomic():
+        conversation, _ = conversation_get_or_open(channel=channel, contact=contact)
+        if template is not None and not conversation.messages.exists():
+            conversation.started_by_template = template
+            conversation.save(update_fields=["started_by_template"])
+        message = Message.objects.create(
+            channel=channel,
+            conversation=conversation,
+            direction=Message.Direction.OUTBOUND,
+            type=type,
+            text=text,
+            payload=payload,
+            template=template,
+            reply_to_provider_id=reply_to,
+            status=S.QUEUED,
+            sent_by=actor,
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(
+            last_message_at=message.created_at, last_message_status=S.QUEUED
+        )
+        transaction.on_commit(lambda: message_deliver_enqueue(message_id=message.pk))
+    return message
+
+
+def message_send_text(
+    *,
+    channel: Channel,
+    contact,
+    text: str,
+    actor=None,
+    preview_url: bool = False,
+    reply_to: Message | None = None,
+) -> Message:
+    _check_sendable(channel=channel, contact=contact, actor=actor)
+    text = (text or "").strip()
+    if not text:
+        raise MessageRefused("The message is empty.")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise MessageRefused(f"The message has {len(text)} characters; at most 4096 are allowed.")
+    _check_window(channel=channel, contact=contact)
+    return _queue(
+        channel=channel,
+        contact=contact,
+        actor=actor,
+        type=MessageType.TEXT,
+        text=text,
+        payload={"preview_url": preview_url},
+        reply_to=reply_to.provider_message_id if reply_to else "",
+    )
+
+
+def message_send_template(
+    *,
+    channel: Channel,
+    contact,
+    template: MessageTemplate,
+    body_params: list[str] | None = None,
+    header_params: list[str] | None = None,
+    header_media: dict | None = None,
+    button_params: list[dict] | None = None,
+    actor=None,
+) -> Message:
+    """Send an approved template; allowed inside and outside the 24-hour window."""
+    _check_sendable(channel=channel, contact=contact, actor=actor)
+    if template.account_id != channel.account_id:
+        raise MessageRefused(f"Template {template.name!r} belongs to another account.")
+    body_params = [str(p) for p in body_params or []]
+    header_params = [str(p) for p in header_params or []]
+    button_params = list(button_params or [])
+    _check_template(
+        template=template,
+        body_params=body_params,
+        header_params=header_params,
+        header_media=header_media,
+        button_params=button_params,
+    )
+    call = {
+        "name": template.name,
+        "language": template.language,
+        "body_params": body_params,
+        "header_params": header_params,
+        "header_media": header_media,
+        "button_params": button_params,
+    }
+    return _queue(
+        channel=channel,
+        contact=contact,
+        actor=actor,
+        type=MessageType.TEMPLATE,
+        text=template_render(template, body_params),
+        payload={"template": call},
+        template=template,
+    )
+
+
+def message_send_media(
+    *,
+    channel: Channel,
+    contact,
+    kind: str,
+    link: str = "",
+    media_id: str = "",
+    caption: str = "",
+    filename: str = "",
+    actor=None,
+    reply_to: Message | None = None,
+) -> Message:
+    _check_sendable(channel=channel, contact=contact, actor=actor)
+    if kind not in MessageType.MEDIA:
+        raise MessageRefused(f"{kind!r} is not a media type.")
+    if bool(link) == bool(media_id):
+        raise MessageRefused("Give either a link or an uploaded media id.")
+    _check_window(channel=channel, contact=contact)
+    media = {"link": link} if link else {"id": media_id}
+    if caption and kind in (MessageType.IMAGE, MessageType.VIDEO, MessageType.DOCUMENT):
+        media["caption"] = caption
+    if filename and kind == MessageType.DOCUMENT:
+        media["filename"] = filename
+    return _queue(
+        channel=channel,
+        contact=contact,
+        actor=actor,
+        type=kind,
+        text=caption,
+        payload={"media": media},
+        reply_to=reply_to.provider_message_id if reply_to else "",
+    )
+
+
+def message_send_reaction(*, message: Message, emoji: str, actor=None) -> Message:
+    """React to a customer's message ("" removes our reaction)."""
+    channel, contact = message.channel, message.conversation.contact
+    _check_sendable(channel=channel, contact=contact, actor=actor)
+    if not message.provider_message_id:
+        raise MessageRefused("This message has no provider id yet: it cannot be reacted to.")
+    _check_window(channel=channel, contact=contact)
+    return _queue(
+        channel=channel,
+        contact=contact,
+        actor=actor,
+        type=MessageType.REACTION,
+        text=emoji,
+        payload={"reaction": {"message_id": message.provider_message_id, "emoji": emoji}},
+    )
+
+
+def message_mark_read(*, message: Message) -> None:
+    """Tell the customer we read their message (blue ticks on their side)."""
+    channel = message.channel
+    channel.get_provider().mark_read(
+        sender_id=channel.external_id, provider_message_id=message.provider_message_id
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Delivery
+
+
+def message_deliver_enqueue(*, message_id: int) -> None:
+    async_task("messaging.tasks.message_deliver", message_id, group="outbound")
+
+
+def channel_throttle_acquire(*, channel: Channel, clock=time.time, sleep=time.sleep) -> None:
+    """Wait until this channel may send one more message this second.
+
+    A per-second counter on the channel row, moved by conditional UPDATEs, so every worker process
+    on every machine shares it.
+    """
+    while True:
+        now = clock()
+        second = int(now)
+        if Channel.objects.filter(pk=channel.pk, throttle_second__lt=second).update(
+            throttle_second=second, throttle_count=1
+        ):
+            return
+        if Channel.objects.filter(
+            pk=channel.pk,
+            throttle_second=second,
+            throttle_count__lt=F("throughput_per_second"),
+        ).update(throttle_count=F("throttle_count") + 1):
+            return
+        sleep(max(second + 1 - now, 0.001))
+
+
+def _outbound(message: Message) -> OutboundMessage:
+    payload = message.payload
+    outbound = OutboundMessage(
+        to=message.conversation.contact.phone,
+        type=message.type,
+        text=message.text,
+        reply_to=message.reply_to_provider_id,
+        callback_data=str(message.pk),
+    )
+    if message.type == MessageType.TEXT:
+        outbound.preview_url = bool(payload.get("preview_url"))
+    elif message.type == MessageType.TEMPLATE:
+        outbound.template = TemplateCall(**payload["template"])
+    elif message.type in MessageType.MEDIA:
+        outbound.media = payload["media"]
+    elif message.type == MessageType.REACTION:
+        outbound.reaction = payload["reaction"]
+    return outbound
+
+
+def message_deliver(*, message_id: int) -> Message | None:
+    """Hand one queued message to the provider. A message not in `queued` is left alone."""
+    claimed = Message.objects.filter(
+        pk=message_id, status=S.QUEUED, direction=Message.Direction.OUTBOUND
+    ).update(status=S.SENDING, attempts=F("attempts") + 1, next_attempt_at=None)
+    if not claimed:
+        return None
+    message = Message.objects.select_related(
+        "channel__account", "conversation__contact", "template"
+    ).get(pk=message_id)
+    channel = message.channel
+    if not channel.account.is_active:
+        return _fail(message, code=None, reason="The account is inactive: sending is off.")
+    try:
+        channel_throttle_acquire(channel=channel)
+        result = channel.get_provider().send(
+            sender_id=channel.external_id, message=_outbound(message)
+        )
+    except ProviderError as exc:
+        return _delivery_failed(message, exc)
+
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk, provider_message_id__isnull=True).update(
+            provider_message_id=result.provider_message_id
+        )
+        Message.objects.filter(pk=message.pk, status=S.SENDING).update(
+            status=S.SENT, sent_at=timezone.now(), error_title="", error_code=None
+        )
+        Conversation.objects.filter(pk=message.conversation_id).update(last_message_status=S.SENT)
+        if not channel.is_healthy:
+            Channel.objects.filter(pk=channel.pk).update(is_healthy=True)
+    pending_statuses_apply(channel=channel, provider_message_id=result.provider_message_id)
+    message.refresh_from_db()
+    return message
+
+
+def _fail(message: Message, *, code, reason: str) -> Message:
+    now = timezone.now()
+    Message.objects.filter(pk=message.pk).update(
+        status=S.FAILED,
+        error_code=code,
+        error_title=reason[:255],
+        error_detail=reason,
+        failed_at=now,
+    )
+    Conversation.objects.filter(pk=message.conversation_id).update(last_message_status=S.FAILED)
+    message.refresh_from_db()
+    return message
+
+
+def _account_mark_unhealthy(account, reason: str) -> None:
+    now = timezone.now()
+    type(account).objects.filter(pk=account.pk).update(
+        is_healthy=False, last_error=reason, last_error_at=now
+    )
+    Channel.objects.filter(account=account).update(
+        is_healthy=False, last_error=reason, last_error_at=now
+    )
+
+
+def _delivery_failed(message: Message, exc: ProviderError) -> Message:
+    channel = message.channel
+    logger.warning("message %s: delivery failed: %s", message.pk, exc.message)
+    if exc.credentials_invalid:
+        _account_mark_unhealthy(channel.account, exc.message)
+    elif exc.permanent:
+        Channel.objects.filter(pk=channel.pk).update(
+            last_error=exc.message, last_error_at=timezone.now()
+        )
+    if exc.permanent or exc.credentials_invalid:
+        return _fail(message, code=exc.code, reason=exc.message)
+    if exc.raw.get("timeout"):
+        # The request may have reached the provider: sending again could deliver twice. Wait for
+        # a status webhook carrying our id to settle it.
+        Message.objects.filter(pk=message.pk, status=S.SENDING).update(
+            status=S.UNKNOWN, error_title=f"No answer from the provider: {exc.message}"[:255]
+        )
+        message.refresh_from_db()
+        return message
+    if message.attempts >= MAX_SEND_ATTEMPTS:
+        return _fail(
+            message,
+            code=exc.code,
+            reason=f"Gave up after {message.attempts} attempts: {exc.message}",
+        )
+    if exc.retry_after is not None:
+        delay = exc.retry_after
+    elif exc.per_recipient:
+        delay = 4**message.attempts  # Meta's pair rate limit asks for 4^X seconds
+    else:
+        delay = min(5 * 2 ** (message.attempts - 1), 300)
+    Message.objects.filter(pk=message.pk, status=S.SENDING).update(
+        status=S.QUEUED,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        error_code=exc.code,
+        error_title=f"Will retry: {exc.message}"[:255],
+    )
+    message.refresh_from_db()
+    return message
+
+
+def messages_retry_due() -> dict:
+    """Re-drive outbound messages: retries that are due, queued ones a crash left behind, and
+    sends whose outcome stayed unknown too long."""
+    now = timezone.now()
+    due = list(
+        Message.objects.filter(
+            direction=Message.Direction.OUTBOUND, status=S.QUEUED, next_attempt_at__lte=now
+        ).values_list("pk", flat=True)[:1000]
+    )
+    left = list(
+        Message.objects.filter(
+            direction=Message.Direction.OUTBOUND,
+            status=S.QUEUED,
+            next_attempt_at__isnull=True,
+            created_at__lt=now - timedelta(minutes=2),
+        ).values_list("pk", flat=True)[:1000]
+    )
+    for pk in due + left:
+        message_deliver_enqueue(message_id=pk)
+    stuck = Message.objects.filter(
+        status=S.SENDING, created_at__lt=now - SENDING_LEASE, provider_message_id__isnull=True
+    ).update(status=S.UNKNOWN, error_title="The send was interrupted; its outcome is unknown.")
+    given_up = Message.objects.filter(
+        status=S.UNKNOWN, created_at__lt=now - UNKNOWN_OUTCOME_GIVE_UP
+    ).update(
+        status=S.FAILED,
+        failed_at=now,
+        error_title="Outcome unknown: no answer and no status arrived. Check before resending.",
+    )
+    return {"retried": len(due), "requeued": len(left), "stuck": stuck, "given_up": given_up}
