@@ -91,7 +91,11 @@ def test_the_reference_signature_vector_verifies(client, wa_account):
 
 
 def test_handshake_answers_the_challenge(client, wa_account):
-    query = {"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "1158201444"}
+    query = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": "verify-me",
+        "hub.challenge": "1158201444",
+    }
     response = client.get(f"/webhooks/whatsapp/{wa_account.key}/", query)
     assert response.status_code == 200
     assert response.content == b"1158201444"
@@ -106,7 +110,8 @@ def test_handshake_with_a_wrong_token_is_forbidden(client, wa_account):
 
 def test_an_unknown_account_key_is_404(client, db):
     response = client.post(
-        "/webhooks/whatsapp/00000000-0000-0000-0000-000000000000/", data=b"{}",
+        "/webhooks/whatsapp/00000000-0000-0000-0000-000000000000/",
+        data=b"{}",
         content_type="application/json",
     )
     assert response.status_code == 404
