@@ -236,9 +236,11 @@ def test_a_due_retry_is_sent_and_the_bound_gives_up(
         message.refresh_from_db()
         if message.status != "queued":
             break
-        with time_machine.travel(message.next_attempt_at + timedelta(seconds=1)):
-            with django_capture_on_commit_callbacks(execute=True):
-                messages_retry_due()
+        with (
+            time_machine.travel(message.next_attempt_at + timedelta(seconds=1)),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            messages_retry_due()
     message.refresh_from_db()
     assert message.status == "failed"
     assert message.attempts == 5

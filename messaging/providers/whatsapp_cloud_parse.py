@@ -1,0 +1,290 @@
+"""Reading Meta webhook bodies into the normalized types.
+
+Wire shapes: shared/reference/meta-cloud-api.md sections 4 to 7. One POST can batch many entries,
+changes, messages and statuses; an item that cannot be read becomes an `UnparsedItem` and the rest
+of the batch goes on, so one odd message never costs us its neighbours.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from messaging.providers.base import (
+    DeliveryStatus,
+    ErrorInfo,
+    IgnoredItem,
+    InboundMessage,
+    MalformedPayload,
+    MessageType,
+    StatusUpdate,
+    TemplateStatusUpdate,
+    UnparsedItem,
+    WebhookItem,
+)
+
+STATUSES = {
+    "sent": DeliveryStatus.SENT,
+    "delivered": DeliveryStatus.DELIVERED,
+    "read": DeliveryStatus.READ,
+    # Voice messages report "played" after "read"; nobody downstream needs the distinction.
+    "played": DeliveryStatus.READ,
+    "failed": DeliveryStatus.FAILED,
+}
+
+
+def parse_body(body: bytes) -> list[WebhookItem]:
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise MalformedPayload(f"Webhook body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MalformedPayload("Webhook body is not a JSON object.")
+    if data.get("object") != "whatsapp_business_account":
+        raise MalformedPayload(
+            f"Webhook object is {data.get('object')!r}, expected 'whatsapp_business_account'."
+        )
+    entries = data.get("entry")
+    if not isinstance(entries, list):
+        raise MalformedPayload("Webhook 'entry' is not a list.")
+
+    items: list[WebhookItem] = []
+    for entry in entries:
+        items.extend(_entry_items(entry))
+    return items
+
+
+def _entry_items(entry) -> list[WebhookItem]:
+    if not isinstance(entry, dict) or not isinstance(entry.get("changes"), list):
+        return [UnparsedItem(error="Entry has no list of changes.", raw=_as_dict(entry))]
+    items: list[WebhookItem] = []
+    for change in entry["changes"]:
+        try:
+            items.extend(_change_items(entry, change))
+        except Exception as exc:
+            items.append(
+                UnparsedItem(
+                    error=f"Could not read change: {_describe(exc)}",
+                    raw=_as_dict(change),
+                    channel_external_id=_channel_of(change),
+                )
+            )
+    return items
+
+
+def _change_items(entry: dict, change: dict) -> list[WebhookItem]:
+    field = change["field"]
+    value = change["value"]
+    if not isinstance(value, dict):
+        raise ValueError("change value is not an object")
+    if field == "messages":
+        return _messages_items(value)
+    if field == "message_template_status_update":
+        return [_template_status(entry, value)]
+    return [IgnoredItem(reason=f"Webhook field {field!r} is not handled.", raw=change)]
+
+
+def _messages_items(value: dict) -> list[WebhookItem]:
+    # Channels are routed by phone_number_id; without it nothing in this change can be placed.
+    channel = str(value["metadata"]["phone_number_id"])
+    names = {}
+    for contact in _list(value, "contacts"):
+        if isinstance(contact, dict) and contact.get("wa_id"):
+            names[str(contact["wa_id"])] = (contact.get("profile") or {}).get("name") or ""
+
+    items: list[WebhookItem] = []
+    for message in _list(value, "messages"):
+        items.append(_one(_inbound, message, channel, names, what="message"))
+    for status in _list(value, "statuses"):
+        items.append(_one(_status, status, channel, what="status"))
+    # System-level errors are reported as unparsed, not ignored: Meta is telling us it could not
+    # hand over something (a message we will never see), and an operator should notice that.
+    for error in _list(value, "errors"):
+        info = _error_info(_as_dict(error))
+        items.append(
+            UnparsedItem(
+                error=f"Meta reported a webhook error: {_error_text(info)}",
+                raw=_as_dict(error),
+                channel_external_id=channel,
+            )
+        )
+    if not items:
+        reason = "Change carries no messages, statuses or errors."
+        items.append(IgnoredItem(reason=reason, raw=value))
+    return items
+
+
+def _one(reader, raw, channel: str, *args, what: str) -> WebhookItem:
+    try:
+        if not isinstance(raw, dict):
+            raise ValueError(f"{what} is not an object")
+        return reader(raw, channel, *args)
+    except Exception as exc:
+        ident = raw.get("id", "") if isinstance(raw, dict) else ""
+        label = f"{what} {ident}" if ident else what
+        return UnparsedItem(
+            error=f"Could not read {label}: {_describe(exc)}",
+            raw=_as_dict(raw),
+            channel_external_id=channel,
+        )
+
+
+def _inbound(message: dict, channel: str, names: dict[str, str]) -> InboundMessage:
+    wire_type = message["type"]
+    sender = str(message["from"])
+    text, kind, payload = _content(wire_type, message)
+    return InboundMessage(
+        provider_message_id=str(message["id"]),
+        channel_external_id=channel,
+        sender=sender,
+        sender_name=names.get(sender, ""),
+        timestamp=_timestamp(message["timestamp"]),
+        type=kind,
+        text=text,
+        payload=payload,
+        reply_to=str((message.get("context") or {}).get("id") or ""),
+        errors=[_error_info(error) for error in message.get("errors") or []],
+        raw=message,
+    )
+
+
+def _content(wire_type: str, message: dict) -> tuple[str, str, dict]:
+    """Return (text, normalized type, payload) for one message."""
+    if wire_type == "text":
+        return message["text"]["body"], MessageType.TEXT, {}
+    if wire_type in MessageType.MEDIA:
+        media = message[wire_type]
+        payload = {
+            "media_id": str(media["id"]),
+            "mime_type": media.get("mime_type", ""),
+            "sha256": media.get("sha256", ""),
+            "filename": media.get("filename", ""),
+            "caption": media.get("caption", ""),
+            "voice": bool(media.get("voice", False)),
+            "animated": bool(media.get("animated", False)),
+            "url": media.get("url", ""),
+        }
+        return payload["caption"], wire_type, payload
+    if wire_type == "location":
+        location = message["location"]
+        payload = {
+            "latitude": float(location["latitude"]),
+            "longitude": float(location["longitude"]),
+            "name": location.get("name", ""),
+            "address": location.get("address", ""),
+            "url": location.get("url", ""),
+        }
+        text = ", ".join(part for part in (payload["name"], payload["address"]) if part)
+        return text, MessageType.LOCATION, payload
+    if wire_type == "contacts":
+        contacts = list(message["contacts"])
+        names = [(c.get("name") or {}).get("formatted_name", "") for c in contacts]
+        return ", ".join(n for n in names if n), MessageType.CONTACTS, {"contacts": contacts}
+    if wire_type == "interactive":
+        return _interactive(message["interactive"])
+    if wire_type == "button":
+        button = message["button"]
+        payload = {"text": button.get("text", ""), "payload": button.get("payload", "")}
+        return payload["text"], MessageType.BUTTON, payload
+    if wire_type == "reaction":
+        reaction = message["reaction"]
+        # A missing or empty emoji is how Meta says the reaction was taken back.
+        payload = {"message_id": str(reaction["message_id"]), "emoji": reaction.get("emoji") or ""}
+        return payload["emoji"], MessageType.REACTION, payload
+    if wire_type == "order":
+        order = dict(message["order"])
+        return order.get("text") or "", MessageType.ORDER, order
+    if wire_type == "system":
+        system = dict(message["system"])
+        return system.get("body") or "", MessageType.SYSTEM, system
+    # Unsupported messages usually carry no object of their own (only errors); newer ones and
+    # types we do not know yet may, so keep whatever is there.
+    content = message.get(wire_type)
+    payload = dict(content) if isinstance(content, dict) else {}
+    if wire_type == "unsupported":
+        return "", MessageType.UNSUPPORTED, payload
+    return "", MessageType.UNKNOWN, payload
+
+
+def _interactive(interactive: dict) -> tuple[str, str, dict]:
+    kind = interactive["type"]
+    reply = interactive.get(kind) or {}
+    if kind == "nfm_reply":
+        # Flow answers: the submitted form stays in raw (interactive.nfm_reply.response_json).
+        payload = {"kind": kind, "id": reply.get("name", ""), "title": reply.get("body", "")}
+    else:
+        payload = {"kind": kind, "id": str(reply.get("id", "")), "title": reply.get("title", "")}
+    payload["description"] = reply.get("description", "")
+    return payload["title"], MessageType.INTERACTIVE, payload
+
+
+def _status(status: dict, channel: str) -> StatusUpdate:
+    return StatusUpdate(
+        provider_message_id=str(status["id"]),
+        channel_external_id=channel,
+        status=STATUSES.get(status["status"], DeliveryStatus.UNKNOWN),
+        timestamp=_timestamp(status["timestamp"]),
+        recipient=str(status.get("recipient_id", "")),
+        callback_data=status.get("biz_opaque_callback_data", ""),
+        errors=[_error_info(error) for error in status.get("errors") or []],
+        raw=status,
+    )
+
+
+def _template_status(entry: dict, value: dict) -> TemplateStatusUpdate:
+    reason = value.get("reason") or ""
+    return TemplateStatusUpdate(
+        account_external_id=str(entry["id"]),
+        template_external_id=str(value["message_template_id"]),
+        name=value.get("message_template_name", ""),
+        language=value.get("message_template_language", ""),
+        status=value["event"],
+        # Meta sends the literal "NONE" when there is no reason (approvals).
+        reason="" if reason == "NONE" else reason,
+        raw=value,
+    )
+
+
+def _error_info(error: dict) -> ErrorInfo:
+    code = error.get("code")
+    details = (error.get("error_data") or {}).get("details") or error.get("message") or ""
+    return ErrorInfo(
+        code=int(code) if code is not None else None,
+        title=error.get("title") or error.get("message") or "",
+        details=details,
+    )
+
+
+def _error_text(info: ErrorInfo) -> str:
+    text = f"{info.code} {info.title}" if info.code is not None else info.title
+    return f"{text}: {info.details}" if info.details and info.details != info.title else text
+
+
+def _timestamp(value) -> datetime:
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def _list(value: dict, key: str) -> list:
+    items = value.get(key)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ValueError(f"{key!r} is not a list")
+    return items
+
+
+def _channel_of(change) -> str:
+    try:
+        return str(change["value"]["metadata"]["phone_number_id"])
+    except (KeyError, TypeError):
+        return ""
+
+
+def _as_dict(raw) -> dict:
+    return raw if isinstance(raw, dict) else {"raw": raw}
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}"
+    return str(exc) or type(exc).__name__
