@@ -6,6 +6,11 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PORT HOST
 
+# `make run` talks to the sandbox (an emulated Graph API) unless told otherwise.
+run: export SANDBOX_ENABLED ?= True
+run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
+run: export GRAPH_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/graph
+
 .PHONY: run test bench lint format clean
 
 $(BIN)/python:
@@ -23,6 +28,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_data
+	$(BIN)/python manage.py setup_schedules
+	@echo "Sandbox customer page: http://$(HOST):$(PORT)/sandbox/"
 	$(BIN)/honcho --procfile Procfile start
 
 test: $(VENV)/.installed-dev

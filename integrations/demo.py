@@ -1,4 +1,5 @@
-"""Demo data for `make run`: staff with each role, a company and a few contacts.
+"""Demo data for `make run`: staff with each role, a company, a few contacts, and a WhatsApp
+account and channel that talk to the sandbox.
 
 It lives in `integrations`, the app that may import every other one, because later steps add the
 sandbox account and channels. Every row is found by a natural key first, so a second run changes
@@ -12,6 +13,8 @@ from django.db import transaction
 
 from accounts.models import AgentProfile, Role
 from crm.models import Company, Contact, ContactKind
+from integrations.models import IntegrationAccount, Platform
+from messaging.models import Channel
 
 DEMO_PASSWORD = "switchboard"  # noqa: S105 - printed for the local demo on purpose
 
@@ -75,4 +78,39 @@ def demo_data_load() -> list[DemoLogin]:
                 "responsible": users.get(owner),
             },
         )
+    _sandbox_channel_load()
     return logins
+
+
+SANDBOX_ACCOUNT = {
+    "description": "Sandbox WhatsApp (emulated Meta)",
+    "settings": {"app_id": "100000000000002", "waba_id": "100000000000001"},
+    "secrets": {
+        "app_secret": "sandbox-app-secret",
+        "verify_token": "sandbox-verify-token",
+        "access_token": "sandbox-access-token",
+    },
+}
+SANDBOX_CHANNEL = {
+    "name": "Sandbox support line",
+    "external_id": "100000000000010",
+    "display_number": "+15550100001",
+}
+
+
+def _sandbox_channel_load() -> Channel:
+    account, _ = IntegrationAccount.objects.get_or_create(
+        description=SANDBOX_ACCOUNT["description"],
+        platform=Platform.WHATSAPP_CLOUD,
+        defaults={"settings": SANDBOX_ACCOUNT["settings"], "secrets": SANDBOX_ACCOUNT["secrets"]},
+    )
+    channel, _ = Channel.objects.get_or_create(
+        provider="whatsapp_cloud",
+        external_id=SANDBOX_CHANNEL["external_id"],
+        defaults={
+            "name": SANDBOX_CHANNEL["name"],
+            "account": account,
+            "display_number": SANDBOX_CHANNEL["display_number"],
+        },
+    )
+    return channel
