@@ -1,12 +1,16 @@
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from messaging.models import Channel, Conversation, Message, MessageTemplate, WebhookEvent
 from messaging.providers.base import ProviderError
 from messaging.services import (
+    MessageRefused,
     media_fetch_enqueue,
     message_mark_read,
+    message_send_text,
     templates_sync,
     webhook_event_process,
 )
@@ -134,9 +138,37 @@ class ConversationAdmin(admin.ModelAdmin):
         "started_by_template",
     )
     inlines = [MessageInline]
+    change_form_template = "admin/messaging/conversation/change_form.html"
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(message_total=Count("messages"))
+
+    def get_urls(self):
+        reply = self.admin_site.admin_view(self.reply_view)
+        return [
+            path("<int:pk>/reply/", reply, name="messaging_conversation_reply"),
+            *super().get_urls(),
+        ]
+
+    def reply_view(self, request, pk):
+        conversation = get_object_or_404(
+            Conversation.objects.select_related("channel__account", "contact"), pk=pk
+        )
+        change_url = reverse("admin:messaging_conversation_change", args=[pk])
+        if request.method != "POST" or not self.has_change_permission(request, conversation):
+            return redirect(change_url)
+        try:
+            message_send_text(
+                channel=conversation.channel,
+                contact=conversation.contact,
+                text=request.POST.get("text", ""),
+                actor=request.user,
+            )
+        except MessageRefused as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, "Reply queued; its ticks appear as statuses arrive.")
+        return redirect(change_url)
 
     @admin.display(description="Messages", ordering="message_total")
     def message_count(self, obj):

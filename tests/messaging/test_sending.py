@@ -299,3 +299,22 @@ def test_the_throttle_never_lets_more_than_the_limit_through_in_a_second(wa_chan
     # 3 in the first second, 3 in the next, the 7th waits for a third second
     assert len(slept) == 2
     assert int(now[0]) == 1_000_002
+
+
+def test_staff_reply_from_the_admin_is_queued(admin_client, wa_channel, contact, window_open):
+    response = admin_client.post(
+        f"/admin/messaging/conversation/{window_open.pk}/reply/", {"text": "We are on it"}
+    )
+    assert response.status_code == 302
+    message = Message.objects.get()
+    assert message.text == "We are on it"
+    assert message.direction == "out"
+
+
+def test_staff_reply_outside_the_window_shows_the_rule(admin_client, wa_channel, contact):
+    conversation = Conversation.objects.create(channel=wa_channel, contact=contact)
+    response = admin_client.post(
+        f"/admin/messaging/conversation/{conversation.pk}/reply/", {"text": "Hi"}, follow=True
+    )
+    assert "24-hour customer-service window is closed" in response.content.decode()
+    assert Message.objects.count() == 0
