@@ -38,6 +38,10 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
 
+# Not part of `make test`: needs PostgreSQL and Redis on 127.0.0.1 (see tests/bench/run.py).
+bench: $(VENV)/.installed-dev
+	$(BIN)/python tests/bench/run.py
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .

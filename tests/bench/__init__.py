@@ -1,0 +1,1 @@
+"""`make bench`: webhook intake and task-cluster throughput on PostgreSQL (see run.py)."""

@@ -1,0 +1,621 @@
+"""`make bench`: how many signed Meta webhooks Switchboard acknowledges, and how fast it files them.
+
+One run, one gunicorn configuration, PostgreSQL and Redis on this machine:
+
+  (a) signed POSTs/s acknowledged by the real endpoint POST /webhooks/whatsapp/<key>/
+      (verify, store a WebhookEvent, enqueue the task after commit);
+  (b) the same for bench/ceiling.py, which only verifies and inserts one row of the same shape;
+  (c) inbound messages/s carried by `manage.py qcluster` from N stored, enqueued events to
+      N stored messages.
+
+(b) and (a) alternate in rounds of a fixed length after a warm-up; the task cluster is not running
+then, so their tasks wait in Redis and (a) measures only the acknowledgment path. Every request
+body is distinct (the endpoint stores a repeated body once and answers the repeat without an
+insert), signed ahead of time and sent by wrk from a file; tunables are BENCH_* environment
+variables (see Config). Nothing is written but a throwaway database, Redis db 15 and a temp dir.
+"""
+
+import contextlib
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import platform
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+HERE = ROOT / "tests" / "bench"
+BIN = Path(sys.executable).parent
+
+DB_NAME = "switchboard_bench"
+PG_URL = "postgres://postgres@127.0.0.1:5432"
+REDIS_URL = "redis://127.0.0.1:6379/15"
+WABA_ID = "104896532187654"
+PHONE_NUMBER_ID = "117094531254879"
+APP_SECRET = secrets.token_hex(16)
+TASK = "messaging.tasks.webhook_event_process"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+@dataclass
+class Config:
+    workers: int = _env_int("BENCH_WORKERS", 4)  # 2 x cores, as the README's production line
+    worker_class: str = os.environ.get("BENCH_WORKER_CLASS", "sync")
+    threads: int = _env_int("BENCH_THREADS", 1)  # per worker, gthread only
+    connections: int = _env_int("BENCH_CONNECTIONS", 16)
+    wrk_threads: int = _env_int("BENCH_WRK_THREADS", 1)
+    duration: int = _env_int("BENCH_DURATION", 15)
+    warmup: int = _env_int("BENCH_WARMUP", 5)
+    rounds: int = _env_int("BENCH_ROUNDS", 2)
+    max_rate: int = _env_int("BENCH_MAX_RATE", 4000)  # bodies signed per second of a round
+    messages: int = _env_int("BENCH_MESSAGES", 10000)
+    senders: int = _env_int("BENCH_SENDERS", 1000)
+    q_workers: int = _env_int("BENCH_Q_WORKERS", 2)
+    cluster_timeout: int = _env_int("BENCH_CLUSTER_TIMEOUT", 300)
+    generator: str = os.environ.get("BENCH_LOADGEN", "wrk")  # or "python"
+    port: int = 0
+    tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="switchboard-bench-")))
+
+
+# Processes: every one started here runs in its own session and is stopped by its own id.
+
+
+class Processes:
+    def __init__(self):
+        self.running: list[subprocess.Popen] = []
+
+    def start(self, args, *, log: Path, **kwargs) -> subprocess.Popen:
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                args,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **kwargs,
+            )
+        self.running.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen, grace: float = 15) -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(grace)
+        # Whatever the leader left behind in its session (workers, cluster children).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.wait(10)
+        if proc in self.running:
+            self.running.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in list(self.running):
+            self.stop(proc, grace=5)
+
+
+# CPU accounting from /proc: who used the two cores during a phase.
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+def _tree(pid: int) -> list[int]:
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue
+        for child in children:
+            pids.extend(_tree(int(child)))
+    return pids
+
+
+def _named(name: str) -> list[int]:
+    pids = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == name:
+                pids.append(int(comm.parent.name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return pids
+
+
+def cpu_snapshot(server_pid: int | None) -> dict[str, float]:
+    stat = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return {
+        "wall": time.monotonic(),
+        "machine_busy": (sum(stat) - stat[3] - stat[4]) / TICK,  # minus idle and iowait
+        "server": sum(_cpu_seconds(p) for p in _tree(server_pid)) if server_pid else 0.0,
+        "postgres": sum(_cpu_seconds(p) for p in _named("postgres")),
+        "redis": sum(_cpu_seconds(p) for p in _named("redis-server")),
+        "client": resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+        + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime,
+    }
+
+
+def cpu_percent(before: dict, after: dict) -> dict[str, float]:
+    """Percent of one core per group over the interval (200 % = both cores)."""
+    wall = after["wall"] - before["wall"]
+    return {k: 100 * (after[k] - before[k]) / wall for k in before if k != "wall"}
+
+
+# Webhook bodies: realistic Meta inbound text envelopes, pairwise distinct, signed ahead of time.
+
+
+def envelope(tag: str, i: int, senders: int) -> bytes:
+    sender_no = i % senders
+    wa_id = f"39333{sender_no:07d}"
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550199234", "phone_number_id": PHONE_NUMBER_ID},
+        "contacts": [{"profile": {"name": f"Bench Customer {sender_no}"}, "wa_id": wa_id}],
+        "messages": [
+            {
+                "from": wa_id,
+                "id": f"wamid.HBgM{wa_id}FQIAEhgg{tag}{i:010d}QkVOQ0gA",
+                "timestamp": str(1752489000 + i),
+                "text": {"body": f"Hi, my order #{100000 + i} has not arrived yet"},
+                "type": "text",
+            }
+        ],
+    }
+    data = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": WABA_ID, "changes": [{"value": value, "field": "messages"}]}],
+    }
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def signature(body: bytes) -> str:
+    return "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+
+
+def write_bodies(path: Path, tag: str, count: int, senders: int) -> None:
+    with open(path, "wb") as out:
+        for i in range(count):
+            body = envelope(tag, i, senders)
+            out.write(signature(body).encode() + b"\t" + body + b"\n")
+
+
+# Set-up: a fresh database, one WhatsApp account and channel, the ceiling's table.
+
+
+def environment(cfg: Config) -> None:
+    from cryptography.fernet import Fernet
+
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="tests.bench.settings",
+        DEBUG="False",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        SECRETS_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        DATABASE_URL=f"{PG_URL}/{DB_NAME}",
+        REDIS_URL=REDIS_URL,
+        Q_WORKERS=str(cfg.q_workers),
+        BENCH_APP_SECRET=APP_SECRET,
+        PYTHONPATH=str(ROOT),
+    )
+
+
+def database_reset() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+
+
+def redis_flush() -> None:
+    import redis
+
+    redis.from_url(REDIS_URL).flushdb()
+
+
+def fixtures():
+    from django.core.management import call_command
+    from django.db import connection
+
+    from integrations.models import IntegrationAccount
+    from messaging.models import Channel
+
+    call_command("migrate", verbosity=0, interactive=False)
+    account = IntegrationAccount.objects.create(
+        description="Bench WhatsApp",
+        platform="whatsapp_cloud",
+        settings={"app_id": "1", "waba_id": "2", "graph_version": "v23.0"},
+        secrets={
+            "app_secret": APP_SECRET,
+            "verify_token": secrets.token_hex(8),
+            "access_token": secrets.token_hex(16),
+        },
+    )
+    Channel.objects.create(
+        name="Bench number",
+        account=account,
+        provider="whatsapp_cloud",
+        external_id=PHONE_NUMBER_ID,
+        display_number="+15550199234",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_ceiling (LIKE messaging_webhookevent INCLUDING ALL)")
+    return account
+
+
+def machine_report(cfg: Config) -> list[str]:
+    import django
+    from django.db import connection
+    from django_q.brokers import get_broker
+
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line),
+        platform.processor() or "unknown",
+    )
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        pg_version = cursor.fetchone()[0]
+        pg_settings = []
+        for name in ("shared_buffers", "synchronous_commit", "fsync", "max_connections"):
+            cursor.execute(f"SHOW {name}")
+            pg_settings.append(f"{name}={cursor.fetchone()[0]}")
+    if cfg.generator == "wrk":
+        wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+        generator = (wrk.stdout or wrk.stderr).split("[")[0].strip()
+        generator += f", {cfg.wrk_threads} thread(s)"
+    else:
+        generator = "tests/bench/loadgen.py (Python, http.client), 2 processes"
+    return [
+        f"machine   {os.cpu_count()} cores, {model}, {mem_kb / 1024 / 1024:.0f} GiB RAM, "
+        f"{platform.system()} {platform.release()}",
+        f"services  PostgreSQL {pg_version} ({', '.join(pg_settings)}); {get_broker().info()}",
+        f"software  Python {platform.python_version()}, Django {django.get_version()}, "
+        f"gunicorn {version('gunicorn')}, django-q2 {version('django-q2')}, "
+        f"psycopg {version('psycopg')}",
+        f"server    gunicorn --worker-class {cfg.worker_class} --workers {cfg.workers}"
+        + (f" --threads {cfg.threads}" if cfg.worker_class == "gthread" else "")
+        + f", DJANGO_SETTINGS_MODULE=tests.bench.settings (DEBUG off, CONN_MAX_AGE=60, "
+        f"LOG_LEVEL={os.environ.get('LOG_LEVEL', 'INFO')}), REDIS_URL={REDIS_URL}",
+        f"load      {generator}, {cfg.connections} connections, {cfg.warmup} s warm-up per "
+        f"view, then {cfg.rounds} x ({cfg.duration} s ceiling, {cfg.duration} s real)",
+        f"cluster   manage.py qcluster, {cfg.q_workers} workers (Q_WORKERS), Redis broker, "
+        f"{cfg.messages} events from {min(cfg.senders, cfg.messages)} senders",
+    ]
+
+
+# Load phases.
+
+
+def ensure_wrk(cfg: Config) -> None:
+    if cfg.generator != "wrk" or shutil.which("wrk"):
+        return
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        print("wrk is missing: installing it with apt-get ...", flush=True)
+        for step in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
+            subprocess.run(step, check=False, stdout=subprocess.DEVNULL, timeout=600)
+    if not shutil.which("wrk"):
+        print("wrk is unavailable: falling back to tests/bench/loadgen.py (costs more client CPU).")
+        cfg.generator = "python"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_get(port: int, path: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status
+    except OSError:
+        return 0
+    finally:
+        conn.close()
+
+
+def gunicorn_start(cfg: Config, procs: Processes) -> subprocess.Popen:
+    cfg.port = free_port()
+    args = [
+        str(BIN / "gunicorn"),
+        "config.wsgi:application",
+        f"--bind=127.0.0.1:{cfg.port}",
+        f"--workers={cfg.workers}",
+        f"--worker-class={cfg.worker_class}",
+        "--backlog=2048",
+        "--timeout=30",
+        "--graceful-timeout=10",
+        "--log-level=warning",
+    ]
+    if cfg.worker_class == "gthread":
+        args.append(f"--threads={cfg.threads}")
+    server = procs.start(args, log=cfg.tmp / "gunicorn.log")
+    deadline = time.monotonic() + 60
+    while http_get(cfg.port, "/healthz") != 200:
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"gunicorn did not become healthy; see {cfg.tmp / 'gunicorn.log'}")
+        time.sleep(0.25)
+    return server
+
+
+def load(cfg: Config, procs: Processes, *, path: str, bodies: Path, seconds: int) -> dict:
+    if cfg.generator == "wrk":
+        args = [
+            "wrk",
+            f"--threads={cfg.wrk_threads}",
+            f"--connections={cfg.connections}",
+            f"--duration={seconds}s",
+            "--timeout=10s",
+            f"--script={HERE / 'wrk_signed.lua'}",
+            f"http://127.0.0.1:{cfg.port}",
+        ]
+        env = {
+            **os.environ,
+            "BENCH_BODIES": str(bodies),
+            "BENCH_PATH": path,
+            "BENCH_WRK_THREADS": str(cfg.wrk_threads),
+        }
+    else:
+        args = [sys.executable, str(HERE / "loadgen.py"), str(bodies), str(cfg.port), path]
+        args += [str(seconds), str(cfg.connections), "2"]
+        env = dict(os.environ)
+    log = cfg.tmp / "load.out"
+    log.write_bytes(b"")
+    proc = procs.start(args, log=log, env=env)
+    try:
+        proc.wait(seconds + 120)
+    finally:
+        procs.stop(proc, grace=5)
+    for line in log.read_text().splitlines():
+        if line.startswith("BENCH_JSON "):
+            return json.loads(line.removeprefix("BENCH_JSON "))
+    raise RuntimeError(f"the load generator printed no result:\n{log.read_text()[-2000:]}")
+
+
+def table_rows(table: str) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 (fixed table names)
+        return cursor.fetchone()[0]
+
+
+VIEWS = {
+    "ceiling": ("/bench/ceiling/{key}/", "bench_ceiling"),
+    "real": ("/webhooks/whatsapp/{key}/", "messaging_webhookevent"),
+}
+
+
+def measure_view(cfg, procs, server, account, view: str, tag: str, seconds: int) -> dict:
+    path_template, table = VIEWS[view]
+    bodies = cfg.tmp / f"bodies-{tag}.txt"
+    write_bodies(bodies, tag, cfg.max_rate * seconds, cfg.senders)
+    rows_before = table_rows(table)
+    before = cpu_snapshot(server.pid)
+    result = load(
+        cfg, procs, path=path_template.format(key=account.key), bodies=bodies, seconds=seconds
+    )
+    cpu = cpu_percent(before, cpu_snapshot(server.pid))
+    bodies.unlink()
+    acked = result["requests"] - result["non_2xx"]
+    return {
+        **result,
+        "view": view,
+        "tag": tag,
+        "rate": acked / result["duration_s"],
+        "acked": acked,
+        "stored": table_rows(table) - rows_before,
+        "cpu": cpu,
+    }
+
+
+def round_line(r: dict) -> str:
+    cpu = r["cpu"]
+    flags = []
+    if r["non_2xx"] or r["errors"]:
+        flags.append(f"{r['non_2xx']} non-2xx, {r['errors']} socket errors")
+    if r["wraps"]:
+        flags.append(f"bodies repeated ({r['wraps']} wraps): raise BENCH_MAX_RATE")
+    if r["stored"] != r["acked"]:
+        flags.append(f"stored {r['stored']} rows for {r['acked']} acks")
+    return (
+        f"  {r['tag']:<5} {r['view']:<8} {r['rate']:>8.0f} {r['p50_ms']:>7.1f} "
+        f"{r['p99_ms']:>7.1f} {cpu['server']:>7.0f} {cpu['postgres']:>5.0f} "
+        f"{cpu['client']:>6.0f} {cpu['machine_busy']:>5.0f}  " + "; ".join(flags or ["ok"])
+    )
+
+
+# (c): the task cluster drains N enqueued events into N messages.
+
+
+def measure_cluster(cfg: Config, procs: Processes, account) -> dict:
+    import logging
+
+    from django.db import connection
+    from django.db.models import Count, Max, Min
+    from django_q.brokers import get_broker
+    from django_q.models import Task
+    from django_q.tasks import async_task
+
+    from messaging.models import Message, WebhookEvent
+
+    logging.getLogger("django-q").setLevel(logging.WARNING)  # no "Enqueued" line per task here
+    redis_flush()  # the tasks of (a) were only there to be enqueued; (c) starts from a known set
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE messaging_webhookevent, bench_ceiling")
+    events = []
+    for i in range(cfg.messages):
+        body = envelope("c", i, cfg.senders)
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "facebookexternalua",
+            "x-hub-signature-256": signature(body),
+        }
+        events.append(
+            WebhookEvent(
+                provider="whatsapp_cloud",
+                account=account,
+                body=body,
+                headers=headers,
+                signature_valid=True,
+                dedupe_key=hashlib.sha256(body).hexdigest(),
+                state=WebhookEvent.State.PENDING,
+            )
+        )
+    events = WebhookEvent.objects.bulk_create(events, batch_size=1000)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE messaging_webhookevent")
+    broker = get_broker()
+    for event in events:  # the same call the endpoint makes on commit, with one shared client
+        async_task(TASK, event.pk, group="webhooks", broker=broker)
+    queued = broker.queue_size()
+    if queued != cfg.messages:
+        raise RuntimeError(f"{queued} tasks in Redis for {cfg.messages} events")
+
+    before = cpu_snapshot(None)
+    started = time.monotonic()
+    cluster = procs.start(
+        [str(BIN / "python"), "manage.py", "qcluster"], log=cfg.tmp / "qcluster.log"
+    )
+    stored = 0
+    deadline = started + cfg.cluster_timeout
+    while stored < cfg.messages and time.monotonic() < deadline and cluster.poll() is None:
+        time.sleep(0.2)
+        stored = Message.objects.count()
+    wall = time.monotonic() - started
+    after = cpu_snapshot(None)
+    after["server"] = before["server"] = 0.0
+    cluster_cpu = sum(_cpu_seconds(p) for p in _tree(cluster.pid))
+    results_saved = Task.objects.count()
+    procs.stop(cluster, grace=10)
+
+    span = Message.objects.aggregate(first=Min("created_at"), last=Max("created_at"))
+    steady = None
+    if stored > 1 and span["last"] > span["first"]:
+        steady = (stored - 1) / (span["last"] - span["first"]).total_seconds()
+    cpu = cpu_percent(before, after)
+    cpu["server"] = 100 * cluster_cpu / wall
+    states = dict(WebhookEvent.objects.values_list("state").annotate(n=Count("id")))
+    return {
+        "stored": stored,
+        "wall": wall,
+        "rate_wall": stored / wall,
+        "rate_steady": steady,
+        "results_saved": results_saved,
+        "states": states,
+        "cpu": cpu,
+        "log": cfg.tmp / "qcluster.log",
+    }
+
+
+def main() -> int:
+    cfg = Config()
+    procs = Processes()
+
+    def stop_on_signal(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    ok = False
+    try:
+        ensure_wrk(cfg)
+        environment(cfg)
+        database_reset()
+        redis_flush()
+        import django
+
+        django.setup()
+        account = fixtures()
+        print("Switchboard webhook benchmark")
+        for line in machine_report(cfg):
+            print(line)
+        print(flush=True)
+
+        server = gunicorn_start(cfg, procs)
+        print(
+            "  round view        acks/s  p50 ms  p99 ms  server    pg client  busy  "
+            "(CPU in % of one core; 200 = both cores)",
+            flush=True,
+        )
+        for view in ("ceiling", "real"):
+            print(round_line(measure_view(cfg, procs, server, account, view, "warm", cfg.warmup)))
+        measured = []
+        for n in range(1, cfg.rounds + 1):
+            for view in ("ceiling", "real"):
+                result = measure_view(cfg, procs, server, account, view, f"r{n}", cfg.duration)
+                measured.append(result)
+                print(round_line(result), flush=True)
+        procs.stop(server)
+
+        from django_q.brokers import get_broker
+
+        waiting = get_broker().queue_size()
+        stored_real = table_rows("messaging_webhookevent")
+        print(f"  tasks waiting in Redis after (a): {waiting} for {stored_real} stored events")
+        print(f"\n  (c) task cluster: {cfg.messages} enqueued events ...", flush=True)
+        c = measure_cluster(cfg, procs, account)
+
+        a = sum(r["acked"] for r in measured if r["view"] == "real")
+        a /= sum(r["duration_s"] for r in measured if r["view"] == "real")
+        b = sum(r["acked"] for r in measured if r["view"] == "ceiling")
+        b /= sum(r["duration_s"] for r in measured if r["view"] == "ceiling")
+        c_rate = c["rate_steady"] or c["rate_wall"]
+        cpu = c["cpu"]
+        print(
+            f"      {c['stored']} messages in {c['wall']:.1f} s from cluster start "
+            f"({c['rate_wall']:.0f}/s incl. start-up); first-to-last message "
+            f"{c_rate:.0f}/s; events by state {c['states']}; task results saved by the monitor "
+            f"by then: {c['results_saved']}"
+        )
+        print(
+            f"      CPU: qcluster {cpu['server']:.0f} %, postgres {cpu['postgres']:.0f} %, "
+            f"redis {cpu['redis']:.0f} %, machine busy {cpu['machine_busy']:.0f} %"
+        )
+        if c["stored"] < cfg.messages:
+            print(f"      INCOMPLETE: see {c['log']}")
+        print()
+        print(f"(a) real endpoint      {a:8.0f} webhooks acknowledged/s")
+        print(f"(b) ceiling            {b:8.0f} webhooks acknowledged/s")
+        print(f"(c) task cluster       {c_rate:8.0f} inbound messages stored/s")
+        for name, ratio, target in (("a/b", a / b, 0.9), ("c/b", c_rate / b, 0.5)):
+            verdict = "met" if ratio >= target else "MISSED"
+            print(f"{name} = {ratio:.2f}  (target >= {target}: {verdict})")
+        ok = c["stored"] == cfg.messages
+        return 0 if ok else 1
+    finally:
+        procs.stop_all()
+        if ok:
+            shutil.rmtree(cfg.tmp, ignore_errors=True)
+        else:
+            print(f"logs kept in {cfg.tmp}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
