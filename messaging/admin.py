@@ -9,12 +9,12 @@ from messaging.providers.base import ProviderError
 from messaging.services import (
     MessageRefused,
     media_fetch_enqueue,
+    message_delivery_retry,
     message_mark_read,
     message_send_text,
     templates_sync,
-    webhook_event_process,
+    webhook_event_reprocess,
 )
-from messaging.services.outbound import message_deliver_enqueue
 
 
 @admin.register(Channel)
@@ -78,9 +78,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     @admin.action(description="Reprocess now")
     def reprocess(self, request, queryset):
         for event in queryset.exclude(state=WebhookEvent.State.REJECTED):
-            event.state = WebhookEvent.State.PENDING
-            WebhookEvent.objects.filter(pk=event.pk).update(state=WebhookEvent.State.PENDING)
-            result = webhook_event_process(event_id=event.pk)
+            result = webhook_event_reprocess(event_id=event.pk)
             self.message_user(request, f"Event {event.pk}: {result.state} {result.error}".strip())
 
 
@@ -206,13 +204,7 @@ class MessageAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry delivery of failed outbound messages")
     def retry_delivery(self, request, queryset):
-        retried = 0
-        for message in queryset.filter(
-            direction=Message.Direction.OUTBOUND, status=Message.Status.FAILED
-        ):
-            Message.objects.filter(pk=message.pk).update(status=Message.Status.QUEUED)
-            message_deliver_enqueue(message_id=message.pk)
-            retried += 1
+        retried = message_delivery_retry(message_ids=queryset.values_list("pk", flat=True))
         self.message_user(request, f"{retried} message(s) queued again.")
 
     @admin.action(description="Retry media download")

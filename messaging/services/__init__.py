@@ -5,6 +5,7 @@ from messaging.services.inbound import (
     conversation_get_or_open,
     message_receive,
     webhook_event_process,
+    webhook_event_reprocess,
     webhook_event_store,
     webhook_events_requeue,
 )
@@ -12,6 +13,7 @@ from messaging.services.media import media_fetch, media_fetch_enqueue, media_ret
 from messaging.services.outbound import (
     MessageRefused,
     message_deliver,
+    message_delivery_retry,
     message_mark_read,
     message_send_media,
     message_send_reaction,
@@ -29,6 +31,7 @@ __all__ = [
     "media_fetch_enqueue",
     "media_retry_due",
     "message_deliver",
+    "message_delivery_retry",
     "message_mark_read",
     "message_receive",
     "message_send_media",
@@ -41,6 +44,7 @@ __all__ = [
     "template_status_apply",
     "templates_sync",
     "webhook_event_process",
+    "webhook_event_reprocess",
     "webhook_event_store",
     "webhook_events_requeue",
 ]

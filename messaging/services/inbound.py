@@ -147,6 +147,14 @@ def _event_finish(event: WebhookEvent, state: str, errors: list[str]) -> Webhook
     return event
 
 
+def webhook_event_reprocess(*, event_id: int) -> WebhookEvent:
+    """Process a stored event again now; a rejected (forged) one never is."""
+    WebhookEvent.objects.filter(pk=event_id).exclude(state=WebhookEvent.State.REJECTED).update(
+        state=WebhookEvent.State.PENDING
+    )
+    return webhook_event_process(event_id=event_id)
+
+
 def webhook_events_requeue(*, older_than: timedelta = timedelta(minutes=2)) -> int:
     """Hand events that were stored but never processed (or failed) back to the task cluster."""
     cutoff = timezone.now() - older_than

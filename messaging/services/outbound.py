@@ -6,7 +6,6 @@ letting a status webhook settle a send whose answer was lost.
 """
 
 import logging
-import re
 import time
 from datetime import timedelta
 
@@ -21,6 +20,7 @@ from messaging.providers.base import MessageType, OutboundMessage, ProviderError
 from messaging.selectors import conversation_window
 from messaging.services.inbound import conversation_get_or_open
 from messaging.services.statuses import pending_statuses_apply
+from messaging.services.templates import PLACEHOLDER
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +65,11 @@ def _check_window(*, channel: Channel, contact) -> None:
     )
 
 
-_PLACEHOLDER = re.compile(r"{{\s*([^}]+?)\s*}}")
-
-
 def template_render(template: MessageTemplate, body_params: list[str]) -> str:
     """The body as the customer reads it, for our own records and previews."""
     body = next((c.get("text", "") for c in template.components if c.get("type") == "BODY"), "")
     values = iter(body_params)
-    return _PLACEHOLDER.sub(lambda m: next(values, m.group(0)), body)
+    return PLACEHOLDER.sub(lambda m: next(values, m.group(0)), body)
 
 
 def _check_template(
@@ -450,3 +447,16 @@ def messages_retry_due() -> dict:
         error_title="Outcome unknown: no answer and no status arrived. Check before resending.",
     )
     return {"retried": len(due), "requeued": len(left), "stuck": stuck, "given_up": given_up}
+
+
+def message_delivery_retry(*, message_ids) -> int:
+    """Queue failed outbound messages again (an operator's decision after fixing the cause)."""
+    ids = list(
+        Message.objects.filter(
+            pk__in=message_ids, direction=Message.Direction.OUTBOUND, status=S.FAILED
+        ).values_list("pk", flat=True)
+    )
+    Message.objects.filter(pk__in=ids).update(status=S.QUEUED, next_attempt_at=None)
+    for pk in ids:
+        message_deliver_enqueue(message_id=pk)
+    return len(ids)

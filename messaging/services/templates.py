@@ -9,11 +9,11 @@ from messaging.models import MessageTemplate
 from messaging.providers import provider_class
 from messaging.providers.base import TemplateInfo, TemplateStatusUpdate
 
-_PLACEHOLDER = re.compile(r"{{\s*[^}]+?\s*}}")
+PLACEHOLDER = re.compile(r"{{\s*([^}]+?)\s*}}")
 
 
 def _count(text: str) -> int:
-    return len(set(_PLACEHOLDER.findall(text or "")))
+    return len(set(PLACEHOLDER.findall(text or "")))
 
 
 def _shape(components: list) -> dict:
@@ -29,7 +29,7 @@ def _shape(components: list) -> dict:
             shape["body_param_count"] = _count(component.get("text", ""))
         elif kind == "BUTTONS":
             for button in component.get("buttons", []):
-                if button.get("type", "").upper() == "URL" and _PLACEHOLDER.search(
+                if button.get("type", "").upper() == "URL" and PLACEHOLDER.search(
                     button.get("url", "")
                 ):
                     buttons += 1

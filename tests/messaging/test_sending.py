@@ -13,6 +13,7 @@ from crm.models import Contact
 from messaging.models import Conversation, Message, MessageTemplate
 from messaging.services import (
     MessageRefused,
+    message_delivery_retry,
     message_send_template,
     message_send_text,
     messages_retry_due,
@@ -318,3 +319,19 @@ def test_staff_reply_outside_the_window_shows_the_rule(admin_client, wa_channel,
     )
     assert "24-hour customer-service window is closed" in response.content.decode()
     assert Message.objects.count() == 0
+
+
+def test_a_failed_message_can_be_queued_again_and_is_sent(
+    graph, wa_channel, contact, window_open, django_capture_on_commit_callbacks
+):
+    graph.post(SEND_URL, status=400, json=fixture_json("error_131053.json"))
+    graph.post(SEND_URL, json=fixture_json("send_ok.json"))
+    with django_capture_on_commit_callbacks(execute=True):
+        message = send_text(wa_channel, contact)
+    message.refresh_from_db()
+    assert message.status == "failed"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert message_delivery_retry(message_ids=[message.pk]) == 1
+    message.refresh_from_db()
+    assert message.status == "sent"
+    assert message_delivery_retry(message_ids=[message.pk]) == 0  # only failed ones go again

@@ -10,7 +10,7 @@ import time_machine
 from django.db import DatabaseError
 
 from messaging.models import Message, WebhookEvent
-from messaging.services import webhook_events_requeue
+from messaging.services import webhook_event_reprocess, webhook_events_requeue
 
 from .conftest import fixture_bytes, sign
 
@@ -178,3 +178,10 @@ def test_a_failed_event_is_processed_again_once_its_channel_exists(
     assert webhook_events_requeue() == 1
     assert WebhookEvent.objects.get().state == WebhookEvent.State.PROCESSED
     assert Message.objects.count() == 1
+
+
+def test_reprocessing_never_processes_a_rejected_event(post_webhook, wa_channel):
+    post_webhook("inbound_text.json", signature="sha256=" + "0" * 64)
+    event = WebhookEvent.objects.get()
+    assert webhook_event_reprocess(event_id=event.pk).state == WebhookEvent.State.REJECTED
+    assert Message.objects.count() == 0
