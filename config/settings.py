@@ -160,6 +160,9 @@ GRAPH_API_VERSION = env.str("GRAPH_API_VERSION", default="v23.0")
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
 HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=15.0)
 
+# Conversations close this many hours after they started; the next customer message opens a new one.
+CONVERSATION_LIFETIME_HOURS = env.int("CONVERSATION_LIFETIME_HOURS", default=24)
+
 # Task cluster (django-q2). The ORM broker keeps receipts and redelivers a task whose worker died;
 # Redis is faster but loses a task in flight, so durable state lives in rows that jobs re-drive.
 # `retry` must exceed `timeout`, or a slow task starts a second time while still running.

@@ -9,6 +9,7 @@ from messaging.services.inbound import (
     webhook_event_store,
     webhook_events_requeue,
 )
+from messaging.services.lifecycle import conversations_close_expired
 from messaging.services.media import media_fetch, media_fetch_enqueue, media_retry_due
 from messaging.services.outbound import (
     MessageRefused,
@@ -27,6 +28,7 @@ from messaging.services.templates import template_status_apply, templates_sync
 __all__ = [
     "MessageRefused",
     "conversation_get_or_open",
+    "conversations_close_expired",
     "media_fetch",
     "media_fetch_enqueue",
     "media_retry_due",
