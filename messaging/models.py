@@ -16,6 +16,11 @@ class Transport(models.TextChoices):
     SMS = "sms", "SMS"
 
 
+class RoutingMode(models.TextChoices):
+    FIRST_RESPONDER = "first_responder", "First responder"
+    ROUND_ROBIN = "round_robin", "Round robin"
+
+
 class Channel(models.Model):
     """One sending identity under an account: a WhatsApp phone number, a bot, a sender."""
 
@@ -44,6 +49,40 @@ class Channel(models.Model):
     is_healthy = models.BooleanField("healthy", default=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # Helpdesk: what a customer message opens on this channel.
+    auto_create_tickets = models.BooleanField(
+        "automatic ticket creation",
+        default=True,
+        help_text="Open a ticket for a customer who has none open; off: staff open them by hand.",
+    )
+    default_ticket_priority = models.CharField(max_length=10, default="normal")
+    default_ticket_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    utility_template = models.ForeignKey(
+        "messaging.MessageTemplate",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Approved utility template that carries a staff comment once the 24-hour window "
+        "has closed.",
+    )
+    utility_template_parameters = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Body parameters in order, as field paths: ["ticket.number", "comment.text"].',
+    )
+    # Routing: who gets a new client, and where their deal starts.
+    routing_mode = models.CharField(
+        max_length=20, choices=RoutingMode.choices, default=RoutingMode.FIRST_RESPONDER
+    )
+    new_client_pipeline = models.ForeignKey(
+        "crm.Pipeline", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    new_client_stage = models.ForeignKey(
+        "crm.Stage", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # The send throttle: a per-second counter shared by every worker process.
     throttle_second = models.BigIntegerField(default=0, editable=False)
     throttle_count = models.PositiveIntegerField(default=0, editable=False)
@@ -127,6 +166,23 @@ class Conversation(models.Model):
     started_by_template = models.ForeignKey(
         "messaging.MessageTemplate", null=True, blank=True, on_delete=models.SET_NULL
     )
+    ticket = models.ForeignKey(
+        "tickets.Ticket",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    # Set while a round-robin conversation waits for an agent with free capacity.
+    queued_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-last_message_at"]
@@ -138,7 +194,10 @@ class Conversation(models.Model):
                 name="conversation_one_open_per_contact_channel",
             )
         ]
-        indexes = [models.Index(fields=["status", "opened_at"])]
+        indexes = [
+            models.Index(fields=["status", "opened_at"]),
+            models.Index(fields=["assignee", "status"]),
+        ]
 
     def __str__(self):
         return f"Conversation #{self.pk} with {self.contact}"

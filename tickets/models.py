@@ -1,0 +1,63 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class TicketStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    WAITING_FOR_RESPONSE = "waiting_for_response", "Waiting for response"
+    CUSTOMER_RESPONDED = "customer_responded", "Customer responded"
+    CLOSED = "closed", "Closed"
+
+
+class TicketPriority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+class Ticket(models.Model):
+    """A helpdesk case of one contact. Conversations link to it while it is open."""
+
+    number = models.CharField(max_length=20, unique=True, help_text="TT<n>")
+    title = models.CharField(max_length=200)
+    contact = models.ForeignKey("crm.Contact", on_delete=models.PROTECT, related_name="tickets")
+    channel = models.ForeignKey(
+        "messaging.Channel",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tickets",
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tickets",
+    )
+    priority = models.CharField(
+        max_length=10, choices=TicketPriority.choices, default=TicketPriority.NORMAL
+    )
+    status = models.CharField(
+        max_length=24, choices=TicketStatus.choices, default=TicketStatus.OPEN, db_index=True
+    )
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Concurrent first messages of one contact must end in one ticket.
+            models.UniqueConstraint(
+                fields=["contact"],
+                condition=~Q(status="closed"),
+                name="ticket_one_open_per_contact",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.number} {self.title}"
