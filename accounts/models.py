@@ -27,6 +27,14 @@ class AgentProfile(models.Model):
     is_available = models.BooleanField(
         default=True, help_text="Unavailable agents receive no new conversations."
     )
+    channels = models.ManyToManyField(
+        "messaging.Channel",
+        blank=True,
+        related_name="agents",
+        help_text="Channels this agent works: new clients there are offered or routed to them.",
+    )
+    # Round robin hands the next new client to the available agent who waited longest.
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "agent profile"

@@ -1,9 +1,10 @@
 import contextlib
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import Role
-from crm.models import Contact
+from accounts.selectors import user_role
+from crm.models import Contact, Deal
 from crm.phones import PhoneNumberInvalid, phone_normalize
 
 
@@ -18,15 +19,34 @@ def contact_search(*, queryset: QuerySet[Contact], term: str) -> QuerySet[Contac
     return queryset.filter(condition)
 
 
+def contact_list_visible_to(*, user) -> QuerySet[Contact]:
+    """The one place that says whose clients a user sees; every surface starts from here.
+
+    Managers and quality control see everyone. A sales rep sees the clients they are responsible
+    for, those with a deal of theirs, and unclaimed clients who wrote to a channel they work.
+    """
+    role = user_role(user=user)
+    contacts = Contact.objects.all()
+    if role in (Role.MANAGER, Role.QUALITY_CONTROL):
+        return contacts
+    if role != Role.SALES_REP:
+        return contacts.none()
+    with_their_deal = Deal.objects.filter(contacts=OuterRef("pk"), responsible=user)
+    unclaimed_on_their_channels = Contact.objects.filter(
+        responsible__isnull=True, conversations__channel__agents__user=user
+    ).values("pk")
+    return contacts.filter(
+        Q(responsible=user) | Exists(with_their_deal) | Q(pk__in=unclaimed_on_their_channels)
+    )
+
+
 def contact_is_writable_by(*, user, contact: Contact) -> bool:
-    """May `user` send to `contact`? None is the system itself (jobs, notifications)."""
-    if user is None or user.is_superuser:
+    """May `user` write to `contact`? None is the system itself (jobs, notifications)."""
+    if user is None:
         return True
-    profile = getattr(user, "agent_profile", None)
-    if profile is None:
-        return False
-    if profile.role == Role.MANAGER:
+    role = user_role(user=user)
+    if role == Role.MANAGER:
         return True
-    if profile.role == Role.SALES_REP:
-        return contact.responsible_id in (None, user.pk)
+    if role == Role.SALES_REP:
+        return contact_list_visible_to(user=user).filter(pk=contact.pk).exists()
     return False
