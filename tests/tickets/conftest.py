@@ -41,7 +41,7 @@ def text_message(text: str, *, wamid: str, timestamp: str = "1752489005") -> dic
 
 
 @pytest.fixture
-def say(post_webhook):
+def say(post_webhook, wa_channel):
     """The customer Giulia (+39 335 103 2246) writes on the test channel."""
 
     def post(text: str, *, wamid: str, timestamp: str = "1752489005", wa_id="393351032246"):
