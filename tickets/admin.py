@@ -20,6 +20,7 @@ from tickets.selectors import (
     ticket_comments,
     ticket_conversations,
     ticket_list,
+    ticket_list_visible_to,
     ticket_search_phone,
 )
 from tickets.services import (
@@ -107,7 +108,9 @@ class TicketAdmin(admin.ModelAdmin):
     change_form_template = "admin/tickets/ticket/change_form.html"
 
     def get_queryset(self, request):
-        return ticket_list(queryset=super().get_queryset(request))
+        # A sales rep sees the tickets of their own clients here too, not everyone's.
+        visible = ticket_list_visible_to(user=request.user)
+        return ticket_list(queryset=super().get_queryset(request) & visible)
 
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)

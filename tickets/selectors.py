@@ -1,7 +1,18 @@
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
+from accounts.models import Role
+from accounts.selectors import user_role
 from crm.phones import PhoneNumberInvalid, phone_normalize
+from crm.selectors import contact_list_visible_to
 from tickets.models import Ticket, TicketComment, TicketStatus
+
+
+def ticket_list_visible_to(*, user) -> QuerySet[Ticket]:
+    """Tickets of the clients the user sees, plus any ticket assigned to them."""
+    if user_role(user=user) in (Role.MANAGER, Role.QUALITY_CONTROL):
+        return Ticket.objects.all()
+    visible = contact_list_visible_to(user=user).values("pk")
+    return Ticket.objects.filter(Q(contact__in=visible) | Q(assignee=user))
 
 
 def ticket_open_of_contact(*, contact) -> Ticket | None:

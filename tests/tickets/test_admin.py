@@ -240,3 +240,20 @@ def test_the_channel_page_has_a_helpdesk_section_that_checks_template_parameters
     wa_channel.refresh_from_db()
     assert wa_channel.utility_template == utility_template
     assert wa_channel.default_ticket_priority == "high"
+
+
+def test_a_sales_rep_sees_only_the_tickets_of_their_clients(client, wa_channel):
+    from django.contrib.auth.models import Permission
+
+    from accounts.models import Role
+
+    rep = staff_user("rep", Role.SALES_REP)
+    rep.user_permissions.add(Permission.objects.get(codename="view_ticket"))
+    theirs = customer_writes(wa_channel, "+393351032246", "hello")
+    someone_elses = customer_writes(wa_channel, "+447700900123", "hi")
+    Contact.objects.filter(pk=theirs.contact_id).update(responsible=rep)
+    Contact.objects.filter(pk=someone_elses.contact_id).update(responsible=staff_user("boss"))
+    client.force_login(rep)
+    page = client.get(TICKETS).content.decode()
+    assert f">{theirs.number}<" in page
+    assert f">{someone_elses.number}<" not in page
