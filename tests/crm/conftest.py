@@ -27,3 +27,20 @@ def rep1(db):
 @pytest.fixture
 def rep2(db):
     return User.objects.create_user(username="rep2", password="x", first_name="Marco")
+
+
+@pytest.fixture
+def channel(db):
+    from integrations.models import IntegrationAccount
+    from messaging.models import Channel
+
+    account = IntegrationAccount.objects.create(
+        description="Test WABA", platform="whatsapp_cloud", settings={}, secrets={}
+    )
+    return Channel.objects.create(
+        name="Support line",
+        account=account,
+        provider="whatsapp_cloud",
+        external_id="117094531254879",
+        display_number="+15550199234",
+    )
