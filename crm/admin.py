@@ -152,8 +152,17 @@ class ContactInline(admin.TabularInline):
         return False
 
 
+class CompanyForm(forms.ModelForm):
+    website = forms.URLField(required=False, assume_scheme="https")
+
+    class Meta:
+        model = Company
+        fields = ("name", "email", "phone", "website", "vat_number", "responsible")
+
+
 @admin.register(Company)
 class CompanyAdmin(admin.ModelAdmin):
+    form = CompanyForm
     list_display = (
         "name",
         "email",
@@ -183,7 +192,7 @@ class CompanyAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         details = (
             None,
-            {"fields": ["name", "email", "phone", "website", "vat_number", "responsible"]},
+            {"fields": list(CompanyForm.Meta.fields)},
         )
         if obj is None:
             return [details]
