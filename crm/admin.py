@@ -63,6 +63,8 @@ class ContactAdmin(admin.ModelAdmin):
         "deals_section",
     )
     actions = ("convert_to_customer", "assign_responsible")
+    # Explicit because the open-deal count groups rows, and grouped queries drop Meta.ordering.
+    ordering = ("-created_at", "-pk")
 
     def get_queryset(self, request):
         return (
@@ -178,6 +180,7 @@ class CompanyAdmin(admin.ModelAdmin):
     autocomplete_fields = ("responsible",)
     readonly_fields = ("deals_section",)
     inlines = [ContactInline]
+    ordering = ("name", "pk")
 
     def get_queryset(self, request):
         return (
@@ -226,6 +229,7 @@ class PipelineAdmin(admin.ModelAdmin):
     list_display = ("name", "stage_names", "open_deals", "created_at")
     search_fields = ("name",)
     inlines = [StageInline]
+    ordering = ("name",)
 
     def get_queryset(self, request):
         stages = Prefetch("stages", queryset=Stage.objects.order_by("position", "pk"))

@@ -211,3 +211,68 @@ def test_the_pipeline_page_lists_stages_in_order(admin_client, sales):
     assert "New → Qualified → Proposal" in page
     change = admin_client.get(f"/admin/crm/pipeline/{sales.pk}/change/")
     assert change.status_code == 200
+
+
+@pytest.mark.parametrize("term", ["0039 335 103 2246", "335 1032246", "Giulia"])
+def test_the_contacts_autocomplete_of_the_deal_form_finds_phones_in_any_format(
+    admin_client, giulia, term
+):
+    contact_create(phone="+34612345678", name="Lucía García")
+    response = admin_client.get(
+        "/admin/autocomplete/",
+        {"app_label": "crm", "model_name": "deal", "field_name": "contacts", "term": term},
+    )
+    assert response.status_code == 200
+    assert [item["id"] for item in response.json()["results"]] == [str(giulia.pk)]
+
+
+def stage_formset(*rows, initial=0):
+    data = {
+        "stages-TOTAL_FORMS": str(len(rows)),
+        "stages-INITIAL_FORMS": str(initial),
+        "stages-MIN_NUM_FORMS": "0",
+        "stages-MAX_NUM_FORMS": "1000",
+    }
+    for index, row in enumerate(rows):
+        data.update({f"stages-{index}-{key}": value for key, value in row.items()})
+    return data
+
+
+def test_a_pipeline_is_created_with_ordered_stages_in_the_admin(admin_client):
+    from crm.models import Pipeline
+
+    response = admin_client.post(
+        "/admin/crm/pipeline/add/",
+        {
+            "name": "Rentals",
+            **stage_formset(
+                {"position": "2", "name": "Signed"}, {"position": "1", "name": "Asked"}
+            ),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    pipeline = Pipeline.objects.get(name="Rentals")
+    assert list(pipeline.stages.values_list("name", flat=True)) == ["Asked", "Signed"]
+
+
+def test_a_stage_holding_deals_cannot_be_deleted_from_the_pipeline_page(admin_client, deals, sales):
+    new = sales.stages.get(name="New")
+    rows = [
+        {
+            "id": str(stage.pk),
+            "pipeline": str(sales.pk),
+            "position": str(stage.position),
+            "name": stage.name,
+        }
+        for stage in sales.stages.order_by("position")
+    ]
+    rows[0]["DELETE"] = "on"
+    response = admin_client.post(
+        f"/admin/crm/pipeline/{sales.pk}/change/",
+        {"name": "Sales", **stage_formset(*rows, initial=len(rows))},
+    )
+    assert response.status_code == 200
+    assert "would require deleting the following protected related objects" in (
+        response.content.decode()
+    )
+    assert sales.stages.filter(pk=new.pk).exists()

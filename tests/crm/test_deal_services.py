@@ -222,3 +222,12 @@ def test_simultaneous_new_client_calls_make_one_deal(sales, giulia):
     assert errors == []
     assert Deal.objects.count() == 1
     assert set(deal_ids) == {Deal.objects.get().pk}
+
+
+def test_converting_a_customer_again_reports_no_change(giulia):
+    from crm.models import Contact, ContactKind
+    from crm.services import contact_convert_to_customer
+
+    assert contact_convert_to_customer(contact=giulia) is True
+    assert Contact.objects.get().kind == ContactKind.CUSTOMER
+    assert contact_convert_to_customer(contact=giulia) is False
