@@ -88,7 +88,11 @@ def contact_convert_to_customer(*, contact: Contact) -> bool:
 @transaction.atomic
 def contact_assign_responsible(*, contact: Contact, responsible) -> Contact:
     """Hand a client to a member of staff (None leaves them to nobody)."""
-    return contact_update(contact=contact, responsible=responsible)
+    # One column only: a bulk action holds instances read earlier, and a full save would undo
+    # whatever someone else changed on those contacts meanwhile.
+    Contact.objects.filter(pk=contact.pk).update(responsible=responsible, updated_at=timezone.now())
+    contact.responsible = responsible
+    return contact
 
 
 # Pipelines and deals
