@@ -111,9 +111,9 @@ def ticket_message_receive(*, message: Message) -> Ticket | None:
     """
     if message.direction != Message.Direction.INBOUND or message.type in NOT_CUSTOMER_WORDS:
         return None
-    conversation = Conversation.objects.select_related("contact", "channel", "ticket").get(
-        pk=message.conversation_id
-    )
+    # The inbound pipeline hands over the conversation it has just loaded, with its contact,
+    # channel and ticket: nothing to fetch again for every message.
+    conversation = message.conversation
     contact, channel = conversation.contact, conversation.channel
     ticket = conversation.ticket
     if ticket is None or ticket.status == TicketStatus.CLOSED:

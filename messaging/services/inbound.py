@@ -270,9 +270,11 @@ def conversation_get_or_open(*, channel: Channel, contact) -> tuple[Conversation
     The partial unique index on open conversations decides between concurrent openers; the loser
     reads the winner's row.
     """
-    return Conversation.objects.get_or_create(
+    conversation, opened = Conversation.objects.select_related("ticket").get_or_create(
         channel=channel, contact=contact, status=Conversation.Status.OPEN
     )
+    conversation.channel, conversation.contact = channel, contact
+    return conversation, opened
 
 
 def message_receive(*, channel: Channel, inbound: InboundMessage) -> Message | None:
