@@ -378,16 +378,28 @@ def _push_one(*, account, connector, object_type, obj, link, company_ids) -> str
         account=account, object_type=object_type, obj=obj, link=link, company_ids=company_ids
     )
     external_id = connector.push(record)
-    ExternalLink.objects.update_or_create(
-        account=account,
-        object_type=object_type,
-        local_id=obj.pk,
-        defaults={
-            "external_id": external_id,
-            "external_kind": record.kind,
-            "synced_at": obj.updated_at,
-        },
-    )
+    try:
+        with transaction.atomic():
+            ExternalLink.objects.update_or_create(
+                account=account,
+                object_type=object_type,
+                local_id=obj.pk,
+                defaults={
+                    "external_id": external_id,
+                    "external_kind": record.kind,
+                    "synced_at": obj.updated_at,
+                },
+            )
+    except IntegrityError:
+        # ActiveCampaign's sync matches by e-mail, so two of ours sharing an address land on
+        # one record there; the second is reported, not linked.
+        other = ExternalLink.objects.filter(
+            account=account, object_type=object_type, external_id=external_id
+        ).first()
+        raise ConnectorError(
+            f"the platform stored it as {external_id}, which is already linked to "
+            f"{object_type} #{other.local_id if other else '?'}."
+        ) from None
     return external_id
 
 
