@@ -20,8 +20,11 @@ from integrations.models import JobRun, SyncJob
 
 logger = logging.getLogger(__name__)
 
-# Longer than any run should take; a worker killed mid-run frees its job after this.
-JOB_LEASE = timedelta(minutes=30)
+# A job task may run this long before the cluster kills it (the cluster-wide Q_TIMEOUT suits
+# webhooks and sends, not a CRM sync). The lease outlives it a little, so a worker killed mid-run
+# frees its job soon after, and never while it may still be running.
+JOB_TASK_TIMEOUT = 1800
+JOB_LEASE = timedelta(seconds=JOB_TASK_TIMEOUT + 60)
 
 
 @dataclass
@@ -89,6 +92,12 @@ def sync_job_run(*, job_id: int, manual: bool = False, now: datetime | None = No
         job = SyncJob.objects.get(pk=job_id)
         raise JobRefused(_refusal(job, now=now))
     job = SyncJob.objects.get(pk=job_id)
+    # A run still "running" here lost its worker (the lease ran out): say so on its row.
+    JobRun.objects.filter(job=job, outcome=JobRun.Outcome.RUNNING).update(
+        outcome=JobRun.Outcome.FAILED,
+        finished_at=now,
+        error="Interrupted: the worker stopped before the run ended.",
+    )
     run = JobRun.objects.create(job=job, started_at=now, manual=manual)
     try:
         function = JOBS[job.name]
@@ -213,7 +222,9 @@ def job_schedule_set(
 
 
 def job_run_enqueue(*, job: SyncJob, manual: bool = False) -> None:
-    async_task("integrations.tasks.sync_job_run", job.pk, manual, group="jobs")
+    async_task(
+        "integrations.tasks.sync_job_run", job.pk, manual, group="jobs", timeout=JOB_TASK_TIMEOUT
+    )
 
 
 def job_run_now(*, job: SyncJob) -> None:

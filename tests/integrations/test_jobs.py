@@ -129,9 +129,13 @@ def test_a_running_job_is_not_run_again_until_its_lease_runs_out(flaky):
     with pytest.raises(JobRefused, match="already running"):
         run(flaky.job)
     # the worker holding it died: once the lease is over the job is free again
+    lost = JobRun.objects.create(job=flaky.job, started_at=now - timedelta(hours=1))
     SyncJob.objects.filter(pk=flaky.job.pk).update(lease_until=now - timedelta(seconds=1))
     assert run(flaky.job).outcome == JobRun.Outcome.SUCCESS
     assert flaky.calls == 1
+    lost.refresh_from_db()
+    assert lost.outcome == JobRun.Outcome.FAILED
+    assert lost.error == "Interrupted: the worker stopped before the run ended."
 
 
 def test_an_inactive_job_does_not_run(flaky):
