@@ -145,6 +145,10 @@ def _finish(*, job: SyncJob, run: JobRun, report: JobReport) -> JobRun:
     run.save(update_fields=["finished_at", "outcome", "counts", "log", "error"])
 
     job = SyncJob.objects.select_for_update().get(pk=job.pk)
+    if job.last_run_at != run.started_at:
+        # This run outlived its lease and another run claimed the job since: that run owns the
+        # job's state now.
+        return run
     if outcome == JobRun.Outcome.FAILED:
         job.attempts += 1
         if job.attempts >= job.max_attempts:

@@ -138,6 +138,22 @@ def test_a_running_job_is_not_run_again_until_its_lease_runs_out(flaky):
     assert lost.error == "Interrupted: the worker stopped before the run ended."
 
 
+def test_a_run_that_outlived_its_lease_leaves_the_new_claim_alone(flaky, monkeypatch):
+    def overtaken(*, job, run):
+        # meanwhile the lease ran out and another worker claimed the job
+        later = timezone.now() + timedelta(hours=1)
+        SyncJob.objects.filter(pk=job.pk).update(
+            state=SyncJob.State.RUNNING, last_run_at=later, lease_until=later
+        )
+        return JobReport(errors=["late"])
+
+    monkeypatch.setitem(job_registry.JOBS, "flaky", overtaken)
+    result = run(flaky.job)
+    flaky.job.refresh_from_db()
+    assert result.outcome == JobRun.Outcome.FAILED
+    assert (flaky.job.state, flaky.job.attempts) == (SyncJob.State.RUNNING, 0)
+
+
 def test_an_inactive_job_does_not_run(flaky):
     SyncJob.objects.filter(pk=flaky.job.pk).update(is_active=False)
     with pytest.raises(JobRefused, match="inactive"):
