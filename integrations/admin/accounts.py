@@ -80,7 +80,7 @@ class IntegrationAccountAdmin(admin.ModelAdmin):
 
     def verify_view(self, request, object_id):
         """The per-account "Verify credentials" button: POST only, the result as a message."""
-        account = get_object_or_404(IntegrationAccount, pk=object_id)
+        account = get_object_or_404(IntegrationAccount, pk=min(object_id, 2**63 - 1))
         if not self.has_change_permission(request, account):
             return redirect("admin:index")
         if request.method == "POST":

@@ -21,7 +21,12 @@ class ScheduleForm(forms.Form):
     daily_at = forms.TimeField(
         label="Daily at (HH:MM)", required=False, input_formats=["%H:%M"], help_text="Local time."
     )
-    every_seconds = forms.IntegerField(label="Every N seconds", required=False, min_value=1)
+    every_seconds = forms.IntegerField(
+        label="Every N seconds",
+        required=False,
+        min_value=1,
+        help_text="Due jobs are started once a minute, so shorter intervals run every minute.",
+    )
     window_days = forms.IntegerField(
         label="Time window (days)",
         required=False,

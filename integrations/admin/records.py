@@ -66,7 +66,9 @@ class ExternalLinkAdmin(admin.ModelAdmin):
             return TemplateResponse(request, "admin/integrations/externallink/send.html", context)
         if not request.user.has_perm(f"crm.change_{object_type}"):
             raise PermissionDenied
-        obj = MODELS[object_type].objects.filter(pk=object_id).first()
+        # A number past the primary key's range is a missing record, not a database error.
+        in_range = object_id < 2**63
+        obj = MODELS[object_type].objects.filter(pk=object_id).first() if in_range else None
         context["record"] = obj
         if obj is None:
             context["error"] = f"There is no {object_type} #{object_id}."

@@ -71,6 +71,9 @@ def test_a_missing_record_or_unknown_kind_is_a_clear_page(admin_client):
     missing = admin_client.get(url("contact", 999999))
     assert missing.status_code == 200
     assert "There is no contact #999999." in missing.content.decode()
+    huge = admin_client.get(url("contact", 10**20))
+    assert huge.status_code == 200
+    assert "There is no contact" in huge.content.decode()
     unknown = admin_client.get(url("deal", 1))
     assert unknown.status_code == 200
     assert "Only contacts and companies can be sent" in unknown.content.decode()
