@@ -184,7 +184,18 @@ def _upsert(*, account, object_type, record, phone, since, run) -> str:
         local_changed = local.updated_at >= since
     else:
         local_changed = link.synced_at is None or local.updated_at > link.synced_at
-    if not remote_changed or not changes:
+    if not remote_changed:
+        # Seen before: a change of ours since the last sync is still to be pushed.
+        _link_save(
+            account=account,
+            object_type=object_type,
+            local=local,
+            record=record,
+            link=link,
+            keep_synced_at=True,
+        )
+        return "unchanged"
+    if not changes:
         _link_save(account=account, object_type=object_type, local=local, record=record, link=link)
         return "unchanged"
 

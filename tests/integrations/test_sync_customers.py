@@ -360,6 +360,27 @@ def test_a_change_on_one_side_only_is_no_conflict(job, rsps):
     assert not SyncConflict.objects.exists()
 
 
+def test_our_change_to_a_record_the_platform_did_not_change_again_is_pushed(job, rsps):
+    with time_machine.travel(NOW):
+        account = ac_account()
+        giulia = linked_giulia(
+            account,
+            local_changed_at=datetime(2024, 5, 5, 10, 0, tzinfo=UTC),
+            synced_at=REMOTE_CHANGED_AT,  # 2187 in the list is the version we already synced
+        )
+        rsps.put(f"{AC_API}/contacts/2187", json=load("activecampaign", "contact_updated"))
+        ac_pull_mocks(rsps)
+        run = run_job(job)
+
+    assert run.outcome == JobRun.Outcome.SUCCESS, run.error
+    giulia.refresh_from_db()
+    assert giulia.name == "Giulia Rossi"
+    assert not SyncConflict.objects.exists()
+    [put] = [c for c in rsps.calls if c.request.method == "PUT"]
+    assert json.loads(put.request.body)["contact"]["lastName"] == "Rossi"
+    assert link_of(account, giulia).synced_at == giulia.updated_at
+
+
 # --- inactive accounts, Clerk.io ----------------------------------------------------------------
 
 
