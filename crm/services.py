@@ -69,3 +69,21 @@ def contact_get_or_create_by_phone(
     the loser reads the winner's row (`get_or_create` retries the read on IntegrityError).
     """
     return Contact.objects.get_or_create(phone=phone_e164, defaults={"name": name, "kind": kind})
+
+
+# deal_open_for_new_client: replaced by the deals branch on merge
+@transaction.atomic
+def deal_open_for_new_client(*, contact: Contact, pipeline, stage, responsible):
+    from crm.models import Deal
+
+    stage = stage or pipeline.stages.order_by("position", "pk").first()
+    if stage is None:
+        return None
+    deal = Deal.objects.create(
+        name=f"{contact.name or contact.phone}",
+        pipeline=pipeline,
+        stage=stage,
+        responsible=responsible,
+    )
+    deal.contacts.add(contact)
+    return deal

@@ -9,7 +9,10 @@ from functools import cache
 
 from django.utils.module_loading import import_string
 
-INBOUND_HANDLERS: list[str] = []
+INBOUND_HANDLERS: list[str] = [
+    # Keep routing last: it reads the ticket the steps before may have linked.
+    "tickets.routing.route_on_inbound",
+]
 
 
 @cache
