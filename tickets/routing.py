@@ -227,16 +227,17 @@ def conversation_claim(*, conversation: Conversation, user) -> Conversation:
     the database lets exactly one of the competing transactions change it, and the others see
     zero rows changed and learn who won.
     """
+    if user_role(user=user) != Role.SALES_REP:
+        return conversation  # managers answer without taking the client over
     contact = conversation.contact
     if contact.responsible_id == user.pk:
         if conversation.assignee_id != user.pk:
             _assign(conversation=conversation, user=user, claim_contact=False)
         return conversation
     if contact.responsible_id is not None:
-        winner = Contact.objects.select_related("responsible").get(pk=contact.pk).responsible
-        raise ConversationTaken(_("Already taken by %(name)s.") % {"name": _display(winner)})
-    if user_role(user=user) != Role.SALES_REP:
-        return conversation  # managers answer without taking the client over
+        raise ConversationTaken(
+            _("Already taken by %(name)s.") % {"name": _display(contact.responsible)}
+        )
     claimed = Contact.objects.filter(pk=contact.pk, responsible__isnull=True).update(
         responsible=user
     )
