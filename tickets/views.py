@@ -178,8 +178,17 @@ def _reply_state(user, conversation: Conversation) -> dict:
 
 def _page_strings() -> dict:
     """Strings the page script shows when a poll changes something, in the user's language."""
-    labels = {value: str(label) for value, label in Message.Status.choices}
-    return labels | {"left": _("Window open: %s left"), "closed": _("Window closed")}
+    return {
+        "queued": _("Queued"),
+        "sending": _("Sending"),
+        "sent": _("Sent"),
+        "delivered": _("Delivered"),
+        "read": _("Read"),
+        "failed": _("Failed"),
+        "unknown": _("Unknown"),
+        "left": _("Window open: %s left"),
+        "closed": _("Window closed"),
+    }
 
 
 @login_required
