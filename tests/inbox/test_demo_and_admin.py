@@ -23,7 +23,12 @@ def test_demo_data_has_two_sandbox_channels_worked_by_both_reps(capsys):
     assert {c.routing_mode for c in channels.values()} == {"first_responder", "round_robin"}
     assert len(channels) == 2
     sales = Pipeline.objects.get(name="Sales")
-    assert list(sales.stages.values_list("name", flat=True))[0] == "New"
+    assert list(sales.stages.values_list("name", flat=True)) == [
+        "New",
+        "Contacted",
+        "Proposal",
+        "Negotiation",
+    ]
     for channel in channels.values():
         assert channel.new_client_pipeline == sales
         assert channel.new_client_stage.name == "New"
