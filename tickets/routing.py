@@ -151,6 +151,7 @@ def _round_robin_assign(*, conversation: Conversation) -> bool:
     return True
 
 
+@transaction.atomic
 def route_on_inbound(*, message, conversation_created: bool) -> None:
     """Inbound pipeline step (after the ticket step): route the message's conversation."""
     conversation = Conversation.objects.select_related("contact", "channel").get(
