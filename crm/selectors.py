@@ -57,3 +57,24 @@ def contact_is_writable_by(*, user, contact: Contact) -> bool:
     if role == Role.SALES_REP:
         return contact_list_visible_to(user=user).filter(pk=contact.pk).exists()
     return False
+
+
+def deal_list_visible_to(*, user) -> QuerySet[Deal]:
+    """Managers and quality control see every deal; a sales rep sees their own deals and the
+    deals of clients they are responsible for (a client may have deals with other reps)."""
+    role = user_role(user=user)
+    deals = Deal.objects.all()
+    if role in (Role.MANAGER, Role.QUALITY_CONTROL):
+        return deals
+    if role != Role.SALES_REP:
+        return deals.none()
+    of_their_clients = Deal.objects.filter(contacts__responsible=user).values("pk")
+    return deals.filter(Q(responsible=user) | Q(pk__in=of_their_clients))
+
+
+def deal_is_writable_by(*, user, deal: Deal) -> bool:
+    """Managers change any deal; a sales rep only the deals they are responsible for."""
+    role = user_role(user=user)
+    if role == Role.MANAGER:
+        return True
+    return role == Role.SALES_REP and deal.responsible_id == user.pk

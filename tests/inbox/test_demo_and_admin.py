@@ -130,3 +130,25 @@ def test_agent_profiles_in_the_admin_follow_the_role(client, people):
     )
     assert response.status_code == 302
     assert AgentProfile.objects.get(user=other).max_concurrent_conversations == 9
+
+
+def test_deals_visible_and_writable_by_role(people, clients, pipeline):
+    from crm.models import Deal
+    from crm.selectors import deal_is_writable_by, deal_list_visible_to
+
+    stage = pipeline.stages.first()
+    rep, other = people["rep"], people["other"]
+    mine = Deal.objects.create(name="Mine", pipeline=pipeline, stage=stage, responsible=rep)
+    on_my_client = Deal.objects.create(
+        name="Theirs on my client", pipeline=pipeline, stage=stage, responsible=other
+    )
+    on_my_client.contacts.add(clients["own"].contact)
+    elsewhere = Deal.objects.create(
+        name="Elsewhere", pipeline=pipeline, stage=stage, responsible=other
+    )
+    assert set(deal_list_visible_to(user=rep)) == {mine, on_my_client}
+    assert set(deal_list_visible_to(user=people["quality"])) == {mine, on_my_client, elsewhere}
+    assert deal_is_writable_by(user=rep, deal=mine)
+    assert not deal_is_writable_by(user=rep, deal=on_my_client)
+    assert not deal_is_writable_by(user=people["quality"], deal=mine)
+    assert deal_is_writable_by(user=people["manager"], deal=elsewhere)
