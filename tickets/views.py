@@ -2,6 +2,8 @@
 JSON endpoints the page polls to stay live. Views parse input and call selectors and services;
 who may see and do what is decided there, never here."""
 
+import mimetypes
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -40,6 +42,7 @@ from tickets.routing import (
 )
 
 LIST_LIMIT = 100
+INLINE_MEDIA_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 
 
 def _conversation_for(user, pk) -> Conversation:
@@ -377,4 +380,14 @@ def message_media(request, pk):
     )
     if not message.media_file:
         raise Http404
-    return FileResponse(message.media_file.open("rb"))
+    # Customers choose these files: only plain raster images render inline, anything else (an
+    # SVG or HTML could carry script) downloads, and the sandbox CSP keeps it inert either way.
+    content_type, _encoding = mimetypes.guess_type(message.media_file.name)
+    inline = content_type in INLINE_MEDIA_TYPES
+    response = FileResponse(
+        message.media_file.open("rb"),
+        as_attachment=not inline,
+        content_type=content_type if inline else "application/octet-stream",
+    )
+    response["Content-Security-Policy"] = "sandbox"
+    return response

@@ -236,3 +236,24 @@ def test_media_is_served_only_to_who_may_see_the_conversation(
     response = client.get(f"/inbox/m/{message.pk}/media")
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == b"\x89PNG fake"
+
+
+def test_customer_files_that_could_run_script_download_instead_of_rendering(
+    client, clients, people, settings, tmp_path
+):
+    from django.core.files.base import ContentFile
+
+    settings.MEDIA_ROOT = tmp_path
+    message = Message.objects.create(
+        channel=clients["own"].channel,
+        conversation=clients["own"],
+        direction="in",
+        type="document",
+        status="received",
+    )
+    message.media_file.save("evil.svg", ContentFile(b"<svg onload=alert(1)>"), save=True)
+    client.force_login(people["rep"])
+    response = client.get(f"/inbox/m/{message.pk}/media")
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Disposition"].startswith("attachment")
+    assert response["Content-Security-Policy"] == "sandbox"
