@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -34,6 +35,7 @@ from messaging.selectors import (
 )
 from messaging.services import MessageRefused
 from tickets.routing import (
+    ConversationTaken,
     RoutingRefused,
     conversation_close,
     conversation_reply,
@@ -51,6 +53,17 @@ def _conversation_for(user, pk) -> Conversation:
         "contact__responsible", "contact__company", "channel", "assignee", "ticket"
     )
     return get_object_or_404(visible, pk=pk)
+
+
+def _conversation_for_reply(user, pk) -> Conversation:
+    """Like `_conversation_for`, but a sales rep who was offered a client on a channel they work
+    and lost it to a colleague still reaches the services, which say who took it (a bare 404
+    would leave them guessing)."""
+    offered = Conversation.objects.filter(channel__agents__user=user).values("pk")
+    candidates = Conversation.objects.filter(
+        Q(pk__in=conversation_list_visible_to(user=user).values("pk")) | Q(pk__in=offered)
+    ).select_related("contact__responsible", "channel")
+    return get_object_or_404(candidates, pk=pk)
 
 
 def _admin_url(name: str, *args, query: dict | None = None) -> str | None:
@@ -288,7 +301,7 @@ class ReplyForm(forms.Form):
 @login_required
 @require_POST
 def conversation_reply_view(request, pk):
-    conversation = _conversation_for(request.user, pk)
+    conversation = _conversation_for_reply(request.user, pk)
     form = ReplyForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Write a message first (at most 4096 characters)."))
@@ -297,15 +310,24 @@ def conversation_reply_view(request, pk):
             conversation_reply(
                 conversation=conversation, user=request.user, text=form.cleaned_data["text"]
             )
+        except ConversationTaken as exc:
+            return _taken(request, exc)
         except MessageRefused as exc:
             messages.error(request, str(exc))
     return redirect("inbox:conversation", pk=conversation.pk)
 
 
+def _taken(request, exc):
+    # The client is someone else's now, so their conversation page is closed to this user: say
+    # so on the list instead.
+    messages.error(request, str(exc))
+    return redirect("inbox:index")
+
+
 @login_required
 @require_POST
 def conversation_template_view(request, pk):
-    conversation = _conversation_for(request.user, pk)
+    conversation = _conversation_for_reply(request.user, pk)
     template = MessageTemplate.objects.filter(
         pk=request.POST.get("template") if str(request.POST.get("template", "")).isdigit() else 0
     ).first()
@@ -325,6 +347,8 @@ def conversation_template_view(request, pk):
             body_params=body,
             header_params=header,
         )
+    except ConversationTaken as exc:
+        return _taken(request, exc)
     except MessageRefused as exc:
         messages.error(request, str(exc))
     return redirect("inbox:conversation", pk=conversation.pk)

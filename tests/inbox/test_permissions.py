@@ -35,6 +35,12 @@ TRANSFERS = {role: {client: role == "manager" for client in CLIENTS} for role in
 MATRIX = [(role, client) for role in ROLES for client in CLIENTS]
 
 
+def reaches_reply(role, who):
+    # Every client here wrote to the rep's channel: a rep replying to one a colleague holds is
+    # told who has it (and sends nothing) rather than getting a 404.
+    return SEES[role][who] or role == "rep"
+
+
 def outbound_count(conversation):
     return Message.objects.filter(
         conversation__contact=conversation.contact, direction="out"
@@ -121,10 +127,7 @@ def test_reply_page(client, people, clients, role, who):
     client.force_login(people[role])
     conversation = clients[who]
     response = client.post(f"/inbox/c/{conversation.pk}/reply", {"text": "Hello there"})
-    if not SEES[role][who]:
-        assert response.status_code == 404
-    else:
-        assert response.status_code == 302
+    assert response.status_code == (302 if reaches_reply(role, who) else 404)
     assert outbound_count(conversation) == (1 if WRITES[role][who] else 0)
 
 
@@ -136,7 +139,7 @@ def test_template_page(client, people, clients, template, role, who):
         f"/inbox/c/{conversation.pk}/template",
         {"template": template.pk, "body_params": ["Ann", "#7"]},
     )
-    assert response.status_code == (302 if SEES[role][who] else 404)
+    assert response.status_code == (302 if reaches_reply(role, who) else 404)
     assert outbound_count(conversation) == (1 if WRITES[role][who] else 0)
 
 
@@ -164,3 +167,24 @@ def test_anonymous_users_are_sent_to_the_login(client, clients):
     assert response.status_code == 302
     assert "/login/" in response.url
     assert client.get(f"/inbox/c/{clients['own'].pk}/poll.json").status_code == 302
+
+
+def test_the_agent_who_replies_second_learns_who_took_the_client(client, people, clients):
+    conversation = clients["unclaimed"]
+    conversation_reply(conversation=conversation, user=people["other"], text="Mine now")
+    client.force_login(people["rep"])
+    response = client.post(f"/inbox/c/{conversation.pk}/reply", {"text": "Hello"}, follow=True)
+    assert response.redirect_chain[-1][0] == "/inbox/"
+    assert "Already taken by Other." in response.content.decode()
+    assert outbound_count(conversation) == 1
+
+
+def test_a_rep_posting_to_a_conversation_off_their_channels_gets_a_404(
+    client, people, clients, rr_channel
+):
+    outsider = people["other"]
+    outsider.agent_profile.channels.set([rr_channel])
+    client.force_login(outsider)
+    response = client.post(f"/inbox/c/{clients['own'].pk}/reply", {"text": "Hi"})
+    assert response.status_code == 404
+    assert outbound_count(clients["own"]) == 0
