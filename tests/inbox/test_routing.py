@@ -1,15 +1,19 @@
 """Routing: round robin in turn and within capacity, the queue and what drains it, the first
 responder's claim, returning clients, and the deal a new client gets."""
 
+import io
 import json
 from collections import Counter
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import Role
 from accounts.services import agent_profile_update
 from crm.models import Contact, Deal
+from integrations.models import SyncJob
+from integrations.services import sync_job_run
 from messaging.models import Channel, Conversation
 from messaging.selectors import conversation_inbox_list, conversation_list_visible_to
 from tests.inbox.conftest import inbound, make_user
@@ -138,6 +142,18 @@ def test_the_expiry_job_closes_then_drains(full_house, reps, settings):
         - timezone.timedelta(hours=settings.CONVERSATION_LIFETIME_HOURS + 1)
     )
     assert conversations_close_due() == {"closed": 1, "assigned": 1}
+    assert Conversation.objects.get(pk=waiting[0].pk).assignee == reps[2]
+
+
+def test_the_scheduled_close_conversations_job_drains_the_queue(full_house, reps, settings):
+    served, waiting = full_house
+    Conversation.objects.filter(pk=served[2].pk).update(
+        opened_at=timezone.now()
+        - timezone.timedelta(hours=settings.CONVERSATION_LIFETIME_HOURS + 1)
+    )
+    call_command("setup_schedules", stdout=io.StringIO())
+    run = sync_job_run(job_id=SyncJob.objects.get(name="close_conversations").pk, manual=True)
+    assert run.counts == {"conversations_closed": 1, "queued_conversations_assigned": 1}
     assert Conversation.objects.get(pk=waiting[0].pk).assignee == reps[2]
 
 

@@ -133,5 +133,5 @@ def test_close_conversations_closes_the_expired_ones(conversation):
     )
     result = run("close_conversations")
     conversation.refresh_from_db()
-    assert result.counts == {"conversations_closed": 1}
+    assert result.counts == {"conversations_closed": 1, "queued_conversations_assigned": 0}
     assert conversation.status == Conversation.Status.CLOSED
