@@ -28,3 +28,18 @@ def agent_profile_is_writable_by(*, user, obj: AgentProfile) -> bool:
     """Managers change any agent; a sales rep only their own availability."""
     role = user_role(user=user)
     return role == Role.MANAGER or (role == Role.SALES_REP and obj.user_id == user.pk)
+
+
+def agent_profile_of(*, user) -> AgentProfile | None:
+    return AgentProfile.objects.filter(user=user).first()
+
+
+def agent_list_for_transfer():
+    """Who a manager can hand a conversation to: active sales reps and managers."""
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, agent_profile__role__in=(Role.SALES_REP, Role.MANAGER))
+        .order_by("first_name", "username")
+    )

@@ -59,6 +59,15 @@ def contact_is_writable_by(*, user, contact: Contact) -> bool:
     return False
 
 
+def deal_menu_for(*, contact: Contact, user) -> QuerySet[Deal]:
+    """The deals a conversation page offers: with this contact, and the user's own unless they
+    are a manager (open and closed alike)."""
+    deals = Deal.objects.filter(contacts=contact).select_related("stage", "pipeline")
+    if user_role(user=user) != Role.MANAGER:
+        deals = deals.filter(responsible=user)
+    return deals
+
+
 def deal_list_visible_to(*, user) -> QuerySet[Deal]:
     """Managers and quality control see every deal; a sales rep sees their own deals and the
     deals of clients they are responsible for (a client may have deals with other reps)."""

@@ -22,7 +22,7 @@ from accounts.models import ConversationReadMark, Role
 from accounts.selectors import user_role
 from crm.models import Contact
 from crm.selectors import contact_list_visible_to, contact_search
-from messaging.models import Channel, Conversation, Message
+from messaging.models import Channel, Conversation, Message, MessageTemplate
 
 
 @dataclass(frozen=True)
@@ -149,3 +149,26 @@ def conversation_outbound_statuses(*, conversation: Conversation, limit: int = 2
         .values("pk", "status", "error_code", "error_title")[:limit]
     )
     return list(rows)
+
+
+def conversation_reachable_for_reply(*, user) -> QuerySet[Conversation]:
+    """What a reply may be attempted on: the visible conversations plus those offered on the
+    user's channels, so a rep who lost a client to a colleague reaches the service that says
+    who took it instead of a bare 404."""
+    offered = Conversation.objects.filter(channel__agents__user=user).values("pk")
+    visible = conversation_list_visible_to(user=user).values("pk")
+    return Conversation.objects.filter(Q(pk__in=visible) | Q(pk__in=offered))
+
+
+def message_list_visible_to(*, user) -> QuerySet[Message]:
+    return Message.objects.filter(
+        conversation__in=conversation_list_visible_to(user=user).values("pk")
+    )
+
+
+def template_list_fillable(*, channel: Channel) -> QuerySet[MessageTemplate]:
+    """Approved templates a person can fill in a form: text parameters only, no media header,
+    no button parameters."""
+    return MessageTemplate.objects.filter(
+        account_id=channel.account_id, status=MessageTemplate.APPROVED, button_param_count=0
+    ).exclude(header_format__in=("IMAGE", "VIDEO", "DOCUMENT", "LOCATION"))

@@ -8,7 +8,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -19,19 +18,21 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import AgentProfile, Role
-from accounts.selectors import user_role
+from accounts.models import Role
+from accounts.selectors import agent_list_for_transfer, agent_profile_of, user_role
 from accounts.services import agent_profile_update, conversation_read_mark
-from crm.models import Deal
-from crm.selectors import contact_is_writable_by
-from messaging.models import Channel, Conversation, Message, MessageTemplate
+from crm.selectors import contact_is_writable_by, deal_menu_for
+from messaging.models import Channel, Conversation, Message
 from messaging.selectors import (
     InboxBox,
     conversation_inbox_list,
     conversation_list_visible_to,
     conversation_messages,
     conversation_outbound_statuses,
+    conversation_reachable_for_reply,
     conversation_window,
+    message_list_visible_to,
+    template_list_fillable,
 )
 from messaging.services import MessageRefused
 from tickets.routing import (
@@ -56,14 +57,10 @@ def _conversation_for(user, pk) -> Conversation:
 
 
 def _conversation_for_reply(user, pk) -> Conversation:
-    """Like `_conversation_for`, but a sales rep who was offered a client on a channel they work
-    and lost it to a colleague still reaches the services, which say who took it (a bare 404
-    would leave them guessing)."""
-    offered = Conversation.objects.filter(channel__agents__user=user).values("pk")
-    candidates = Conversation.objects.filter(
-        Q(pk__in=conversation_list_visible_to(user=user).values("pk")) | Q(pk__in=offered)
-    ).select_related("contact__responsible", "channel")
-    return get_object_or_404(candidates, pk=pk)
+    reachable = conversation_reachable_for_reply(user=user).select_related(
+        "contact__responsible", "channel"
+    )
+    return get_object_or_404(reachable, pk=pk)
 
 
 def _admin_url(name: str, *args, query: dict | None = None) -> str | None:
@@ -72,17 +69,6 @@ def _admin_url(name: str, *args, query: dict | None = None) -> str | None:
     except NoReverseMatch:
         return None  # that admin is not installed
     return f"{url}?{urlencode(query)}" if query else url
-
-
-def _templates_for(channel: Channel) -> list[MessageTemplate]:
-    # Only templates the picker can fill: text parameters, no media header, no button params.
-    return list(
-        MessageTemplate.objects.filter(
-            account_id=channel.account_id,
-            status=MessageTemplate.APPROVED,
-            button_param_count=0,
-        ).exclude(header_format__in=("IMAGE", "VIDEO", "DOCUMENT", "LOCATION"))
-    )
 
 
 class InboxFilterForm(forms.Form):
@@ -128,7 +114,7 @@ def _row(conversation: Conversation) -> dict:
 @require_GET
 def inbox_index(request):
     form, conversations = _filtered_list(request)
-    profile = AgentProfile.objects.filter(user=request.user).first()
+    profile = agent_profile_of(user=request.user)
     return render(
         request,
         "inbox/index.html",
@@ -214,17 +200,9 @@ def conversation_page(request, pk):
     thread = conversation_messages(conversation=conversation)
     role = user_role(user=request.user)
     contact = conversation.contact
-    deals = Deal.objects.filter(contacts=contact).select_related("stage", "pipeline")
-    if role != Role.MANAGER:
-        deals = deals.filter(responsible=request.user)
-    agents = []
-    if role == Role.MANAGER:
-        agents = (
-            get_user_model()
-            .objects.filter(is_active=True, agent_profile__role__in=(Role.SALES_REP, Role.MANAGER))
-            .order_by("first_name", "username")
-        )
-    templates = _templates_for(conversation.channel)
+    deals = deal_menu_for(contact=contact, user=request.user)
+    agents = agent_list_for_transfer() if role == Role.MANAGER else []
+    templates = list(template_list_fillable(channel=conversation.channel))
     conversation_read_mark(user=request.user, conversation=conversation)
     return render(
         request,
@@ -328,9 +306,12 @@ def _taken(request, exc):
 @require_POST
 def conversation_template_view(request, pk):
     conversation = _conversation_for_reply(request.user, pk)
-    template = MessageTemplate.objects.filter(
-        pk=request.POST.get("template") if str(request.POST.get("template", "")).isdigit() else 0
-    ).first()
+    chosen = request.POST.get("template", "")
+    template = (
+        template_list_fillable(channel=conversation.channel)
+        .filter(pk=chosen if chosen.isdigit() else 0)
+        .first()
+    )
     if template is None:
         messages.error(request, _("Choose a template."))
         return redirect("inbox:conversation", pk=conversation.pk)
@@ -385,7 +366,7 @@ def conversation_close_view(request, pk):
 @login_required
 @require_POST
 def availability_view(request):
-    profile = AgentProfile.objects.filter(user=request.user).first()
+    profile = agent_profile_of(user=request.user)
     if profile is None:
         raise Http404
     agent_profile_update(profile=profile, is_available=request.POST.get("available") == "1")
@@ -396,12 +377,7 @@ def availability_view(request):
 @require_GET
 def message_media(request, pk):
     """A stored attachment, for users who may see its conversation."""
-    message = get_object_or_404(
-        Message.objects.filter(
-            conversation__in=conversation_list_visible_to(user=request.user).values("pk")
-        ),
-        pk=pk,
-    )
+    message = get_object_or_404(message_list_visible_to(user=request.user), pk=pk)
     if not message.media_file:
         raise Http404
     # Customers choose these files: only plain raster images render inline, anything else (an
