@@ -69,3 +69,21 @@ def contact_get_or_create_by_phone(
     the loser reads the winner's row (`get_or_create` retries the read on IntegrityError).
     """
     return Contact.objects.get_or_create(phone=phone_e164, defaults={"name": name, "kind": kind})
+
+
+@transaction.atomic
+def contact_upsert_by_phone(*, phone: str, **fields) -> tuple[Contact, bool]:
+    """Update the contact owning `phone` (any format) or create it; True when created.
+
+    Two concurrent upserts of a new number end in one contact: the loser of the insert updates
+    the winner's row.
+    """
+    e164 = phone_normalize(phone)
+    existing = Contact.objects.filter(phone=e164).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                return contact_create(phone=e164, **fields), True
+        except (ContactPhoneTaken, IntegrityError):
+            existing = Contact.objects.get(phone=e164)
+    return contact_update(contact=existing, **fields), False

@@ -2,8 +2,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from rest_framework_api_key.admin import APIKeyModelAdmin
 
-from integrations.models import IntegrationAccount, Platform
+from integrations.models import (
+    AccountAPIKey,
+    BusinessEvent,
+    IntegrationAccount,
+    NotificationRule,
+    Platform,
+)
 from integrations.platforms import platform_class
 from integrations.services import (
     AccountConfigInvalid,
@@ -138,3 +145,43 @@ class IntegrationAccountAdmin(admin.ModelAdmin):
         for account in queryset:
             account_set_active(account=account, active=False)
         self.message_user(request, f"{queryset.count()} account(s) deactivated.")
+
+
+# ---------------------------------------------------------------------------------------------
+# API keys, notification rules and the business-event log
+
+
+@admin.register(AccountAPIKey)
+class AccountAPIKeyAdmin(APIKeyModelAdmin):
+    """Saving a new key shows it once, at the top of the page; only its hash is stored."""
+
+    list_display = [*APIKeyModelAdmin.list_display, "account"]
+    list_filter = [*APIKeyModelAdmin.list_filter, "account"]
+    list_select_related = ["account"]
+
+
+@admin.register(NotificationRule)
+class NotificationRuleAdmin(admin.ModelAdmin):
+    list_display = ["event_type", "account", "is_enabled", "channel", "template"]
+    list_filter = ["event_type", "is_enabled", "account"]
+    list_select_related = ["account", "channel", "template"]
+
+
+@admin.register(BusinessEvent)
+class BusinessEventAdmin(admin.ModelAdmin):
+    """The log of every posted event and its outcome; events come only from the API."""
+
+    list_display = ["created_at", "type", "external_id", "account", "state", "reason", "message"]
+    list_filter = ["state", "type", "account"]
+    search_fields = ["external_id", "recipient_phone"]
+    list_select_related = ["account", "message"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
