@@ -11,9 +11,10 @@ Scope of a key (the README's "API" section says the same):
 - contacts: the ones it created, upserted, messaged or notified through the API, and anyone with
   a conversation on its account's own channels;
 - conversations: those of its contacts on its channels;
-- templates: those of its channels' accounts.
+- templates: its account's and those of its channels' accounts.
 """
 
+from django.db.models import Q
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
@@ -61,7 +62,7 @@ class AccountPrincipal:
 
     def templates_visible(self):
         accounts = self.channels_allowed().values("account_id")
-        return MessageTemplate.objects.filter(account_id__in=accounts)
+        return MessageTemplate.objects.filter(Q(account=self.account) | Q(account_id__in=accounts))
 
     def contact_claim(self, contact: Contact) -> None:
         account_contact_link(account=self.account, contact=contact)
