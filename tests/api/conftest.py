@@ -1,6 +1,7 @@
 """Set-up for the REST API tests: a WhatsApp account and channel, a shop account with a key,
 staff of each role with a token, and a mocked Graph API."""
 
+import itertools
 import json
 from datetime import timedelta
 
@@ -32,8 +33,16 @@ def _fresh_throttle_counters():
 
 @pytest.fixture
 def graph():
+    sent = itertools.count(1)
+
+    def accept(request):
+        # Meta's answer, with a new message id each time (ids are unique per channel).
+        answer = fixture_json("send_template_ok.json")
+        answer["messages"][0]["id"] = f"wamid.TEST{next(sent)}"
+        return 200, {}, json.dumps(answer)
+
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
-        mocked.post(SEND_URL, json=fixture_json("send_template_ok.json"))
+        mocked.add_callback(responses.POST, SEND_URL, callback=accept)
         yield mocked
 
 
