@@ -1,6 +1,7 @@
 """API shapes of contacts, companies and deals: what goes in and what comes out."""
 
 from django.contrib.auth import get_user_model
+from django.core.validators import EmailValidator, URLValidator
 from rest_framework import serializers
 
 from crm.models import Company, Contact, ContactKind, Deal, Pipeline, Stage
@@ -25,7 +26,23 @@ class PhoneField(serializers.CharField):
             raise serializers.ValidationError(exc.messages[0]) from None
 
 
+def optional_email(**kwargs):
+    # A blank email is stored as "": declared as a plain string, so the schema does not promise
+    # an address where there may be none (EmailField would document `format: email`).
+    return serializers.CharField(
+        max_length=254, allow_blank=True, validators=[EmailValidator()], **kwargs
+    )
+
+
+def optional_url(**kwargs):
+    return serializers.CharField(
+        max_length=200, allow_blank=True, validators=[URLValidator()], **kwargs
+    )
+
+
 class ContactOut(serializers.ModelSerializer):
+    email = optional_email(read_only=True)
+
     class Meta:
         model = Contact
         fields = [
@@ -48,7 +65,7 @@ class ContactIn(serializers.Serializer):
 
     phone = PhoneField()
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    email = serializers.EmailField(required=False, allow_blank=True)
+    email = optional_email(required=False)
     kind = serializers.ChoiceField(choices=ContactKind.choices, required=False)
     company = serializers.PrimaryKeyRelatedField(
         queryset=Company.objects.all(), required=False, allow_null=True
@@ -75,6 +92,8 @@ class CompanySerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at", "updated_at"]
 
     phone = PhoneField(required=False, allow_blank=True)
+    email = optional_email(required=False)
+    website = optional_url(required=False)
 
 
 class DealSerializer(serializers.ModelSerializer):

@@ -48,6 +48,18 @@ class _Outcome(Exception):
         super().__init__(reason)
 
 
+def _storable(value):
+    """The posted JSON as PostgreSQL's jsonb takes it: no NUL characters (jsonb refuses
+    `\\u0000`); the rest is kept as sent."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
+
+
 def business_event_receive(*, account, body) -> tuple[BusinessEvent, bool]:
     """Store and process one posted event; True when new.
 
@@ -55,6 +67,7 @@ def business_event_receive(*, account, body) -> tuple[BusinessEvent, bool]:
     post reads the first one's outcome. An invalid event is kept as rejected and raises
     `EventRejected` with the field errors.
     """
+    body = _storable(body)
     envelope = EventIn(data=body)
     if not envelope.is_valid():
         raw = body if isinstance(body, dict) else {"body": body}

@@ -407,3 +407,18 @@ def test_an_activity_due_without_due_at_is_rejected(post_event):
     data = {"activity": {"title": "x"}}
     error = assert_error(post_event({"id": "r", "type": "activity_due", "data": data}), 400)
     assert "data.activity.due_at" in error["fields"]
+
+
+def test_nul_characters_in_the_data_are_stored_without_failing(post_event):
+    data = {**ORDER, "note": "a\x00b"}
+    result = _outcome(post_event, {"id": "nul", "type": "order_status_changed", "data": data})
+    assert result["state"] == "skipped"
+    assert BusinessEvent.objects.get().payload["data"]["note"] == "a\ufffdb"
+
+
+def test_text_that_is_not_unicode_is_a_400(shop_key):
+    body = '{"id": "s", "type": "cart_abandoned", "data": {"cart": {"url": "\\ud800"}}}'
+    response = key_client(shop_key).post(
+        "/api/v1/events/", data=body, content_type="application/json"
+    )
+    assert "not valid Unicode" in assert_error(response, 400)["message"]
