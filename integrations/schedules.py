@@ -14,6 +14,18 @@ SCHEDULES = [
         "re-drive stored webhooks, due retries, unknown sends and failed media downloads",
     ),
     (
+        "notifications_send_due",
+        "integrations.notification_tasks.notifications_send_due",
+        1,
+        "send activity reminders at their due time minus the rule's lead time",
+    ),
+    (
+        "document_links_purge",
+        "integrations.notification_tasks.document_links_purge",
+        10,
+        "delete temporary document links that expired without being fetched",
+    ),
+    (
         "sync_templates",
         "integrations.tasks.sync_templates",
         60,
