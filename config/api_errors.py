@@ -126,9 +126,10 @@ def api_exception_handler(exc, context):
 
 def api_not_found(request, *args, **kwargs):
     """Unknown paths under /api/ answer in the API's shape instead of Django's HTML page."""
-    return JsonResponse(
-        error_body(status_code=404, message=f"No API endpoint at {request.path}."), status=404
-    )
+    message = f"No API endpoint at {request.path}."
+    if not request.path.endswith("/"):
+        message += " API paths end with a slash."
+    return JsonResponse(error_body(status_code=404, message=message), status=404)
 
 
 def api_server_error(request, *args, **kwargs):

@@ -26,6 +26,12 @@ SCHEDULES = [
         "delete temporary document links that expired without being fetched",
     ),
     (
+        "idempotency_keys_purge",
+        "integrations.notification_tasks.idempotency_keys_purge",
+        60,
+        "forget API idempotency keys older than a day",
+    ),
+    (
         "sync_templates",
         "integrations.tasks.sync_templates",
         60,

@@ -10,12 +10,15 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from messaging.models import IdempotencyKey
 
 MAX_KEY_LENGTH = 255
+KEEP_FOR = timedelta(hours=24)
 
 
 class IdempotencyConflict(Exception):
@@ -72,3 +75,9 @@ def _replay(*, principal: str, key: str, fingerprint: str) -> IdempotentResult:
             code="idempotency_in_progress",
         )
     return IdempotentResult(status=row.response_status, body=row.response_body, replayed=True)
+
+
+def idempotency_keys_purge(*, older_than: timedelta = KEEP_FOR) -> int:
+    """Forget keys after a day: clients retry within minutes, and the table stays small."""
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - older_than).delete()
+    return deleted

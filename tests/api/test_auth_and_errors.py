@@ -80,6 +80,8 @@ def test_it_refuses_a_staff_user_without_a_role_any_write(db):
 def test_an_unknown_path_answers_in_the_api_shape(shop_key):
     assert_error(key_client(shop_key).get("/api/v1/nothing-here/"), 404, "not_found")
     assert_error(APIClient().get("/api/nothing/"), 404, "not_found")
+    error = assert_error(key_client(shop_key).get("/api/v1/contacts"), 404, "not_found")
+    assert "end with a slash" in error["message"]
 
 
 def test_an_unknown_object_is_a_404_in_the_api_shape(shop_key):

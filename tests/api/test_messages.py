@@ -230,3 +230,19 @@ def test_concurrent_duplicates_send_once(graph, wa_channel, manager, giulia):
     assert Message.objects.count() == 1
     assert IdempotencyKey.objects.count() == 1
     assert len(graph_bodies(graph)) == 1
+
+
+def test_keys_are_forgotten_after_a_day(graph, send, manager, wa_channel, giulia):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from messaging.idempotency import idempotency_keys_purge
+
+    open_window(wa_channel, giulia)
+    send(token_client(manager), {"contact_id": giulia.pk, "text": "x"}, HTTP_IDEMPOTENCY_KEY="k")
+    assert idempotency_keys_purge() == 0
+    with time_machine.travel(timezone.now() + timedelta(hours=25)):
+        assert idempotency_keys_purge() == 1
+    assert not IdempotencyKey.objects.exists()
