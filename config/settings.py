@@ -217,8 +217,6 @@ REST_FRAMEWORK = {
         "api_events": env.str("API_THROTTLE_EVENTS", default="600/min"),
     },
     "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
-    "NON_FIELD_ERRORS_KEY": "non_field_errors",
-    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Switchboard API",

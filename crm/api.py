@@ -177,7 +177,7 @@ class StaffWritesMixin:
         self.throttle_scope = "api_read" if self.request.method == "GET" else "api_write"
         return super().get_throttles()
 
-    def check_write(self, instance=None):
+    def check_write(self):
         if is_api_account(self.request):
             raise exceptions.PermissionDenied(
                 "Companies and deals are written by staff; an API key can only read them."

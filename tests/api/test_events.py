@@ -422,3 +422,34 @@ def test_text_that_is_not_unicode_is_a_400(shop_key):
         "/api/v1/events/", data=body, content_type="application/json"
     )
     assert "not valid Unicode" in assert_error(response, 400)["message"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_posts_of_one_event_id_send_once(graph, shop, shop_key, wa_channel):
+    import threading
+
+    from django.db import connection
+
+    make_rule(shop, wa_channel, "order_status_changed")
+    body = {"id": "race", "type": "order_status_changed", "data": ORDER}
+    barrier = threading.Barrier(4)
+    statuses = []
+
+    def worker():
+        try:
+            barrier.wait()
+            response = key_client(shop_key).post("/api/v1/events/", body, format="json")
+            statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 200, 200, 201]
+    assert BusinessEvent.objects.count() == 1
+    assert Message.objects.count() == 1
+    assert len(graph_bodies(graph)) == 1
