@@ -165,6 +165,9 @@ GRAPH_API_VERSION = env.str("GRAPH_API_VERSION", default="v23.0")
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
 HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=15.0)
 
+# How long a web process may reuse an account it looked up for a webhook URL.
+WEBHOOK_ACCOUNT_CACHE_SECONDS = env.int("WEBHOOK_ACCOUNT_CACHE_SECONDS", default=10)
+
 # Conversations close this many hours after they started; the next customer message opens a new one.
 CONVERSATION_LIFETIME_HOURS = env.int("CONVERSATION_LIFETIME_HOURS", default=24)
 

@@ -1,10 +1,31 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import Count, Prefetch, Q
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
-from crm.models import Company, Contact
+from crm import admin_sections
+from crm.models import Company, Contact, Deal, DealStatus, Pipeline, Stage
 from crm.phones import phone_normalize
 from crm.selectors import contact_search
+from crm.services import (
+    contact_assign_responsible,
+    contact_convert_to_customer,
+    deal_close,
+    deal_contacts_set,
+    deal_create,
+    deal_reopen,
+    deal_stage_resolve,
+    deal_update,
+)
+
+OPEN_DEALS = Q(deals__status=DealStatus.OPEN)
+
+# Contacts
 
 
 class ContactForm(forms.ModelForm):
@@ -19,19 +40,111 @@ class ContactForm(forms.ModelForm):
             raise forms.ValidationError(exc.messages) from exc
 
 
+class AssignResponsibleForm(forms.Form):
+    responsible = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
+        required=False,
+        empty_label="Nobody",
+    )
+
+
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
     form = ContactForm
-    list_display = ("name", "phone", "kind", "company", "responsible", "updated_at")
-    list_filter = ("kind", "responsible")
+    list_display = ("name", "phone", "kind", "company", "responsible", "open_deals", "updated_at")
+    list_filter = ("kind", "responsible", "company")
     list_select_related = ("company", "responsible")
     search_fields = ("name", "phone", "email")
     search_help_text = "Name, email, or a phone number in any format (+39 335…, 0039…, 335…)."
     autocomplete_fields = ("company", "responsible")
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = (
+        "created_at",
+        "updated_at",
+        "conversations_section",
+        "tickets_section",
+        "deals_section",
+        "send_record",
+    )
+    actions = ("convert_to_customer", "assign_responsible")
+    # Explicit because the open-deal count groups rows, and grouped queries drop Meta.ordering.
+    ordering = ("-created_at", "-pk")
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(open_deal_total=Count("deals", filter=OPEN_DEALS))
+        )
 
     def get_search_results(self, request, queryset, search_term):
         return contact_search(queryset=queryset, term=search_term), False
+
+    def get_fieldsets(self, request, obj=None):
+        details = (None, {"fields": [*ContactForm.Meta.fields, "created_at", "updated_at"]})
+        if obj is None:
+            return [details]
+        return [
+            details,
+            ("Conversations", {"fields": ["conversations_section"]}),
+            ("Tickets", {"fields": ["tickets_section"]}),
+            ("Deals", {"fields": ["deals_section"]}),
+            ("Other systems", {"fields": ["send_record"]}),
+        ]
+
+    @admin.display(description="Open deals", ordering="open_deal_total")
+    def open_deals(self, obj):
+        return obj.open_deal_total
+
+    @admin.display(description="Conversations")
+    def conversations_section(self, obj):
+        return admin_sections.conversations_table(obj)
+
+    @admin.display(description="Tickets")
+    def tickets_section(self, obj):
+        return admin_sections.tickets_table(obj)
+
+    @admin.display(description="Deals")
+    def deals_section(self, obj):
+        return admin_sections.contact_deals_table(obj)
+
+    @admin.display(description="Send contact record")
+    def send_record(self, obj):
+        return _send_record_link("contact", obj)
+
+    @admin.action(description="Convert selected leads to customers", permissions=["change"])
+    def convert_to_customer(self, request, queryset):
+        converted = sum(contact_convert_to_customer(contact=contact) for contact in queryset)
+        skipped = len(queryset) - converted
+        note = f" ({skipped} already customers)" if skipped else ""
+        self.message_user(request, f"{converted} converted to customers{note}.")
+
+    @admin.action(description="Assign a responsible user", permissions=["change"])
+    def assign_responsible(self, request, queryset):
+        form = AssignResponsibleForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            responsible = form.cleaned_data["responsible"]
+            for contact in queryset:
+                contact_assign_responsible(contact=contact, responsible=responsible)
+            who = responsible or "nobody"
+            self.message_user(request, f"{len(queryset)} contacts assigned to {who}.")
+            return None
+        return TemplateResponse(
+            request,
+            "admin/crm/contact/assign_responsible.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Assign a responsible user",
+                "opts": self.model._meta,
+                "form": form,
+                "contacts": queryset.order_by("name", "phone"),
+                "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across", "0"),
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            },
+        )
+
+
+# Companies
 
 
 class ContactInline(admin.TabularInline):
@@ -42,14 +155,260 @@ class ContactInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("responsible")
+
     def has_add_permission(self, request, obj=None):
         return False
 
 
+class CompanyForm(forms.ModelForm):
+    website = forms.URLField(required=False, assume_scheme="https")
+
+    class Meta:
+        model = Company
+        fields = ("name", "email", "phone", "website", "vat_number", "responsible")
+
+
 @admin.register(Company)
 class CompanyAdmin(admin.ModelAdmin):
-    list_display = ("name", "email", "phone", "responsible", "updated_at")
+    form = CompanyForm
+    list_display = (
+        "name",
+        "email",
+        "phone",
+        "responsible",
+        "contact_count",
+        "open_deals",
+        "updated_at",
+    )
     list_select_related = ("responsible",)
     search_fields = ("name", "email", "vat_number")
     list_filter = ("responsible",)
+    autocomplete_fields = ("responsible",)
+    readonly_fields = ("deals_section", "send_record")
     inlines = [ContactInline]
+    ordering = ("name", "pk")
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                contact_total=Count("contacts", distinct=True),
+                open_deal_total=Count("deals", filter=OPEN_DEALS, distinct=True),
+            )
+        )
+
+    def get_fieldsets(self, request, obj=None):
+        details = (
+            None,
+            {"fields": list(CompanyForm.Meta.fields)},
+        )
+        if obj is None:
+            return [details]
+        return [
+            details,
+            ("Deals", {"fields": ["deals_section"]}),
+            ("Other systems", {"fields": ["send_record"]}),
+        ]
+
+    @admin.display(description="Contacts", ordering="contact_total")
+    def contact_count(self, obj):
+        return obj.contact_total
+
+    @admin.display(description="Open deals", ordering="open_deal_total")
+    def open_deals(self, obj):
+        return obj.open_deal_total
+
+    @admin.display(description="Deals")
+    def deals_section(self, obj):
+        return admin_sections.company_deals_table(obj)
+
+    @admin.display(description="Send company record")
+    def send_record(self, obj):
+        return _send_record_link("company", obj)
+
+
+def _send_record_link(object_type: str, obj):
+    # The page lives with the integration accounts; crm only knows its URL name.
+    url = reverse("admin:integrations_send_record", args=[object_type, obj.pk])
+    return format_html('<a class="button" href="{}">Push it now to an account…</a>', url)
+
+
+# Pipelines
+
+
+class StageInline(admin.TabularInline):
+    model = Stage
+    fields = ("position", "name")
+    ordering = ("position", "pk")
+    extra = 1
+
+
+@admin.register(Pipeline)
+class PipelineAdmin(admin.ModelAdmin):
+    list_display = ("name", "stage_names", "open_deals", "created_at")
+    search_fields = ("name",)
+    inlines = [StageInline]
+    ordering = ("name",)
+
+    def get_queryset(self, request):
+        stages = Prefetch("stages", queryset=Stage.objects.order_by("position", "pk"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(open_deal_total=Count("deals", filter=OPEN_DEALS))
+            .prefetch_related(stages)
+        )
+
+    @admin.display(description="Stages")
+    def stage_names(self, obj):
+        return " → ".join(stage.name for stage in obj.stages.all())
+
+    @admin.display(description="Open deals", ordering="open_deal_total")
+    def open_deals(self, obj):
+        return obj.open_deal_total
+
+
+# Deals
+
+
+class StageListFilter(admin.RelatedFieldListFilter):
+    """Stages labelled with their pipeline in one query, narrowed to the chosen pipeline."""
+
+    def field_choices(self, field, request, model_admin):
+        stages = Stage.objects.select_related("pipeline").order_by(
+            "pipeline__name", "position", "pk"
+        )
+        pipeline = request.GET.get("pipeline__id__exact", "")
+        if pipeline.isdigit():
+            stages = stages.filter(pipeline_id=pipeline)
+        return [(stage.pk, str(stage)) for stage in stages]
+
+
+class DealForm(forms.ModelForm):
+    class Meta:
+        model = Deal
+        fields = ("name", "pipeline", "stage", "contacts", "responsible", "company", "amount")
+        help_texts = {
+            "stage": "Empty: the pipeline's first stage. After changing the pipeline, save once "
+            "to see its stages here.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        stage = self.fields["stage"]
+        stage.required = False
+        pipeline_id = (
+            self.instance.pipeline_id if self.instance.pk else self.initial.get("pipeline")
+        )
+        if pipeline_id:
+            # One pipeline: its stages in order, by name alone.
+            stage.queryset = Stage.objects.filter(pipeline_id=pipeline_id).order_by("position")
+            stage.label_from_instance = lambda obj: obj.name
+        else:
+            stage.queryset = Stage.objects.select_related("pipeline").order_by(
+                "pipeline__name", "position", "pk"
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        pipeline = cleaned.get("pipeline")
+        if pipeline is not None and "stage" not in self.errors:
+            try:
+                cleaned["stage"] = deal_stage_resolve(pipeline=pipeline, stage=cleaned.get("stage"))
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return cleaned
+
+
+DEAL_DETAILS = ("name", "pipeline", "stage", "responsible", "company", "amount")
+
+
+@admin.register(Deal)
+class DealAdmin(admin.ModelAdmin):
+    form = DealForm
+    list_display = (
+        "name",
+        "pipeline",
+        "stage_name",
+        "status",
+        "responsible",
+        "contact_names",
+        "company",
+        "amount",
+        "created_at",
+    )
+    list_filter = ("status", "pipeline", ("stage", StageListFilter), "responsible")
+    list_select_related = ("pipeline", "stage", "responsible", "company")
+    search_fields = ("name",)
+    search_help_text = "Deal name, or a contact's name or phone in any format."
+    autocomplete_fields = ("contacts", "responsible", "company")
+    readonly_fields = ("status", "closed_at", "created_at", "updated_at")
+    actions = ("mark_won", "mark_lost", "reopen")
+
+    def get_queryset(self, request):
+        contacts = Prefetch("contacts", queryset=Contact.objects.only("name", "phone"))
+        return super().get_queryset(request).prefetch_related(contacts)
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        matching_contacts = contact_search(queryset=Contact.objects.all(), term=search_term)
+        # A subquery rather than a join keeps one row per deal however many contacts match.
+        member = Deal.contacts.through.objects.filter(contact__in=matching_contacts)
+        return queryset.filter(
+            Q(name__icontains=search_term.strip()) | Q(pk__in=member.values("deal_id"))
+        ), False
+
+    @admin.display(description="Stage", ordering="stage__position")
+    def stage_name(self, obj):
+        return obj.stage.name
+
+    @admin.display(description="Contacts")
+    def contact_names(self, obj):
+        return ", ".join(contact.name or contact.phone for contact in obj.contacts.all())
+
+    def save_model(self, request, obj, form, change):
+        details = {field: form.cleaned_data[field] for field in DEAL_DETAILS}
+        if change:
+            deal_update(deal=obj, **details)
+            return
+        deal = deal_create(contacts=form.cleaned_data["contacts"], **details)
+        # The admin goes on with the instance its form built: point it at the created row.
+        obj.pk = deal.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            deal_contacts_set(deal=form.instance, contacts=form.cleaned_data["contacts"])
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def _apply(self, request, queryset, service, done: str):
+        changed, refused = 0, []
+        for deal in queryset.select_related("pipeline"):
+            try:
+                service(deal)
+            except ValidationError as exc:
+                refused.extend(exc.messages)
+            else:
+                changed += 1
+        if changed:
+            self.message_user(request, f"{changed} deals {done}.")
+        for message in refused:
+            self.message_user(request, message, messages.WARNING)
+
+    @admin.action(description="Mark selected deals won", permissions=["change"])
+    def mark_won(self, request, queryset):
+        self._apply(request, queryset, lambda deal: deal_close(deal=deal, won=True), "marked won")
+
+    @admin.action(description="Mark selected deals lost", permissions=["change"])
+    def mark_lost(self, request, queryset):
+        self._apply(request, queryset, lambda deal: deal_close(deal=deal, won=False), "marked lost")
+
+    @admin.action(description="Reopen selected deals", permissions=["change"])
+    def reopen(self, request, queryset):
+        self._apply(request, queryset, lambda deal: deal_reopen(deal=deal), "reopened")

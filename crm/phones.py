@@ -5,6 +5,7 @@ Providers are not consistent: WhatsApp sends `393351032246` (international, no p
 """
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 from django.conf import settings
@@ -12,12 +13,21 @@ from django.core.exceptions import ValidationError
 
 _SCHEMES = re.compile(r"^(whatsapp|tel|sms):", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[\s().\-/]")
+E164 = phonenumbers.PhoneNumberFormat.E164
 
 
 class PhoneNumberInvalid(ValidationError):
     def __init__(self, raw, reason):
         self.raw = raw
         super().__init__(f"{raw!r} is not a valid phone number: {reason}.", code="invalid_phone")
+
+
+@lru_cache(maxsize=8192)
+def _e164(candidate: str, region: str | None, lenient: bool) -> str | None:
+    # Every inbound message normalises its sender, and the same customers write again and again:
+    # libphonenumber's parse and validation are the costly part, and their answer never changes.
+    number = _parse(candidate, region, lenient=lenient)
+    return None if number is None else phonenumbers.format_number(number, E164)
 
 
 def _parse(candidate: str, region: str | None, *, lenient: bool = False):
@@ -73,8 +83,8 @@ def phone_normalize(
         if not body.startswith("0"):
             attempts.append(("+" + body, None))
     for candidate, candidate_region in attempts:
-        number = _parse(candidate, candidate_region, lenient=assume_international)
-        if number is not None:
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        e164 = _e164(candidate, candidate_region, assume_international)
+        if e164 is not None:
+            return e164
     where = "" if explicit else f" (read with default region {region})"
     raise PhoneNumberInvalid(raw, f"no country has such a number{where}")

@@ -1,6 +1,10 @@
-from django.db import IntegrityError, transaction
+from decimal import Decimal
 
-from crm.models import Company, Contact, ContactKind
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from crm.models import Company, Contact, ContactKind, Deal, DealStatus, Pipeline, Stage
 from crm.phones import phone_normalize
 
 
@@ -69,6 +73,210 @@ def contact_get_or_create_by_phone(
     the loser reads the winner's row (`get_or_create` retries the read on IntegrityError).
     """
     return Contact.objects.get_or_create(phone=phone_e164, defaults={"name": name, "kind": kind})
+
+
+@transaction.atomic
+def contact_convert_to_customer(*, contact: Contact) -> bool:
+    """Turn a lead into a customer; False when it already was one, so callers can report it."""
+    changed = Contact.objects.filter(pk=contact.pk, kind=ContactKind.LEAD).update(
+        kind=ContactKind.CUSTOMER, updated_at=timezone.now()
+    )
+    contact.kind = ContactKind.CUSTOMER
+    return bool(changed)
+
+
+@transaction.atomic
+def contact_assign_responsible(*, contact: Contact, responsible) -> Contact:
+    """Hand a client to a member of staff (None leaves them to nobody)."""
+    # One column only: a bulk action holds instances read earlier, and a full save would undo
+    # whatever someone else changed on those contacts meanwhile.
+    Contact.objects.filter(pk=contact.pk).update(responsible=responsible, updated_at=timezone.now())
+    contact.responsible = responsible
+    return contact
+
+
+# Pipelines and deals
+
+
+@transaction.atomic
+def pipeline_create(*, name: str, stages: list[str]) -> Pipeline:
+    """A pipeline with its stages in the given order."""
+    name = name.strip()
+    names = [stage.strip() for stage in stages]
+    if not name:
+        raise ValidationError({"name": "A pipeline needs a name."})
+    if not names or not all(names):
+        raise ValidationError({"stages": "A pipeline needs at least one stage, each with a name."})
+    repeated = sorted({stage for stage in names if names.count(stage) > 1})
+    if repeated:
+        raise ValidationError({"stages": f"Stage names repeat: {', '.join(repeated)}."})
+    try:
+        with transaction.atomic():
+            pipeline = Pipeline.objects.create(name=name)
+    except IntegrityError:
+        raise ValidationError({"name": f"A pipeline named {name!r} already exists."}) from None
+    Stage.objects.bulk_create(
+        Stage(pipeline=pipeline, name=stage, position=position)
+        for position, stage in enumerate(names)
+    )
+    return pipeline
+
+
+def deal_stage_resolve(*, pipeline: Pipeline, stage: Stage | None) -> Stage:
+    """The stage a deal of `pipeline` goes to: `stage` when it belongs there, else the first one.
+
+    Raises a ValidationError keyed on "stage" that names both, so a form can show it in place.
+    """
+    if stage is None:
+        first = pipeline.stages.order_by("position", "pk").first()
+        if first is None:
+            raise ValidationError({"stage": f"Pipeline {pipeline.name!r} has no stages yet."})
+        return first
+    if stage.pipeline_id != pipeline.pk:
+        raise ValidationError(
+            {
+                "stage": f"Stage {stage.name!r} belongs to pipeline {stage.pipeline.name!r}, "
+                f"not to {pipeline.name!r}."
+            }
+        )
+    return stage
+
+
+def _contacts_required(contacts) -> list[Contact]:
+    contacts = list(contacts)
+    if not contacts:
+        raise ValidationError({"contacts": "A deal needs at least one contact."})
+    return contacts
+
+
+@transaction.atomic
+def deal_create(
+    *,
+    name: str,
+    pipeline: Pipeline,
+    contacts,
+    stage: Stage | None = None,
+    responsible=None,
+    company: Company | None = None,
+    amount: Decimal | None = None,
+) -> Deal:
+    """Open a deal on `stage` (default: the pipeline's first stage) for one or more contacts."""
+    if not name.strip():
+        raise ValidationError({"name": "A deal needs a name."})
+    contacts = _contacts_required(contacts)
+    deal = Deal.objects.create(
+        name=name.strip(),
+        pipeline=pipeline,
+        stage=deal_stage_resolve(pipeline=pipeline, stage=stage),
+        responsible=responsible,
+        company=company,
+        amount=amount,
+    )
+    deal.contacts.set(contacts)
+    return deal
+
+
+@transaction.atomic
+def deal_update(*, deal: Deal, **fields) -> Deal:
+    """Edit a deal's details. Its status only changes through close and reopen."""
+    if {"status", "closed_at"} & fields.keys():
+        raise ValidationError("Use deal_close or deal_reopen to change a deal's status.")
+    for name, value in fields.items():
+        setattr(deal, name, value)
+    if "pipeline" in fields or "stage" in fields:
+        stage = deal.stage if deal.stage_id is not None else None
+        deal.stage = deal_stage_resolve(pipeline=deal.pipeline, stage=stage)
+    deal.save()
+    return deal
+
+
+def _deal_refresh_status(deal: Deal) -> None:
+    deal.refresh_from_db(fields=["status", "stage", "closed_at", "updated_at"])
+
+
+def _deal_not_in(deal: Deal, expected: str, doing: str) -> ValidationError:
+    current = Deal.objects.filter(pk=deal.pk).values_list("status", flat=True).first()
+    label = DealStatus(current).label.lower() if current else "deleted"
+    return ValidationError(f"Cannot {doing} deal {deal.name!r}: it is {label}, not {expected}.")
+
+
+@transaction.atomic
+def deal_move(*, deal: Deal, stage: Stage) -> Deal:
+    """Move an open deal to another stage of its own pipeline."""
+    stage = deal_stage_resolve(pipeline=deal.pipeline, stage=stage)
+    # Guarded by status in one UPDATE: a deal closed meanwhile stays where it was closed.
+    moved = Deal.objects.filter(pk=deal.pk, status=DealStatus.OPEN).update(
+        stage=stage, updated_at=timezone.now()
+    )
+    if not moved:
+        raise _deal_not_in(deal, "open", "move")
+    _deal_refresh_status(deal)
+    return deal
+
+
+@transaction.atomic
+def deal_close(*, deal: Deal, won: bool) -> Deal:
+    """Mark an open deal won or lost, stamping when."""
+    now = timezone.now()
+    closed = Deal.objects.filter(pk=deal.pk, status=DealStatus.OPEN).update(
+        status=DealStatus.WON if won else DealStatus.LOST, closed_at=now, updated_at=now
+    )
+    if not closed:
+        raise _deal_not_in(deal, "open", "close")
+    _deal_refresh_status(deal)
+    return deal
+
+
+@transaction.atomic
+def deal_reopen(*, deal: Deal) -> Deal:
+    """Put a won or lost deal back in play on the stage it had."""
+    reopened = Deal.objects.filter(pk=deal.pk, status__in=[DealStatus.WON, DealStatus.LOST]).update(
+        status=DealStatus.OPEN, closed_at=None, updated_at=timezone.now()
+    )
+    if not reopened:
+        raise _deal_not_in(deal, "won or lost", "reopen")
+    _deal_refresh_status(deal)
+    return deal
+
+
+@transaction.atomic
+def deal_contacts_set(*, deal: Deal, contacts) -> Deal:
+    """Replace the contacts of a deal; it always keeps at least one."""
+    deal.contacts.set(_contacts_required(contacts))
+    return deal
+
+
+@transaction.atomic
+def deal_open_for_new_client(
+    *,
+    contact: Contact,
+    pipeline: Pipeline,
+    stage: Stage | None,
+    responsible=None,
+    source: str = "WhatsApp",
+) -> Deal:
+    """The deal routing opens when a new client writes on a channel with a pipeline configured.
+
+    While the contact has an open deal in `pipeline`, that deal is returned instead of a second one.
+    """
+    # Deal membership is many-to-many, so "one open deal per contact and pipeline" spans two
+    # tables and no index can hold it. Locking the contact's row serialises concurrent callers
+    # for the same person; the second one then finds the deal the first one made.
+    Contact.objects.select_for_update().filter(pk=contact.pk).values_list("pk").get()
+    existing = (
+        Deal.objects.filter(pipeline=pipeline, status=DealStatus.OPEN, contacts=contact)
+        .order_by("created_at", "pk")
+        .first()
+    )
+    if existing is not None:
+        return existing
+    return deal_create(
+        name=f"{contact.name or contact.phone} \N{EN DASH} {source}",
+        pipeline=pipeline,
+        stage=stage,
+        contacts=[contact],
+        responsible=responsible,
+    )
 
 
 @transaction.atomic

@@ -1,9 +1,24 @@
-"""Every periodic job, in one list. `manage.py setup_schedules` makes django-q2 match it."""
+"""Every periodic task, in one list, and the jobs it drives. `manage.py setup_schedules` makes
+django-q2 and the SyncJob table match it.
+
+Two django-q2 schedules only:
+- `messaging_sweep`, every minute: the fast path that re-drives delivery retries whose backoff is
+  a few seconds, stored webhooks and media downloads. Folding it into `sync_messages` (every
+  300 s) would stretch a 5-second retry to 5 minutes.
+- `jobs_run_due`, every minute: starts the SyncJobs that are due, each as its own task. Their
+  schedules (`at 02:00`, `every 300 s`), state and attempts live in SyncJob rows that operators
+  change in the admin, not in django-q2.
+"""
 
 from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
+
+from integrations.jobs import JOB_DEFAULTS
+from integrations.models import SyncJob
+from integrations.services.jobs import job_next_run
 
 SCHEDULES = [
     # name, task, every N minutes, why
@@ -14,35 +29,24 @@ SCHEDULES = [
         "re-drive stored webhooks, due retries, unknown sends and failed media downloads",
     ),
     (
-        "notifications_send_due",
-        "integrations.notification_tasks.notifications_send_due",
+        "jobs_run_due",
+        "integrations.tasks.jobs_run_due",
         1,
-        "send activity reminders at their due time minus the rule's lead time",
-    ),
-    (
-        "document_links_purge",
-        "integrations.notification_tasks.document_links_purge",
-        10,
-        "delete temporary document links that expired without being fetched",
-    ),
-    (
-        "idempotency_keys_purge",
-        "integrations.notification_tasks.idempotency_keys_purge",
-        60,
-        "forget API idempotency keys older than a day",
-    ),
-    (
-        "sync_templates",
-        "integrations.tasks.sync_templates",
-        60,
-        "keep WhatsApp templates and their approval status current",
+        "start the sync jobs that are due (sync_templates, sync_messages, sync_customers, ...)",
     ),
 ]
+# django-q2 schedules of earlier versions whose work is now a SyncJob.
+RETIRED = ["sync_templates"]
 
 
+@transaction.atomic
 def schedules_setup() -> list[tuple[str, bool]]:
-    """Create or update each schedule by name; running it twice changes nothing."""
+    """Create or update each schedule and job by name; running it twice changes nothing.
+
+    A job that exists keeps its schedule, state and attempts: operators own them after creation.
+    """
     results = []
+    Schedule.objects.filter(name__in=RETIRED).delete()
     for name, func, minutes, _why in SCHEDULES:
         _, created = Schedule.objects.update_or_create(
             name=name,
@@ -59,4 +63,18 @@ def schedules_setup() -> list[tuple[str, bool]]:
                 next_run=timezone.now() + timedelta(seconds=20)
             )
         results.append((name, created))
+    now = timezone.now()
+    for name, defaults in JOB_DEFAULTS.items():
+        job = SyncJob(name=name, **defaults)
+        _, created = SyncJob.objects.get_or_create(
+            name=name, defaults={**defaults, "next_run_at": _first_run(job, now)}
+        )
+        results.append((f"job {name}", created))
     return results
+
+
+def _first_run(job: SyncJob, now):
+    # Interval jobs start at once (after the web server is up); daily ones at their time.
+    if job.schedule_kind == SyncJob.ScheduleKind.INTERVAL:
+        return now + timedelta(seconds=20)
+    return job_next_run(job=job, after=now)

@@ -1,21 +1,17 @@
-"""Task-cluster entry points for integration jobs: thin, each calls services."""
+"""Task-cluster entry points for integration jobs: thin, each calls one service."""
 
-import logging
-
-from integrations.models import IntegrationAccount, Platform
-from messaging.providers.base import ProviderError
-from messaging.services import templates_sync
-
-logger = logging.getLogger(__name__)
+from integrations import services
 
 
-def sync_templates() -> dict:
-    results = {}
-    accounts = IntegrationAccount.objects.filter(is_active=True, platform=Platform.WHATSAPP_CLOUD)
-    for account in accounts:
-        try:
-            results[account.pk] = templates_sync(account=account)
-        except ProviderError as exc:
-            logger.warning("template sync for account %s failed: %s", account.pk, exc.message)
-            results[account.pk] = {"error": exc.message}
-    return results
+def jobs_run_due() -> list[str]:
+    """Every minute: hand each due SyncJob to the cluster as its own task."""
+    return services.jobs_run_due()
+
+
+def sync_job_run(job_id: int, manual: bool = False) -> str:
+    try:
+        run = services.sync_job_run(job_id=job_id, manual=manual)
+    except services.JobRefused as exc:
+        # Another worker holds the job, or it was stopped meanwhile: nothing to do.
+        return str(exc)
+    return run.outcome

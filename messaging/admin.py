@@ -121,9 +121,10 @@ class ConversationAdmin(admin.ModelAdmin):
         "last_message_at",
         "last_message_status",
         "message_count",
+        "ticket",
     )
     list_filter = ("status", "channel", "last_message_status")
-    list_select_related = ("contact", "channel")
+    list_select_related = ("contact", "channel", "ticket")
     search_fields = ("contact__name", "contact__phone")
     readonly_fields = (
         "channel",
@@ -134,6 +135,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "last_message_at",
         "last_message_status",
         "started_by_template",
+        "ticket",
     )
     inlines = [MessageInline]
     change_form_template = "admin/messaging/conversation/change_form.html"

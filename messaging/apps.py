@@ -1,6 +1,18 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 class MessagingConfig(AppConfig):
     name = "messaging"
     verbose_name = "Messaging"
+
+    def ready(self):
+        from messaging.webhook_accounts import webhook_accounts_forget
+
+        # A cache, not business logic: a saved account must not be served stale by this process.
+        for signal in (post_save, post_delete):
+            signal.connect(
+                webhook_accounts_forget,
+                sender="integrations.IntegrationAccount",
+                dispatch_uid=f"webhook_accounts_forget_{signal}",
+            )

@@ -9,7 +9,9 @@ from functools import cache
 
 from django.utils.module_loading import import_string
 
-INBOUND_HANDLERS: list[str] = []
+INBOUND_HANDLERS: list[str] = [
+    "tickets.handlers.ticket_on_inbound",
+]
 
 
 @cache

@@ -7,6 +7,10 @@ def webhook_event_process(event_id: int) -> str:
     return services.webhook_event_process(event_id=event_id).state
 
 
+def webhook_events_drain() -> int:
+    return services.webhook_events_drain()
+
+
 def message_deliver(message_id: int) -> str | None:
     message = services.message_deliver(message_id=message_id)
     return message.status if message else None

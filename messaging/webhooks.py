@@ -2,7 +2,6 @@
 
 import logging
 
-from django.apps import apps
 from django.db import DatabaseError
 from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -10,19 +9,15 @@ from django.views.decorators.csrf import csrf_exempt
 from messaging.providers import provider_class
 from messaging.providers.base import WebhookRejected
 from messaging.services import webhook_event_store
+from messaging.webhook_accounts import webhook_account
 
 logger = logging.getLogger(__name__)
-
-
-def _account(platform: str, key):
-    IntegrationAccount = apps.get_model("integrations", "IntegrationAccount")
-    return IntegrationAccount.objects.filter(key=key, platform=platform).first()
 
 
 @csrf_exempt
 def whatsapp(request, account_key):
     """Meta's GET handshake and signed POSTs for one WhatsApp Cloud account."""
-    account = _account("whatsapp_cloud", account_key)
+    account = webhook_account(platform="whatsapp_cloud", key=account_key)
     if account is None:
         return JsonResponse({"error": "Unknown webhook address."}, status=404)
     provider = provider_class("whatsapp_cloud")(settings=account.settings, secrets=account.secrets)

@@ -9,3 +9,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def forget_webhook_accounts():
+    # Per-process caches must not carry an account from one test's rolled-back data to the next.
+    from messaging.webhook_accounts import webhook_accounts_forget
+
+    webhook_accounts_forget()
+    yield
+    webhook_accounts_forget()

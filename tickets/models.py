@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class TicketStatus(models.TextChoices):
@@ -61,3 +62,49 @@ class Ticket(models.Model):
 
     def __str__(self):
         return f"{self.number} {self.title}"
+
+
+class TicketComment(models.Model):
+    """One entry in a ticket's history: a customer message or a staff reply or internal note."""
+
+    class AuthorKind(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        STAFF = "staff", "Staff"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="ticket_comments",
+        help_text="Empty for the customer.",
+    )
+    author_kind = models.CharField(max_length=10, choices=AuthorKind.choices)
+    text = models.TextField()
+    is_internal = models.BooleanField(
+        "internal note", default=False, help_text="Seen by staff only; never sent to the customer."
+    )
+    message = models.ForeignKey(
+        "messaging.Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="ticket_comments",
+    )
+    # Not auto_now_add: a comment made from an earlier message keeps that message's time.
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            # A redelivered or replayed message must not become a second comment.
+            models.UniqueConstraint(
+                fields=["message"],
+                condition=Q(message__isnull=False),
+                name="ticketcomment_one_per_message",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_author_kind_display()} comment on {self.ticket.number}"

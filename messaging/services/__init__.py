@@ -7,7 +7,9 @@ from messaging.services.inbound import (
     webhook_event_process,
     webhook_event_reprocess,
     webhook_event_store,
+    webhook_events_drain,
     webhook_events_requeue,
+    webhook_events_wake,
 )
 from messaging.services.lifecycle import conversations_close_expired
 from messaging.services.media import media_fetch, media_fetch_enqueue, media_retry_due
@@ -48,5 +50,7 @@ __all__ = [
     "webhook_event_process",
     "webhook_event_reprocess",
     "webhook_event_store",
+    "webhook_events_drain",
     "webhook_events_requeue",
+    "webhook_events_wake",
 ]

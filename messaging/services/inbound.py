@@ -5,9 +5,8 @@ import logging
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from crm.phones import phone_normalize
 from crm.services import contact_get_or_create_by_phone
@@ -23,12 +22,16 @@ from messaging.providers.base import (
     TemplateStatusUpdate,
     UnparsedItem,
 )
+from messaging.queueing import task_wake, task_wake_clear, task_wake_helper
 
 logger = logging.getLogger(__name__)
 
 # Headers worth keeping with the raw body: enough to re-verify and to debug, no cookies or auth.
 KEPT_HEADERS = ("content-type", "user-agent", "x-hub-signature-256", "x-hub-signature")
 MAX_PROCESS_ATTEMPTS = 5
+DRAIN_TASK = "messaging.tasks.webhook_events_drain"
+DRAIN_FLAG = "webhook-events"
+DRAIN_BATCH = 100
 
 
 def webhook_event_store(
@@ -51,44 +54,119 @@ def webhook_event_store(
             error=rejected_reason,
         )
     state = WebhookEvent.State.PENDING if account.is_active else WebhookEvent.State.SKIPPED
-    try:
-        with transaction.atomic():
-            event = WebhookEvent.objects.create(
-                provider=provider,
-                account=account,
-                body=body,
-                headers=kept,
-                signature_valid=True,
-                dedupe_key=hashlib.sha256(body).hexdigest(),
-                state=state,
-                error="" if account.is_active else "The account is inactive.",
-            )
-    except IntegrityError:
+    event = _event_insert_once(
+        provider=provider,
+        account=account,
+        body=body,
+        headers=kept,
+        signature_valid=True,
+        dedupe_key=hashlib.sha256(body).hexdigest(),
+        state=state,
+        error="" if account.is_active else "The account is inactive.",
+    )
+    if event is None:
         return None
     if state == WebhookEvent.State.PENDING:
-        transaction.on_commit(
-            lambda: async_task("messaging.tasks.webhook_event_process", event.pk, group="webhooks")
-        )
+        transaction.on_commit(webhook_events_wake)
     return event
 
 
+def _event_insert_once(**fields) -> WebhookEvent | None:
+    """Insert, or None when the unique dedupe key says this body was stored already.
+
+    In the webhook view (autocommit) the INSERT is a transaction by itself: wrapping it would
+    cost two more round trips on the hottest path. Inside a caller's transaction a savepoint keeps
+    that transaction usable after a duplicate.
+    """
+    try:
+        if transaction.get_autocommit():
+            return WebhookEvent.objects.create(**fields)
+        with transaction.atomic():
+            return WebhookEvent.objects.create(**fields)
+    except IntegrityError:
+        return None
+
+
+def webhook_events_wake() -> bool:
+    return task_wake(DRAIN_TASK, flag=DRAIN_FLAG)
+
+
+def webhook_events_drain(*, batch_size: int = DRAIN_BATCH) -> int:
+    """Process pending events in batches until none is left; returns how many were processed.
+
+    Several drains run side by side: each claims its batch with SKIP LOCKED, and a batch commits
+    once, which is what makes the cluster fast. Every item runs in its own savepoint, so one
+    item's database error never rolls back the others; should a batch fail anyway, its events
+    are processed again one at a time, so the one that breaks is marked failed alone.
+    """
+    task_wake_clear(flag=DRAIN_FLAG)
+    done = 0
+    channels: dict[str, Channel | None] = {}
+    while True:
+        ids: list[int] = []
+        try:
+            with transaction.atomic():
+                batch = list(
+                    WebhookEvent.objects.select_related("account")
+                    .select_for_update(skip_locked=True, of=("self",))
+                    .filter(state=WebhookEvent.State.PENDING)
+                    .order_by("pk")[:batch_size]
+                )
+                ids = [event.pk for event in batch]
+                if len(batch) == batch_size:
+                    task_wake_helper(DRAIN_TASK, flag=DRAIN_FLAG)
+                outcomes = [(event, *_event_process(event, channels=channels)) for event in batch]
+                _events_finish(outcomes)
+        except Exception:
+            logger.exception("a batch of webhook events failed; processing it one by one")
+            channels.clear()
+            for event_id in ids:
+                _event_process_alone(event_id)
+        done += len(ids)
+        if len(ids) < batch_size:
+            return done
+
+
+def _event_process_alone(event_id: int) -> None:
+    try:
+        webhook_event_process(event_id=event_id)
+    except Exception as exc:
+        logger.exception("webhook event %s failed", event_id)
+        WebhookEvent.objects.filter(pk=event_id, state=WebhookEvent.State.PENDING).update(
+            state=WebhookEvent.State.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            processed_at=timezone.now(),
+            attempts=F("attempts") + 1,
+        )
+
+
 def webhook_event_process(*, event_id: int) -> WebhookEvent:
-    """Read a stored event and apply every item in it; one broken item never loses the others."""
-    event = WebhookEvent.objects.select_related("account").get(pk=event_id)
-    if event.state in (WebhookEvent.State.PROCESSED, WebhookEvent.State.REJECTED):
+    """Process one stored event now (the admin's reprocess, the fallback of a failed batch)."""
+    with transaction.atomic():
+        event = (
+            WebhookEvent.objects.select_related("account")
+            .select_for_update(of=("self",))
+            .get(pk=event_id)
+        )
+        if event.state in (WebhookEvent.State.PROCESSED, WebhookEvent.State.REJECTED):
+            return event
+        state, errors = _event_process(event, channels={})
+        _events_finish([(event, state, errors)])
         return event
-    WebhookEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
+
+
+def _event_process(event: WebhookEvent, *, channels: dict) -> tuple[str, list[str]]:
+    """Apply every item of a stored event; one broken item never loses the others."""
     account = event.account
     if account is None or not account.is_active:
-        return _event_finish(event, WebhookEvent.State.SKIPPED, ["The account is inactive."])
+        return WebhookEvent.State.SKIPPED, ["The account is inactive."]
 
     provider = provider_class(event.provider)(settings=account.settings, secrets=account.secrets)
     try:
         items = provider.parse_webhook(body=bytes(event.body))
     except MalformedPayload as exc:
-        return _event_finish(event, WebhookEvent.State.FAILED, [f"Malformed payload: {exc}"])
+        return WebhookEvent.State.FAILED, [f"Malformed payload: {exc}"]
 
-    channels: dict[str, Channel | None] = {}
     errors = []
     for item in items:
         try:
@@ -96,8 +174,29 @@ def webhook_event_process(*, event_id: int) -> WebhookEvent:
         except Exception as exc:
             logger.exception("webhook event %s: item failed", event.pk)
             errors.append(f"{type(exc).__name__}: {exc}")
-    state = WebhookEvent.State.FAILED if errors else WebhookEvent.State.PROCESSED
-    return _event_finish(event, state, errors)
+    return (WebhookEvent.State.FAILED if errors else WebhookEvent.State.PROCESSED), errors
+
+
+def _events_finish(outcomes: list[tuple[WebhookEvent, str, list[str]]]) -> None:
+    """Record outcomes; the common one (processed, no error) in a single UPDATE per batch."""
+    now = timezone.now()
+    clean = []
+    for event, state, errors in outcomes:
+        event.state, event.error, event.processed_at = state, "\n".join(errors), now
+        event.attempts += 1
+        if state == WebhookEvent.State.PROCESSED:
+            clean.append(event.pk)
+        else:
+            WebhookEvent.objects.filter(pk=event.pk).update(
+                state=state, error=event.error, processed_at=now, attempts=F("attempts") + 1
+            )
+    if clean:
+        WebhookEvent.objects.filter(pk__in=clean).update(
+            state=WebhookEvent.State.PROCESSED,
+            error="",
+            processed_at=now,
+            attempts=F("attempts") + 1,
+        )
 
 
 class UnknownChannel(Exception):
@@ -128,23 +227,15 @@ def _item_apply(item, *, account, provider: str, channels: dict) -> None:
         message_receive(channel=channel, inbound=item)
     elif isinstance(item, StatusUpdate):
         channel = _channel_for(item.channel_external_id, provider=provider, channels=channels)
-        status_apply(channel=channel, update=item)
+        with transaction.atomic():
+            status_apply(channel=channel, update=item)
     elif isinstance(item, TemplateStatusUpdate):
-        template_status_apply(account=account, update=item)
+        with transaction.atomic():
+            template_status_apply(account=account, update=item)
     elif isinstance(item, UnparsedItem):
         raise ValueError(f"Unreadable item: {item.error}")
     elif isinstance(item, IgnoredItem):
         logger.info("webhook item ignored: %s", item.reason)
-
-
-def _event_finish(event: WebhookEvent, state: str, errors: list[str]) -> WebhookEvent:
-    event.state = state
-    event.error = "\n".join(errors)
-    event.processed_at = timezone.now()
-    WebhookEvent.objects.filter(pk=event.pk).update(
-        state=event.state, error=event.error, processed_at=event.processed_at
-    )
-    return event
 
 
 def webhook_event_reprocess(*, event_id: int) -> WebhookEvent:
@@ -156,16 +247,21 @@ def webhook_event_reprocess(*, event_id: int) -> WebhookEvent:
 
 
 def webhook_events_requeue(*, older_than: timedelta = timedelta(minutes=2)) -> int:
-    """Hand events that were stored but never processed (or failed) back to the task cluster."""
+    """Hand events that were stored but never processed (or failed, a bounded number of times)
+    back to the task cluster. Returns how many are waiting for it."""
     cutoff = timezone.now() - older_than
+    retried = WebhookEvent.objects.filter(
+        state=WebhookEvent.State.FAILED, attempts__lt=MAX_PROCESS_ATTEMPTS
+    ).update(state=WebhookEvent.State.PENDING)
     stale = WebhookEvent.objects.filter(
-        Q(state=WebhookEvent.State.PENDING, received_at__lt=cutoff)
-        | Q(state=WebhookEvent.State.FAILED, attempts__lt=MAX_PROCESS_ATTEMPTS)
-    ).values_list("pk", flat=True)
-    ids = list(stale[:1000])
-    for event_id in ids:
-        async_task("messaging.tasks.webhook_event_process", event_id, group="webhooks")
-    return len(ids)
+        state=WebhookEvent.State.PENDING, received_at__lt=cutoff
+    ).count()
+    waiting = retried + stale
+    if waiting:
+        # The flag may still stand for a wake-up that was lost; this one must get through.
+        task_wake_clear(flag=DRAIN_FLAG)
+        webhook_events_wake()
+    return waiting
 
 
 def conversation_get_or_open(*, channel: Channel, contact) -> tuple[Conversation, bool]:
@@ -174,17 +270,17 @@ def conversation_get_or_open(*, channel: Channel, contact) -> tuple[Conversation
     The partial unique index on open conversations decides between concurrent openers; the loser
     reads the winner's row.
     """
-    return Conversation.objects.get_or_create(
+    conversation, opened = Conversation.objects.select_related("ticket").get_or_create(
         channel=channel, contact=contact, status=Conversation.Status.OPEN
     )
+    conversation.channel, conversation.contact = channel, contact
+    return conversation, opened
 
 
 def message_receive(*, channel: Channel, inbound: InboundMessage) -> Message | None:
-    """Store one inbound message once. Returns None when it was already stored."""
-    if Message.objects.filter(
-        channel=channel, provider_message_id=inbound.provider_message_id
-    ).exists():
-        return None
+    """Store one inbound message once. Returns None when it was already stored: the unique
+    (channel, provider id) index decides, inside this savepoint, so a redelivery costs nothing
+    more than a first delivery."""
     phone = phone_normalize(
         inbound.sender,
         international_prefix=channel.international_prefix,

@@ -9,10 +9,10 @@ from datetime import timedelta
 from django.core.files.base import ContentFile
 from django.db.models import F
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from messaging.models import Message
 from messaging.providers.base import ProviderError
+from messaging.queueing import task_enqueue
 
 MAX_MEDIA_ATTEMPTS = 5
 M = Message.MediaState
@@ -22,7 +22,7 @@ def media_fetch_enqueue(*, message_id: int) -> None:
     Message.objects.filter(pk=message_id).exclude(media_state=M.STORED).update(
         media_state=M.PENDING
     )
-    async_task("messaging.tasks.media_fetch", message_id, group="media")
+    task_enqueue("messaging.tasks.media_fetch", message_id, group="media")
 
 
 def _checksum_matches(content: bytes, expected: str) -> bool:

@@ -12,11 +12,11 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from crm.selectors import contact_is_writable_by
 from messaging.models import Channel, Conversation, Message, MessageTemplate
 from messaging.providers.base import MessageType, OutboundMessage, ProviderError, TemplateCall
+from messaging.queueing import task_enqueue
 from messaging.selectors import conversation_window
 from messaging.services.inbound import conversation_get_or_open
 from messaging.services.statuses import pending_statuses_apply
@@ -271,7 +271,7 @@ def message_mark_read(*, message: Message) -> None:
 
 
 def message_deliver_enqueue(*, message_id: int) -> None:
-    async_task("messaging.tasks.message_deliver", message_id, group="outbound")
+    task_enqueue("messaging.tasks.message_deliver", message_id, group="outbound")
 
 
 def channel_throttle_acquire(*, channel: Channel, clock=time.time, sleep=time.sleep) -> None:

@@ -5,13 +5,12 @@ import re
 
 import pytest
 from django.contrib.messages import get_messages
-from django_q.models import Schedule
 
 from accounts.models import User
-from integrations.models import AccountAPIKey, BusinessEvent
+from integrations.models import AccountAPIKey, BusinessEvent, SyncJob
 from integrations.schedules import schedules_setup
 
-from .conftest import key_client
+from .conftest import graph_bodies, key_client
 
 pytestmark = pytest.mark.django_db
 
@@ -81,11 +80,62 @@ def test_the_rule_admin_refuses_a_template_of_another_account(admin_client, shop
     assert "Pick a template of the channel" in response.content.decode()
 
 
-def test_reminders_and_the_link_purge_are_scheduled():
+@pytest.mark.parametrize(
+    ("name", "every_seconds"),
+    [
+        ("notifications_send_due", 60),
+        ("document_links_purge", 600),
+        ("idempotency_keys_purge", 3600),
+    ],
+)
+def test_reminders_and_the_purges_are_jobs(name, every_seconds):
     schedules_setup()
-    assert Schedule.objects.get(name="notifications_send_due").func == (
-        "integrations.notification_tasks.notifications_send_due"
+    job = SyncJob.objects.get(name=name)
+    assert job.every_seconds == every_seconds
+    assert job.is_active
+
+
+def test_the_reminder_job_sends_what_is_due_and_reports_it(
+    graph, shop, wa_channel, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from integrations.models import NotificationRule
+    from integrations.notifications import business_event_receive
+    from integrations.services import sync_job_run
+    from messaging.models import MessageTemplate
+
+    template = MessageTemplate.objects.create(
+        account=wa_channel.account, name="reminder", language="it", status="APPROVED"
     )
-    assert Schedule.objects.get(name="document_links_purge").func == (
-        "integrations.notification_tasks.document_links_purge"
+    NotificationRule.objects.create(
+        account=shop, event_type="activity_due", channel=wa_channel, template=template
     )
+    due = timezone.now() + timedelta(hours=1)
+    business_event_receive(
+        account=shop,
+        body={
+            "id": "a1",
+            "type": "activity_due",
+            "data": {
+                "activity": {
+                    "title": "Call",
+                    "due_at": due.isoformat(),
+                    "assignee": {"phone": "+393351032246"},
+                }
+            },
+        },
+    )
+    schedules_setup()
+    job = SyncJob.objects.get(name="notifications_send_due")
+    with (
+        time_machine.travel(due + timedelta(seconds=1), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        run = sync_job_run(job_id=job.pk, manual=True)
+    assert run.counts == {"reminders_sent": 1, "reminders_skipped": 0, "reminders_failed": 0}
+    assert BusinessEvent.objects.get().state == "sent"
+    assert len(graph_bodies(graph)) == 1

@@ -153,7 +153,7 @@ def test_a_database_outage_answers_503_so_meta_retries(post_webhook, wa_channel)
 
 
 def test_the_sweeper_requeues_events_left_pending(post_webhook, wa_channel):
-    with mock.patch("messaging.services.inbound.async_task"):  # the enqueue was lost
+    with mock.patch("messaging.services.inbound.task_wake"):  # the wake-up was lost
         post_webhook("inbound_text.json")
     event = WebhookEvent.objects.get()
     assert event.state == WebhookEvent.State.PENDING

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('crm', '0002_deals'),
-        ('integrations', '0001_initial'),
+        ('integrations', '0002_sync_jobs_runs_links_conflicts'),
         ('messaging', '0004_idempotency_keys_and_document_links'),
     ]
 

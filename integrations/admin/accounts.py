@@ -1,17 +1,13 @@
 from django import forms
 from django.contrib import admin, messages
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
-from rest_framework_api_key.admin import APIKeyModelAdmin
 
-from integrations.models import (
-    AccountAPIKey,
-    BusinessEvent,
-    IntegrationAccount,
-    NotificationRule,
-    Platform,
-)
+from integrations.models import IntegrationAccount, Platform
 from integrations.platforms import platform_class
+from integrations.selectors import account_dependents
 from integrations.services import (
     AccountConfigInvalid,
     account_save,
@@ -72,6 +68,39 @@ class IntegrationAccountAdmin(admin.ModelAdmin):
     readonly_fields = ("platform", "key", "webhook_url", "is_healthy", "last_error", "created_at")
     actions = ["verify_credentials", "activate", "deactivate"]
 
+    change_form_template = "admin/integrations/integrationaccount/change_form.html"
+    delete_confirmation_template = "admin/integrations/integrationaccount/delete_confirmation.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.verify_view)
+        return [
+            path("<int:object_id>/verify/", view, name="integrations_account_verify"),
+            *super().get_urls(),
+        ]
+
+    def verify_view(self, request, object_id):
+        """The per-account "Verify credentials" button: POST only, the result as a message."""
+        account = get_object_or_404(IntegrationAccount, pk=min(object_id, 2**63 - 1))
+        if not self.has_change_permission(request, account):
+            return redirect("admin:index")
+        if request.method == "POST":
+            self._verify_one(request, account)
+        return redirect(reverse("admin:integrations_integrationaccount_change", args=[account.pk]))
+
+    def _verify_one(self, request, account):
+        ok, said = account_verify_credentials(account=account)
+        if ok:
+            self.message_user(request, f"{account}: credentials verified. {said}", messages.SUCCESS)
+        else:
+            self.message_user(request, f"{account}: verification failed. {said}", messages.ERROR)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        account = IntegrationAccount.objects.filter(pk=object_id).first()
+        extra_context = {**(extra_context or {})}
+        if account is not None:
+            extra_context["dependents"] = account_dependents(account=account)
+        return super().delete_view(request, object_id, extra_context)
+
     @admin.display(description="Last error")
     def last_error_short(self, obj):
         return (obj.last_error or "")[:80]
@@ -130,9 +159,7 @@ class IntegrationAccountAdmin(admin.ModelAdmin):
     @admin.action(description="Verify credentials")
     def verify_credentials(self, request, queryset):
         for account in queryset:
-            ok, said = account_verify_credentials(account=account)
-            level = messages.SUCCESS if ok else messages.ERROR
-            self.message_user(request, f"{account}: {said}", level)
+            self._verify_one(request, account)
 
     @admin.action(description="Activate")
     def activate(self, request, queryset):
@@ -145,43 +172,3 @@ class IntegrationAccountAdmin(admin.ModelAdmin):
         for account in queryset:
             account_set_active(account=account, active=False)
         self.message_user(request, f"{queryset.count()} account(s) deactivated.")
-
-
-# ---------------------------------------------------------------------------------------------
-# API keys, notification rules and the business-event log
-
-
-@admin.register(AccountAPIKey)
-class AccountAPIKeyAdmin(APIKeyModelAdmin):
-    """Saving a new key shows it once, at the top of the page; only its hash is stored."""
-
-    list_display = [*APIKeyModelAdmin.list_display, "account"]
-    list_filter = [*APIKeyModelAdmin.list_filter, "account"]
-    list_select_related = ["account"]
-
-
-@admin.register(NotificationRule)
-class NotificationRuleAdmin(admin.ModelAdmin):
-    list_display = ["event_type", "account", "is_enabled", "channel", "template"]
-    list_filter = ["event_type", "is_enabled", "account"]
-    list_select_related = ["account", "channel", "template"]
-
-
-@admin.register(BusinessEvent)
-class BusinessEventAdmin(admin.ModelAdmin):
-    """The log of every posted event and its outcome; events come only from the API."""
-
-    list_display = ["created_at", "type", "external_id", "account", "state", "reason", "message"]
-    list_filter = ["state", "type", "account"]
-    search_fields = ["external_id", "recipient_phone"]
-    list_select_related = ["account", "message"]
-    date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

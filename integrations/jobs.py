@@ -1,0 +1,60 @@
+"""Every scheduled job by name: one literal dict, like the provider registry.
+
+Each function takes the job and its run and calls one service; `SyncJob.name` must be a key here.
+`setup_schedules` creates one `SyncJob` row per entry of `JOB_DEFAULTS`.
+"""
+
+from datetime import time
+
+from integrations import notification_jobs, services
+
+
+def sync_templates(*, job, run):
+    return services.templates_sync_all()
+
+
+def sync_messages(*, job, run):
+    return services.messaging_redrive()
+
+
+def sync_customers(*, job, run):
+    return services.customers_sync(job=job, run=run)
+
+
+def close_conversations(*, job, run):
+    return services.conversations_close()
+
+
+def notifications_send_due(*, job, run):
+    return notification_jobs.notifications_send_due_report()
+
+
+def document_links_purge(*, job, run):
+    return notification_jobs.document_links_purge_report()
+
+
+def idempotency_keys_purge(*, job, run):
+    return notification_jobs.idempotency_keys_purge_report()
+
+
+JOBS = {
+    "sync_templates": sync_templates,
+    "sync_messages": sync_messages,
+    "sync_customers": sync_customers,
+    "close_conversations": close_conversations,
+    "notifications_send_due": notifications_send_due,
+    "document_links_purge": document_links_purge,
+    "idempotency_keys_purge": idempotency_keys_purge,
+}
+
+# The schedule a job gets when it is first created; later changes in the admin are kept.
+JOB_DEFAULTS = {
+    "sync_templates": {"schedule_kind": "interval", "every_seconds": 3600},
+    "sync_messages": {"schedule_kind": "interval", "every_seconds": 300},
+    "sync_customers": {"schedule_kind": "daily", "daily_at": time(2, 0), "window_days": 1},
+    "close_conversations": {"schedule_kind": "interval", "every_seconds": 300},
+    # Reminders go at their minute; links and keys only need tidying now and then.
+    "notifications_send_due": {"schedule_kind": "interval", "every_seconds": 60},
+    "document_links_purge": {"schedule_kind": "interval", "every_seconds": 600},
+    "idempotency_keys_purge": {"schedule_kind": "interval", "every_seconds": 3600},
+}

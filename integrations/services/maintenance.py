@@ -1,0 +1,57 @@
+"""The jobs that drive messaging: template sync, re-driving what was left behind, closing."""
+
+from integrations.models import IntegrationAccount, Platform
+from integrations.services.jobs import JobReport
+from messaging.providers.base import ProviderError
+from messaging.services import (
+    conversations_close_expired,
+    messages_retry_due,
+    templates_sync,
+    webhook_events_requeue,
+)
+
+
+def templates_sync_all() -> JobReport:
+    """Every active WhatsApp account's templates and approval states; inactive ones are skipped."""
+    report = JobReport()
+    accounts = IntegrationAccount.objects.filter(platform=Platform.WHATSAPP_CLOUD).order_by("pk")
+    ran = 0
+    for account in accounts:
+        if not account.is_active:
+            report.add("accounts_skipped")
+            report.note(f"{account}: skipped, the account is inactive.")
+            continue
+        ran += 1
+        try:
+            result = templates_sync(account=account)
+        except ProviderError as exc:
+            report.fail(f"{account}: {exc.message}")
+            continue
+        report.add("accounts_synced")
+        for key, value in result.items():
+            if isinstance(value, int):
+                report.add(f"templates_{key}", value)
+        report.note(f"{account}: {result}")
+    report.skipped = ran == 0
+    if not ran:
+        report.note("No active WhatsApp account.")
+    return report
+
+
+def messaging_redrive() -> JobReport:
+    """Hand back to the task cluster what an outage or a crash left behind: webhook events
+    stored but never processed or failed (fewer than five attempts), and outbound messages left
+    queued. Both are claimed again by conditional UPDATEs, so re-driving twice is harmless."""
+    report = JobReport()
+    report.add("webhook_events_requeued", webhook_events_requeue())
+    for key, value in messages_retry_due().items():
+        report.add(f"messages_{key}", value)
+    report.note(", ".join(f"{k} {v}" for k, v in report.counts.items()))
+    return report
+
+
+def conversations_close() -> JobReport:
+    report = JobReport()
+    report.add("conversations_closed", conversations_close_expired())
+    report.note(f"{report.counts['conversations_closed']} conversation(s) closed.")
+    return report

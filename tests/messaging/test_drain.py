@@ -1,0 +1,123 @@
+"""Stored webhook events reach the task cluster as batches drained by woken tasks."""
+
+import json
+import threading
+from unittest import mock
+
+import pytest
+import redis
+from django.db import connection
+
+from messaging import queueing
+from messaging.models import Message, WebhookEvent
+from messaging.services import inbound, webhook_event_store, webhook_events_drain
+
+from .conftest import inbound_body, sign
+
+pytestmark = pytest.mark.django_db
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+def store(account, n, *, start=0):
+    for i in range(start, start + n):
+        message = {
+            "id": f"wamid.drain{i}",
+            "timestamp": "1752489300",
+            "type": "text",
+            "text": {"body": f"message {i}"},
+        }
+        body = json.dumps(inbound_body(message, wa_id=f"39333{i:07d}")).encode()
+        webhook_event_store(
+            provider="whatsapp_cloud",
+            account=account,
+            body=body,
+            headers={"x-hub-signature-256": sign(body)},
+        )
+
+
+def test_a_drain_processes_every_pending_event_in_batches(wa_account, wa_channel):
+    with mock.patch("messaging.services.inbound.task_wake"):
+        store(wa_account, 7)
+    assert WebhookEvent.objects.filter(state="pending").count() == 7
+
+    assert webhook_events_drain(batch_size=3) == 7
+    assert Message.objects.count() == 7
+    assert set(WebhookEvent.objects.values_list("state", "attempts")) == {("processed", 1)}
+
+
+def test_an_event_that_breaks_is_marked_failed_and_the_batch_goes_on(wa_account, wa_channel):
+    with mock.patch("messaging.services.inbound.task_wake"):
+        store(wa_account, 3)
+    broken = WebhookEvent.objects.order_by("pk")[1]
+    real = inbound._event_process
+
+    def process(event, **kwargs):
+        if event.pk == broken.pk:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT no_such_column FROM messaging_webhookevent")
+        return real(event, **kwargs)
+
+    with mock.patch("messaging.services.inbound._event_process", side_effect=process):
+        assert webhook_events_drain() == 3
+    broken.refresh_from_db()
+    assert broken.state == "failed" and "no_such_column" in broken.error
+    assert Message.objects.count() == 2
+
+
+@pytest.fixture
+def redis_cluster(settings):
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.ConnectionError:
+        pytest.skip("needs Redis on 127.0.0.1:6379 (as .ci/run starts it)")
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False, "redis": REDIS_URL, "name": "t"}
+    queueing._broker.cache_clear()
+    queueing._broker().connection.flushdb()
+    yield queueing._broker().connection
+    queueing._broker().connection.flushdb()
+    queueing._broker.cache_clear()
+
+
+def test_a_burst_of_events_wakes_one_drain_until_it_starts(redis_cluster):
+    with mock.patch.object(queueing, "task_enqueue") as enqueue:
+        woken = [queueing.task_wake("x.drain", flag="events") for _ in range(50)]
+        assert woken.count(True) == 1 and enqueue.call_count == 1
+        queueing.task_wake_clear(flag="events")  # the drain starts and looks
+        assert queueing.task_wake("x.drain", flag="events") is True
+        assert enqueue.call_count == 2
+
+
+def test_a_lost_wake_up_expires(redis_cluster):
+    with mock.patch.object(queueing, "task_enqueue"):
+        queueing.task_wake("x.drain", flag="events")
+    ttl = redis_cluster.ttl("switchboard:t:wake:events")
+    assert 0 < ttl <= queueing.WAKE_FLAG_SECONDS
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_drains_process_each_event_exactly_once(wa_account, wa_channel):
+    with mock.patch("messaging.services.inbound.task_wake"):
+        store(wa_account, 60)
+    counts, errors = [], []
+    barrier = threading.Barrier(3)
+
+    def drain():
+        try:
+            barrier.wait()
+            counts.append(webhook_events_drain(batch_size=5))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=drain) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(counts) == 60
+    assert Message.objects.count() == 60
+    assert set(WebhookEvent.objects.values_list("state", "attempts")) == {("processed", 1)}

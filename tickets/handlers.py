@@ -1,0 +1,9 @@
+"""The tickets step of the inbound pipeline (registered in messaging/pipeline.py)."""
+
+from tickets.services import ticket_message_receive
+
+
+def ticket_on_inbound(*, message, conversation_created: bool) -> None:
+    # Whether the conversation is new does not matter: a new conversation of a contact with an
+    # open ticket joins that ticket, and one whose ticket closed gets a new one.
+    ticket_message_receive(message=message)

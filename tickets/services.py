@@ -1,0 +1,316 @@
+"""Helpdesk tickets: opened from customer messages (or by staff from a conversation), fed by the
+customer's later messages as comments, answered by staff comments that go out on WhatsApp."""
+
+import uuid
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from crm.selectors import contact_is_writable_by
+from messaging.models import Channel, Conversation, Message
+from messaging.providers.base import MessageType
+from messaging.selectors import conversation_window
+from messaging.services import MessageRefused, message_send_template, message_send_text
+from tickets.message_text import description_entry, message_as_text, message_time
+from tickets.models import Ticket, TicketComment, TicketPriority, TicketStatus
+from tickets.selectors import ticket_open_of_contact
+from tickets.template_parameters import parameters_fill
+
+# A reaction decorates an earlier message and a system message is WhatsApp's, not the customer's:
+# neither is something the customer told the helpdesk.
+NOT_CUSTOMER_WORDS = frozenset({MessageType.REACTION, MessageType.SYSTEM})
+
+
+class TicketRefused(MessageRefused):
+    """The ticket action cannot be done as asked; the text says why. A `MessageRefused`, so a
+    caller that sends messages handles both with one `except`."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening
+
+
+def _priority_for(channel: Channel | None) -> str:
+    priority = channel.default_ticket_priority if channel else ""
+    return priority if priority in TicketPriority.values else TicketPriority.NORMAL
+
+
+def _ticket_get_or_open(
+    *, contact, channel: Channel | None, first_message: Message | None, assignee=None
+) -> tuple[Ticket, bool]:
+    """The contact's open ticket, or a new one.
+
+    Concurrent openers are decided by the partial unique index `ticket_one_open_per_contact`:
+    the insert runs in a savepoint and the loser reads the winner's ticket. The number comes from
+    the row id, so it is unique without a counter that concurrent openers would fight over.
+    """
+    existing = ticket_open_of_contact(contact=contact)
+    if existing is not None:
+        return existing, False
+    opened = message_time(first_message) if first_message else timezone.localtime()
+    try:
+        with transaction.atomic():
+            ticket = Ticket.objects.create(
+                # A placeholder that cannot clash, replaced by TT<id> in the same savepoint.
+                number=f"new-{uuid.uuid4().hex[:16]}",
+                title=f"{opened:%Y-%m-%d %H:%M:%S} - {contact.phone}",
+                contact=contact,
+                channel=channel,
+                assignee=assignee,
+                priority=_priority_for(channel),
+                status=TicketStatus.OPEN,
+                description=description_entry(first_message) if first_message else "",
+            )
+            ticket.number = f"TT{ticket.pk}"
+            Ticket.objects.filter(pk=ticket.pk).update(number=ticket.number)
+    except IntegrityError:
+        existing = ticket_open_of_contact(contact=contact)
+        if existing is None:
+            raise
+        return existing, False
+    return ticket, True
+
+
+def _conversation_link(conversation: Conversation, ticket: Ticket) -> None:
+    if conversation.ticket_id != ticket.pk:
+        Conversation.objects.filter(pk=conversation.pk).update(ticket=ticket)
+        conversation.ticket = ticket
+
+
+def _customer_comment_add(*, ticket: Ticket, message: Message) -> TicketComment:
+    comment = TicketComment.objects.create(
+        ticket=ticket,
+        author=None,
+        author_kind=TicketComment.AuthorKind.CUSTOMER,
+        text=message_as_text(message),
+        message=message,
+        created_at=message_time(message),
+    )
+    return comment
+
+
+def _customer_responded(ticket: Ticket) -> bool:
+    """Mark the ticket as answered by the customer; False if it was closed meanwhile."""
+    now = timezone.now()
+    changed = (
+        Ticket.objects.filter(pk=ticket.pk)
+        .exclude(status=TicketStatus.CLOSED)
+        .update(status=TicketStatus.CUSTOMER_RESPONDED, updated_at=now)
+    )
+    if changed:
+        ticket.status, ticket.updated_at = TicketStatus.CUSTOMER_RESPONDED, now
+    return bool(changed)
+
+
+def ticket_message_receive(*, message: Message) -> Ticket | None:
+    """File one stored inbound message under the contact's ticket.
+
+    An open ticket (the conversation's, else the contact's on any channel) gets the message as a
+    customer comment and `customer_responded`; without one, a channel that creates tickets opens
+    one with the message as its description. The conversation ends linked to that ticket.
+    """
+    if message.direction != Message.Direction.INBOUND or message.type in NOT_CUSTOMER_WORDS:
+        return None
+    # The inbound pipeline hands over the conversation it has just loaded, with its contact,
+    # channel and ticket: nothing to fetch again for every message.
+    conversation = message.conversation
+    contact, channel = conversation.contact, conversation.channel
+    ticket = conversation.ticket
+    if ticket is None or ticket.status == TicketStatus.CLOSED:
+        ticket = ticket_open_of_contact(contact=contact)
+    if ticket is not None and _customer_responded(ticket):
+        _conversation_link(conversation, ticket)
+        _customer_comment_add(ticket=ticket, message=message)
+        return ticket
+    if not channel.auto_create_tickets:
+        return None
+    ticket, created = _ticket_get_or_open(
+        contact=contact,
+        channel=channel,
+        first_message=message,
+        assignee=channel.default_ticket_assignee,
+    )
+    _conversation_link(conversation, ticket)
+    if not created:
+        _customer_responded(ticket)
+        _customer_comment_add(ticket=ticket, message=message)
+    return ticket
+
+
+def _check_writable(*, ticket_contact, actor) -> None:
+    if not contact_is_writable_by(user=actor, contact=ticket_contact):
+        raise TicketRefused(
+            f"{actor} may not work on tickets of {ticket_contact}: it is not one of their clients."
+        )
+
+
+@transaction.atomic
+def ticket_open_from_conversation(*, conversation: Conversation, actor) -> tuple[Ticket, bool]:
+    """Open a ticket by hand for a conversation (for channels that do not open them by themselves).
+
+    The conversation's first customer message becomes the description and its later ones become
+    comments. A contact who already has an open ticket gets the conversation linked to it instead.
+    Returns (ticket, created).
+    """
+    conversation = Conversation.objects.select_related("contact", "channel", "ticket").get(
+        pk=conversation.pk
+    )
+    contact, channel = conversation.contact, conversation.channel
+    _check_writable(ticket_contact=contact, actor=actor)
+    if conversation.ticket is not None and conversation.ticket.status != TicketStatus.CLOSED:
+        return conversation.ticket, False
+    customer_messages = list(
+        conversation.messages.filter(direction=Message.Direction.INBOUND)
+        .exclude(type__in=NOT_CUSTOMER_WORDS)
+        .order_by("created_at", "pk")
+    )
+    first = customer_messages[0] if customer_messages else None
+    ticket, created = _ticket_get_or_open(
+        contact=contact,
+        channel=channel,
+        first_message=first,
+        assignee=channel.default_ticket_assignee or actor,
+    )
+    _conversation_link(conversation, ticket)
+    if created:
+        for later in customer_messages[1:]:
+            _customer_comment_add(ticket=ticket, message=later)
+    return ticket, created
+
+
+# ---------------------------------------------------------------------------------------------
+# Comments
+
+
+def _reply_send(*, ticket: Ticket, author, text: str) -> Message:
+    """Send a staff comment to the customer: as text inside the 24-hour window, otherwise with
+    the channel's utility template. Raises before anything is stored when neither is possible."""
+    latest = (
+        ticket.conversations.select_related("channel__account", "channel__utility_template")
+        .order_by("-opened_at", "-pk")
+        .first()
+    )
+    channel = latest.channel if latest else ticket.channel
+    if channel is None:
+        raise TicketRefused(
+            f"Ticket {ticket.number} has no conversation and no channel: there is nowhere to send "
+            "the comment."
+        )
+    contact = ticket.contact
+    if conversation_window(channel=channel, contact=contact).is_open:
+        return message_send_text(channel=channel, contact=contact, text=text, actor=author)
+    template = channel.utility_template
+    if template is None:
+        raise TicketRefused(
+            "The 24-hour customer-service window is closed and no utility template is configured "
+            f"on channel {channel.name!r}: set one on the channel (Helpdesk section), add an "
+            "internal note, or wait for the customer to write."
+        )
+    try:
+        params = parameters_fill(
+            paths=channel.utility_template_parameters,
+            ticket=ticket,
+            contact=contact,
+            channel=channel,
+            author=author,
+            comment_text=text,
+        )
+    except ValueError as exc:
+        raise TicketRefused(f"Channel {channel.name!r}: {exc}") from exc
+    return message_send_template(
+        channel=channel, contact=contact, template=template, body_params=params, actor=author
+    )
+
+
+def ticket_comment_add(*, ticket: Ticket, author, text: str, internal: bool = False):
+    """Add a staff comment. A public one is sent to the customer on WhatsApp and the ticket waits
+    for their response; an internal note stays with staff. Refusals raise `MessageRefused`
+    (`TicketRefused` is one) and leave nothing stored or sent."""
+    text = (text or "").strip()
+    if not text:
+        raise TicketRefused("The comment is empty.")
+    _check_writable(ticket_contact=ticket.contact, actor=author)
+    if internal:
+        return TicketComment.objects.create(
+            ticket=ticket,
+            author=author,
+            author_kind=TicketComment.AuthorKind.STAFF,
+            text=text,
+            is_internal=True,
+        )
+    if ticket.status == TicketStatus.CLOSED:
+        raise TicketRefused(
+            f"Ticket {ticket.number} is closed: reopen it to write to the customer, or add an "
+            "internal note."
+        )
+    with transaction.atomic():
+        message = _reply_send(ticket=ticket, author=author, text=text)
+        # A send outside an open conversation opened a new one: it belongs to this ticket too.
+        Conversation.objects.filter(pk=message.conversation_id).update(ticket=ticket)
+        comment = TicketComment.objects.create(
+            ticket=ticket,
+            author=author,
+            author_kind=TicketComment.AuthorKind.STAFF,
+            text=text,
+            message=message,
+        )
+        now = timezone.now()
+        Ticket.objects.filter(pk=ticket.pk).update(
+            status=TicketStatus.WAITING_FOR_RESPONSE, updated_at=now
+        )
+        ticket.status, ticket.updated_at = TicketStatus.WAITING_FOR_RESPONSE, now
+    return comment
+
+
+# ---------------------------------------------------------------------------------------------
+# Status and assignment
+
+
+def ticket_status_set(*, ticket: Ticket, status: str, actor) -> Ticket:
+    if status not in TicketStatus.values:
+        raise TicketRefused(
+            f"{status!r} is not a ticket status: use one of {', '.join(TicketStatus.values)}."
+        )
+    _check_writable(ticket_contact=ticket.contact, actor=actor)
+    if status == ticket.status:
+        return ticket
+    now = timezone.now()
+    changes = {
+        "status": status,
+        "updated_at": now,
+        "closed_at": now if status == TicketStatus.CLOSED else None,
+    }
+    try:
+        with transaction.atomic():
+            Ticket.objects.filter(pk=ticket.pk).update(**changes)
+    except IntegrityError:
+        # Reopening while the contact already has another open ticket.
+        other = ticket_open_of_contact(contact=ticket.contact)
+        raise TicketRefused(
+            f"{ticket.contact} already has the open ticket {other.number if other else ''}: "
+            f"close it before reopening {ticket.number}, or comment there."
+        ) from None
+    for name, value in changes.items():
+        setattr(ticket, name, value)
+    return ticket
+
+
+def ticket_close(*, ticket: Ticket, actor) -> Ticket:
+    return ticket_status_set(ticket=ticket, status=TicketStatus.CLOSED, actor=actor)
+
+
+def ticket_reopen(*, ticket: Ticket, actor) -> Ticket:
+    if ticket.status != TicketStatus.CLOSED:
+        return ticket
+    return ticket_status_set(ticket=ticket, status=TicketStatus.OPEN, actor=actor)
+
+
+def ticket_assign(*, ticket: Ticket, assignee, actor) -> Ticket:
+    """Give the ticket to `assignee` (None leaves it unassigned)."""
+    _check_writable(ticket_contact=ticket.contact, actor=actor)
+    if assignee is not None and not (assignee.is_active and assignee.is_staff):
+        raise TicketRefused(f"{assignee} is not an active member of staff.")
+    now = timezone.now()
+    Ticket.objects.filter(pk=ticket.pk).update(assignee=assignee, updated_at=now)
+    ticket.assignee, ticket.updated_at = assignee, now
+    return ticket
