@@ -6,6 +6,7 @@ integration account's key its principal (see integrations/api_auth.py), asked th
 """
 
 import django_filters
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
@@ -16,7 +17,15 @@ from accounts.selectors import user_role
 from crm.models import Company, Contact, ContactKind, Deal, DealStatus
 from crm.selectors import contact_is_writable_by, contact_list_visible_to, contact_search
 from crm.serializers import CompanySerializer, ContactIn, ContactOut, DealSerializer
-from crm.services import ContactPhoneTaken, contact_update, contact_upsert_by_phone
+from crm.services import (
+    ContactPhoneTaken,
+    contact_update,
+    contact_upsert_by_phone,
+    deal_contacts_set,
+    deal_create,
+    deal_status_set,
+    deal_update,
+)
 
 READ_ONLY_MESSAGE = "Quality control can read but not write: {user} may not change anything."
 
@@ -249,8 +258,7 @@ class DealViewSet(
             return Deal.objects.none()
         return deals_visible(self.request).order_by("-created_at", "-pk")
 
-    def _check_contacts(self, serializer):
-        contacts = serializer.validated_data.get("contacts", [])
+    def _check_contacts(self, contacts):
         visible = set(
             contacts_visible(self.request)
             .filter(pk__in=[c.pk for c in contacts])
@@ -260,21 +268,44 @@ class DealViewSet(
         if hidden:
             raise exceptions.ValidationError({"contacts": [f"Unknown contacts: {hidden}."]})
 
-    def perform_create(self, serializer):
+    def create(self, request, *args, **kwargs):
         self.check_write()
-        self._check_contacts(serializer)
-        if user_role(user=self.request.user) == Role.SALES_REP:
-            serializer.save(responsible=self.request.user)
-        else:
-            serializer.save()
+        data = DealSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        contacts = fields.pop("contacts", [])
+        status_wanted = fields.pop("status", DealStatus.OPEN)
+        self._check_contacts(contacts)
+        if user_role(user=request.user) == Role.SALES_REP:
+            # A rep's new deal is theirs, or they could not see what they just created.
+            fields["responsible"] = request.user
+        with transaction.atomic():
+            deal = deal_create(contacts=contacts, **fields)
+            deal_status_set(deal=deal, status=status_wanted)
+        return Response(DealSerializer(deal).data, status=status.HTTP_201_CREATED)
 
-    def perform_update(self, serializer):
+    def update(self, request, *args, **kwargs):
+        deal = self.get_object()
         self.check_write()
-        self._check_contacts(serializer)
-        role = user_role(user=self.request.user)
-        if role == Role.SALES_REP and serializer.instance.responsible_id != self.request.user.pk:
+        if (
+            user_role(user=request.user) == Role.SALES_REP
+            and deal.responsible_id != request.user.pk
+        ):
             raise exceptions.PermissionDenied(
-                f"{self.request.user} may not change the deal {serializer.instance}: "
-                "they are not responsible for it."
+                f"{request.user} may not change the deal {deal}: they are not responsible for it."
             )
-        serializer.save()
+        data = DealSerializer(deal, data=request.data, partial=kwargs.get("partial", False))
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        contacts = fields.pop("contacts", None)
+        status_wanted = fields.pop("status", None)
+        with transaction.atomic():
+            if fields:
+                deal_update(deal=deal, **fields)
+            if contacts is not None:
+                self._check_contacts(contacts)
+                deal_contacts_set(deal=deal, contacts=contacts)
+            if status_wanted is not None:
+                deal_status_set(deal=deal, status=status_wanted)
+        deal = self.get_queryset().get(pk=deal.pk)
+        return Response(DealSerializer(deal).data)

@@ -98,9 +98,13 @@ class CompanySerializer(serializers.ModelSerializer):
 
 class DealSerializer(serializers.ModelSerializer):
     pipeline = serializers.PrimaryKeyRelatedField(queryset=Pipeline.objects.all())
-    stage = serializers.PrimaryKeyRelatedField(queryset=Stage.objects.all())
+    stage = serializers.PrimaryKeyRelatedField(
+        queryset=Stage.objects.all(),
+        required=False,
+        help_text="Default: the pipeline's first stage.",
+    )
     contacts = serializers.PrimaryKeyRelatedField(
-        queryset=Contact.objects.all(), many=True, required=False
+        queryset=Contact.objects.all(), many=True, help_text="At least one."
     )
 
     class Meta:

@@ -295,3 +295,15 @@ def contact_upsert_by_phone(*, phone: str, **fields) -> tuple[Contact, bool]:
         except (ContactPhoneTaken, IntegrityError):
             existing = Contact.objects.get(phone=e164)
     return contact_update(contact=existing, **fields), False
+
+
+@transaction.atomic
+def deal_status_set(*, deal: Deal, status: str) -> Deal:
+    """Move a deal to `status` through close and reopen, so `closed_at` follows."""
+    if status == deal.status:
+        return deal
+    if deal.status != DealStatus.OPEN:
+        deal_reopen(deal=deal)
+    if status != DealStatus.OPEN:
+        deal_close(deal=deal, won=status == DealStatus.WON)
+    return deal

@@ -192,12 +192,14 @@ def test_deals_follow_the_role_matrix(manager, rep1, rep2, giulia, marco):
     assert "contacts" in assert_error(hidden, 400)["fields"]
 
 
-def test_a_deal_stage_must_belong_to_its_pipeline(manager):
+def test_a_deal_stage_must_belong_to_its_pipeline(manager, giulia):
     sales = Pipeline.objects.create(name="Sales")
     other = Pipeline.objects.create(name="Other")
     stage = Stage.objects.create(pipeline=other, name="New")
     response = token_client(manager).post(
-        "/api/v1/deals/", {"name": "D", "pipeline": sales.pk, "stage": stage.pk}, format="json"
+        "/api/v1/deals/",
+        {"name": "D", "pipeline": sales.pk, "stage": stage.pk, "contacts": [giulia.pk]},
+        format="json",
     )
     assert "stage" in assert_error(response, 400)["fields"]
 
@@ -249,3 +251,42 @@ def test_a_conversations_messages_list_does_not_grow_with_messages(manager, wa_c
     add(10)
     assert _count_queries(client, path) == few
     assert len(client.get(path).json()["results"]) == 12
+
+
+def test_a_deal_closes_and_reopens_through_the_crm_services(manager, giulia):
+    pipeline = Pipeline.objects.create(name="Sales")
+    first = Stage.objects.create(pipeline=pipeline, name="New", position=0)
+    client = token_client(manager)
+    created = client.post(
+        "/api/v1/deals/",
+        {"name": "D", "pipeline": pipeline.pk, "contacts": [giulia.pk]},
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["stage"] == first.pk  # the pipeline's first stage by default
+    deal_id = created.json()["id"]
+    won = client.patch(f"/api/v1/deals/{deal_id}/", {"status": "won"}, format="json").json()
+    assert won["status"] == "won"
+    assert won["closed_at"]
+    reopened = client.patch(f"/api/v1/deals/{deal_id}/", {"status": "open"}, format="json")
+    assert reopened.json()["closed_at"] is None
+
+
+def test_a_deal_needs_a_contact(manager):
+    pipeline = Pipeline.objects.create(name="Sales")
+    Stage.objects.create(pipeline=pipeline, name="New")
+    response = token_client(manager).post(
+        "/api/v1/deals/", {"name": "D", "pipeline": pipeline.pk, "contacts": []}, format="json"
+    )
+    assert "contacts" in assert_error(response, 400)["fields"]
+
+
+def test_a_sales_rep_cannot_change_a_deal_of_someone_else(rep1, rep2, giulia):
+    pipeline = Pipeline.objects.create(name="Sales")
+    stage = Stage.objects.create(pipeline=pipeline, name="New")
+    deal = Deal.objects.create(name="D", pipeline=pipeline, stage=stage, responsible=rep2)
+    deal.contacts.add(giulia)  # visible to rep1 through their client
+    response = token_client(rep1).patch(f"/api/v1/deals/{deal.pk}/", {"name": "X"})
+    assert "not responsible for it" in assert_error(response, 403)["message"]
+    deal.refresh_from_db()
+    assert deal.name == "D"
