@@ -277,3 +277,33 @@ def deal_open_for_new_client(
         contacts=[contact],
         responsible=responsible,
     )
+
+
+@transaction.atomic
+def contact_upsert_by_phone(*, phone: str, **fields) -> tuple[Contact, bool]:
+    """Update the contact owning `phone` (any format) or create it; True when created.
+
+    Two concurrent upserts of a new number end in one contact: the loser of the insert updates
+    the winner's row.
+    """
+    e164 = phone_normalize(phone)
+    existing = Contact.objects.filter(phone=e164).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                return contact_create(phone=e164, **fields), True
+        except (ContactPhoneTaken, IntegrityError):
+            existing = Contact.objects.get(phone=e164)
+    return contact_update(contact=existing, **fields), False
+
+
+@transaction.atomic
+def deal_status_set(*, deal: Deal, status: str) -> Deal:
+    """Move a deal to `status` through close and reopen, so `closed_at` follows."""
+    if status == deal.status:
+        return deal
+    if deal.status != DealStatus.OPEN:
+        deal_reopen(deal=deal)
+    if status != DealStatus.OPEN:
+        deal_close(deal=deal, won=status == DealStatus.WON)
+    return deal

@@ -6,7 +6,7 @@ Each function takes the job and its run and calls one service; `SyncJob.name` mu
 
 from datetime import time
 
-from integrations import services
+from integrations import notification_jobs, services
 
 
 def sync_templates(*, job, run):
@@ -25,11 +25,26 @@ def close_conversations(*, job, run):
     return services.conversations_close()
 
 
+def notifications_send_due(*, job, run):
+    return notification_jobs.notifications_send_due_report()
+
+
+def document_links_purge(*, job, run):
+    return notification_jobs.document_links_purge_report()
+
+
+def idempotency_keys_purge(*, job, run):
+    return notification_jobs.idempotency_keys_purge_report()
+
+
 JOBS = {
     "sync_templates": sync_templates,
     "sync_messages": sync_messages,
     "sync_customers": sync_customers,
     "close_conversations": close_conversations,
+    "notifications_send_due": notifications_send_due,
+    "document_links_purge": document_links_purge,
+    "idempotency_keys_purge": idempotency_keys_purge,
 }
 
 # The schedule a job gets when it is first created; later changes in the admin are kept.
@@ -38,4 +53,8 @@ JOB_DEFAULTS = {
     "sync_messages": {"schedule_kind": "interval", "every_seconds": 300},
     "sync_customers": {"schedule_kind": "daily", "daily_at": time(2, 0), "window_days": 1},
     "close_conversations": {"schedule_kind": "interval", "every_seconds": 300},
+    # Reminders go at their minute; links and keys only need tidying now and then.
+    "notifications_send_due": {"schedule_kind": "interval", "every_seconds": 60},
+    "document_links_purge": {"schedule_kind": "interval", "every_seconds": 600},
+    "idempotency_keys_purge": {"schedule_kind": "interval", "every_seconds": 3600},
 }

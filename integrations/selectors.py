@@ -1,8 +1,12 @@
-"""Reads for the integrations admin."""
+"""Reads for the integrations admin and for what an API key may see."""
 
 from dataclasses import dataclass
 
-from integrations.models import IntegrationAccount, Platform
+from django.db.models import Q
+
+from crm.models import Contact
+from integrations.models import AccountContact, IntegrationAccount, Platform
+from messaging.models import Channel, Conversation
 
 # Which jobs work over accounts of each platform.
 JOBS_BY_PLATFORM = {
@@ -51,3 +55,19 @@ def account_dependents(*, account: IntegrationAccount) -> list[Dependent]:
             Dependent("Jobs", ", ".join(jobs), "stop working over this account; they keep running")
         )
     return rows
+
+
+def contacts_visible_to_account(*, account):
+    """An account's own contacts: those it created, upserted, messaged or notified through the
+    API, and anyone with a conversation on its own channels."""
+    linked = AccountContact.objects.filter(account=account).values("contact_id")
+    on_own_channels = Conversation.objects.filter(channel__account=account).values("contact_id")
+    return Contact.objects.filter(Q(pk__in=linked) | Q(pk__in=on_own_channels))
+
+
+def channels_allowed_to_account(*, account):
+    """Its own channels; an account without any (a shop) sends on those its rules name."""
+    own = Channel.objects.filter(account=account)
+    if own.exists():
+        return own
+    return Channel.objects.filter(notification_rules__account=account).distinct()

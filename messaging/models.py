@@ -346,3 +346,50 @@ class MessageTemplate(models.Model):
     @property
     def is_approved(self) -> bool:
         return self.status == self.APPROVED
+
+
+class IdempotencyKey(models.Model):
+    """An API send made with an `Idempotency-Key` header: the first response, replayed for a retry.
+
+    The row is inserted before the send, in the same transaction, so of two concurrent requests
+    with one key the unique index lets exactly one through.
+    """
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        DONE = "done", "Done"
+
+    principal = models.CharField(max_length=80, help_text="Who sent it: a key or a user.")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["principal", "key"], name="idempotencykey_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.key} ({self.principal})"
+
+
+class DocumentLink(models.Model):
+    """A stored document reachable for a short time at a signed public URL, so a provider can
+    fetch it; the file is deleted after the first fetch or when the link expires."""
+
+    token = models.CharField(max_length=64, unique=True, editable=False)
+    file = models.FileField(upload_to="documents/%Y/%m/")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100, default="application/octet-stream")
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.filename

@@ -1,3 +1,4 @@
-"""The integrations admin: accounts, sync jobs and their runs, links and conflicts."""
+"""The integrations admin: accounts, sync jobs and their runs, links and conflicts, API keys,
+notification rules and business events."""
 
-from integrations.admin import accounts, jobs, records  # noqa: F401  (registers the admins)
+from integrations.admin import accounts, jobs, notifications, records  # noqa: F401  (registers the admins)

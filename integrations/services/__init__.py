@@ -2,6 +2,7 @@
 
 from integrations.services.accounts import (
     AccountConfigInvalid,
+    account_contact_link,
     account_save,
     account_set_active,
     account_verify_credentials,
@@ -31,6 +32,7 @@ __all__ = [
     "JobReport",
     "RecordSendRefused",
     "ScheduleInvalid",
+    "account_contact_link",
     "account_save",
     "account_set_active",
     "account_verify_credentials",

@@ -1,7 +1,7 @@
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.models import IntegrationAccount
+from integrations.models import AccountContact, IntegrationAccount
 from integrations.platforms import platform_class, platform_client
 
 
@@ -61,3 +61,11 @@ def secrets_rotate() -> int:
         account.save(update_fields=["secrets"])
         count += 1
     return count
+
+
+def account_contact_link(*, account, contact) -> None:
+    """Record that an account deals with a contact (its API key may then see it); inserting a
+    link that exists changes nothing."""
+    AccountContact.objects.bulk_create(
+        [AccountContact(account=account, contact=contact)], ignore_conflicts=True
+    )

@@ -1,0 +1,31 @@
+"""The REST API under /api/: v1 resources, the OpenAPI schema and its offline docs page."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from config.api_errors import api_not_found
+from crm.api import CompanyViewSet, ContactViewSet, DealViewSet
+from integrations.api import EventCreateApi
+from messaging.api import ConversationViewSet, MessageSendApi, TemplateViewSet
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("contacts", ContactViewSet, basename="contact")
+router.register("companies", CompanyViewSet, basename="company")
+router.register("deals", DealViewSet, basename="deal")
+router.register("conversations", ConversationViewSet, basename="conversation")
+router.register("templates", TemplateViewSet, basename="template")
+
+v1 = [
+    path("messages/", MessageSendApi.as_view(), name="message-send"),
+    path("events/", EventCreateApi.as_view(), name="event-create"),
+    *router.urls,
+]
+
+urlpatterns = [
+    path("v1/", include((v1, "api"), namespace="v1")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^.*$", api_not_found),
+]

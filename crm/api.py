@@ -1,0 +1,311 @@
+"""Contacts, companies and deals over the REST API.
+
+Who sees what is decided where the inbox decides it: `crm.selectors` for staff, and for an
+integration account's key its principal (see integrations/api_auth.py), asked through
+`_contacts_visible`; crm may not import integrations, so the principal carries its own scope.
+"""
+
+import django_filters
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.response import Response
+
+from accounts.models import Role
+from accounts.selectors import user_role
+from crm.models import Company, Contact, ContactKind, Deal, DealStatus
+from crm.selectors import contact_is_writable_by, contact_list_visible_to, contact_search
+from crm.serializers import CompanySerializer, ContactIn, ContactOut, DealSerializer
+from crm.services import (
+    ContactPhoneTaken,
+    contact_update,
+    contact_upsert_by_phone,
+    deal_contacts_set,
+    deal_create,
+    deal_status_set,
+    deal_update,
+)
+
+READ_ONLY_MESSAGE = "Quality control can read but not write: {user} may not change anything."
+
+
+def is_api_account(request) -> bool:
+    return getattr(request.user, "is_api_account", False)
+
+
+def contacts_visible(request):
+    if is_api_account(request):
+        return request.user.contacts_visible()
+    return contact_list_visible_to(user=request.user)
+
+
+def require_writer(request) -> None:
+    """Keys of integration accounts, managers and sales reps write; quality control does not."""
+    if is_api_account(request):
+        return
+    role = user_role(user=request.user)
+    if role == Role.QUALITY_CONTROL:
+        raise exceptions.PermissionDenied(READ_ONLY_MESSAGE.format(user=request.user))
+    if role not in (Role.MANAGER, Role.SALES_REP):
+        raise exceptions.PermissionDenied(f"{request.user} has no role that may write.")
+
+
+def require_contact_writable(request, contact: Contact) -> None:
+    require_writer(request)
+    if is_api_account(request):
+        return
+    if not contact_is_writable_by(user=request.user, contact=contact):
+        raise exceptions.PermissionDenied(
+            f"{request.user} may not write to {contact}: it is not one of their clients."
+        )
+
+
+class ContactFilter(django_filters.FilterSet):
+    search = django_filters.CharFilter(
+        method="filter_search",
+        label="Name, email or phone in any format (`+39 335 1032246`, `0039...`, `335...`).",
+    )
+    phone = django_filters.CharFilter(method="filter_search", label="A phone in any format.")
+    kind = django_filters.ChoiceFilter(choices=ContactKind.choices)
+
+    class Meta:
+        model = Contact
+        fields = ["kind", "company", "responsible"]
+
+    def filter_search(self, queryset, name, value):
+        return contact_search(queryset=queryset, term=value)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the contacts you may see"),
+    retrieve=extend_schema(summary="One contact"),
+    create=extend_schema(
+        summary="Create or update a contact by phone",
+        description="The phone (any format) identifies the contact: an existing one is updated "
+        "(200), a new number creates a lead (201).",
+        request=ContactIn,
+        responses={200: ContactOut, 201: ContactOut},
+    ),
+    update=extend_schema(summary="Update a contact", request=ContactIn, responses=ContactOut),
+    partial_update=extend_schema(
+        summary="Update some fields of a contact", request=ContactIn, responses=ContactOut
+    ),
+)
+class ContactViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = ContactOut
+    filterset_class = ContactFilter
+    ordering_fields = ["name", "created_at", "updated_at", "phone"]
+    ordering = ["-created_at", "-pk"]
+
+    def get_throttles(self):
+        self.throttle_scope = "api_read" if self.request.method == "GET" else "api_write"
+        return super().get_throttles()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return Contact.objects.none()
+        return contacts_visible(self.request).order_by("-created_at", "-pk")
+
+    def create(self, request, *args, **kwargs):
+        data = ContactIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        phone = fields.pop("phone")
+        require_writer(request)
+        existing = Contact.objects.filter(phone=phone).first()
+        if existing is not None:
+            require_contact_writable(request, existing)
+        elif user_role(user=request.user) == Role.SALES_REP:
+            # A rep's new contact is theirs, or they could not see what they just created.
+            fields.setdefault("responsible", request.user)
+        contact, created = contact_upsert_by_phone(phone=phone, **fields)
+        if is_api_account(request):
+            request.user.contact_claim(contact)
+        return Response(
+            ContactOut(contact).data, status=status.HTTP_201_CREATED if created else 200
+        )
+
+    def update(self, request, *args, **kwargs):
+        contact = self.get_object()
+        require_contact_writable(request, contact)
+        data = ContactIn(data=request.data, partial=kwargs.get("partial", False))
+        data.is_valid(raise_exception=True)
+        try:
+            contact = contact_update(contact=contact, **data.validated_data)
+        except ContactPhoneTaken as exc:
+            raise exceptions.ValidationError({"phone": [str(exc)]}) from None
+        return Response(ContactOut(contact).data)
+
+
+class CompanyFilter(django_filters.FilterSet):
+    search = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
+
+    class Meta:
+        model = Company
+        fields = ["responsible"]
+
+
+def companies_visible(request):
+    if is_api_account(request) or user_role(user=request.user) == Role.SALES_REP:
+        mine = Q(pk__in=contacts_visible(request).values("company_id"))
+        if not is_api_account(request):
+            mine |= Q(responsible=request.user)
+        return Company.objects.filter(mine)
+    if user_role(user=request.user) in (Role.MANAGER, Role.QUALITY_CONTROL):
+        return Company.objects.all()
+    return Company.objects.none()
+
+
+def deals_visible(request):
+    role = None if is_api_account(request) else user_role(user=request.user)
+    deals = Deal.objects.prefetch_related("contacts")
+    if role in (Role.MANAGER, Role.QUALITY_CONTROL):
+        return deals
+    if role is None and not is_api_account(request):
+        return deals.none()
+    with_visible_contact = Deal.contacts.through.objects.filter(
+        deal=OuterRef("pk"), contact__in=contacts_visible(request).values("pk")
+    )
+    condition = Exists(with_visible_contact)
+    if role == Role.SALES_REP:
+        condition |= Q(responsible=request.user)
+    return deals.filter(condition)
+
+
+class StaffWritesMixin:
+    """Companies and deals are written by staff; an account's key reads them."""
+
+    def get_throttles(self):
+        self.throttle_scope = "api_read" if self.request.method == "GET" else "api_write"
+        return super().get_throttles()
+
+    def check_write(self):
+        if is_api_account(self.request):
+            raise exceptions.PermissionDenied(
+                "Companies and deals are written by staff; an API key can only read them."
+            )
+        require_writer(self.request)
+
+
+class CompanyViewSet(
+    StaffWritesMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = CompanySerializer
+    filterset_class = CompanyFilter
+    ordering_fields = ["name", "created_at"]
+    ordering = ["name", "pk"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return Company.objects.none()
+        return companies_visible(self.request).order_by("name", "pk")
+
+    def perform_create(self, serializer):
+        self.check_write()
+        if user_role(user=self.request.user) == Role.SALES_REP:
+            serializer.save(
+                responsible=serializer.validated_data.get("responsible") or self.request.user
+            )
+        else:
+            serializer.save()
+
+    def perform_update(self, serializer):
+        self.check_write()
+        role = user_role(user=self.request.user)
+        if role == Role.SALES_REP and serializer.instance.responsible_id != self.request.user.pk:
+            raise exceptions.PermissionDenied(
+                f"{self.request.user} may not change {serializer.instance}: "
+                "it is not one of their companies."
+            )
+        serializer.save()
+
+
+class DealFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=DealStatus.choices)
+
+    class Meta:
+        model = Deal
+        fields = ["status", "pipeline", "stage", "responsible", "company", "contacts"]
+
+
+class DealViewSet(
+    StaffWritesMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = DealSerializer
+    filterset_class = DealFilter
+    ordering_fields = ["created_at", "amount", "name"]
+    ordering = ["-created_at", "-pk"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return Deal.objects.none()
+        return deals_visible(self.request).order_by("-created_at", "-pk")
+
+    def _check_contacts(self, contacts):
+        visible = set(
+            contacts_visible(self.request)
+            .filter(pk__in=[c.pk for c in contacts])
+            .values_list("pk", flat=True)
+        )
+        hidden = [c.pk for c in contacts if c.pk not in visible]
+        if hidden:
+            raise exceptions.ValidationError({"contacts": [f"Unknown contacts: {hidden}."]})
+
+    def create(self, request, *args, **kwargs):
+        self.check_write()
+        data = DealSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        contacts = fields.pop("contacts", [])
+        status_wanted = fields.pop("status", DealStatus.OPEN)
+        self._check_contacts(contacts)
+        if user_role(user=request.user) == Role.SALES_REP:
+            # A rep's new deal is theirs, or they could not see what they just created.
+            fields["responsible"] = request.user
+        with transaction.atomic():
+            deal = deal_create(contacts=contacts, **fields)
+            deal_status_set(deal=deal, status=status_wanted)
+        return Response(DealSerializer(deal).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        deal = self.get_object()
+        self.check_write()
+        if (
+            user_role(user=request.user) == Role.SALES_REP
+            and deal.responsible_id != request.user.pk
+        ):
+            raise exceptions.PermissionDenied(
+                f"{request.user} may not change the deal {deal}: they are not responsible for it."
+            )
+        data = DealSerializer(deal, data=request.data, partial=kwargs.get("partial", False))
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        contacts = fields.pop("contacts", None)
+        status_wanted = fields.pop("status", None)
+        with transaction.atomic():
+            if fields:
+                deal_update(deal=deal, **fields)
+            if contacts is not None:
+                self._check_contacts(contacts)
+                deal_contacts_set(deal=deal, contacts=contacts)
+            if status_wanted is not None:
+                deal_status_set(deal=deal, status=status_wanted)
+        deal = self.get_queryset().get(pk=deal.pk)
+        return Response(DealSerializer(deal).data)

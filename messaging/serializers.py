@@ -1,0 +1,121 @@
+"""API shapes of conversations, messages, templates and sends."""
+
+from rest_framework import serializers
+
+from crm.serializers import PhoneField
+from messaging.models import Conversation, Message, MessageTemplate
+
+
+class ConversationOut(serializers.ModelSerializer):
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "channel",
+            "contact",
+            "status",
+            "opened_at",
+            "closed_at",
+            "last_inbound_at",
+            "last_message_at",
+            "last_message_status",
+            "assignee",
+            "ticket",
+        ]
+        read_only_fields = fields
+
+
+class MessageOut(serializers.ModelSerializer):
+    contact = serializers.IntegerField(source="conversation.contact_id", read_only=True)
+    template = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "conversation",
+            "channel",
+            "contact",
+            "direction",
+            "type",
+            "text",
+            "status",
+            "provider_message_id",
+            "error_code",
+            "error_title",
+            "template",
+            "created_at",
+            "sent_at",
+            "delivered_at",
+            "read_at",
+            "failed_at",
+        ]
+        read_only_fields = fields
+
+    def get_template(self, message) -> str | None:
+        call = (message.payload or {}).get("template")
+        return call["name"] if call else None
+
+
+class TemplateOut(serializers.ModelSerializer):
+    class Meta:
+        model = MessageTemplate
+        fields = [
+            "id",
+            "name",
+            "language",
+            "category",
+            "status",
+            "body_param_count",
+            "header_format",
+            "header_param_count",
+            "button_param_count",
+            "components",
+            "rejected_reason",
+            "synced_at",
+        ]
+        read_only_fields = fields
+
+
+class ButtonParamIn(serializers.Serializer):
+    index = serializers.IntegerField(min_value=0, max_value=9)
+    sub_type = serializers.ChoiceField(choices=["url", "quick_reply", "copy_code"])
+    value = serializers.CharField(max_length=2000)
+
+
+class TemplateCallIn(serializers.Serializer):
+    name = serializers.CharField(max_length=512)
+    language = serializers.CharField(max_length=15)
+    body_params = serializers.ListField(
+        child=serializers.CharField(max_length=1024, allow_blank=True), required=False
+    )
+    header_params = serializers.ListField(
+        child=serializers.CharField(max_length=60, allow_blank=True), required=False
+    )
+    button_params = ButtonParamIn(many=True, required=False)
+
+
+class SendIn(serializers.Serializer):
+    """Exactly one recipient (`contact_id` or `phone`) and exactly one content (`text` or
+    `template`). Free text needs the customer's 24-hour window open; a template does not."""
+
+    channel = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="Channel id. Optional when you may send on one channel only, or when the "
+        "contact already has a conversation.",
+    )
+    contact_id = serializers.IntegerField(required=False, min_value=1)
+    phone = PhoneField(required=False)
+    text = serializers.CharField(required=False, max_length=4096)
+    template = TemplateCallIn(required=False)
+
+    def validate(self, attrs):
+        errors = {}
+        if ("contact_id" in attrs) == ("phone" in attrs):
+            errors["contact_id"] = ["Give exactly one of contact_id and phone."]
+        if ("text" in attrs) == ("template" in attrs):
+            errors["text"] = ["Give exactly one of text and template."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs

@@ -1,0 +1,134 @@
+"""Who may call the API, and the one error shape every failure has."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+from rest_framework.throttling import ScopedRateThrottle
+
+from crm import api as crm_api
+
+from .conftest import assert_error, key_client, make_key, token_client
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_refuses_a_request_without_credentials():
+    error = assert_error(APIClient().get("/api/v1/contacts/"), 401, "not_authenticated")
+    assert "credentials" in error["message"]
+
+
+def test_it_names_the_key_scheme_in_the_401_challenge():
+    response = APIClient().get("/api/v1/contacts/")
+    assert response["WWW-Authenticate"] == "Api-Key"
+
+
+def test_it_refuses_a_wrong_key(shop, shop_key):
+    prefix, _, secret = shop_key.partition(".")
+    response = key_client(f"{prefix}.{'x' * len(secret)}").get("/api/v1/contacts/")
+    assert assert_error(response, 401, "not_authenticated")["message"] == (
+        "Unknown or revoked API key."
+    )
+
+
+def test_it_refuses_an_unknown_key():
+    assert_error(key_client("nope.nothing").get("/api/v1/contacts/"), 401, "not_authenticated")
+
+
+def test_it_refuses_an_empty_key_header():
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Api-Key ")
+    assert_error(client.get("/api/v1/contacts/"), 401)
+
+
+def test_it_refuses_a_revoked_key(shop):
+    api_key, key = make_key(shop)
+    assert key_client(key).get("/api/v1/contacts/").status_code == 200
+    api_key.revoked = True
+    api_key.save()
+    assert_error(key_client(key).get("/api/v1/contacts/"), 401, "not_authenticated")
+
+
+def test_it_refuses_an_expired_key(shop):
+    _, key = make_key(shop, expiry_date=timezone.now() - timedelta(minutes=1))
+    error = assert_error(key_client(key).get("/api/v1/contacts/"), 401)
+    assert "expired" in error["message"]
+
+
+def test_it_refuses_the_key_of_an_inactive_account(shop, shop_key):
+    shop.is_active = False
+    shop.save()
+    error = assert_error(key_client(shop_key).get("/api/v1/contacts/"), 401)
+    assert "inactive" in error["message"]
+
+
+def test_it_refuses_a_wrong_token():
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token 0123456789abcdef")
+    assert_error(client.get("/api/v1/contacts/"), 401, "not_authenticated")
+
+
+def test_it_refuses_a_staff_user_without_a_role_any_write(db):
+    from .conftest import make_user
+
+    nobody = make_user("nobody", None)
+    response = token_client(nobody).post("/api/v1/contacts/", {"phone": "+393351032246"})
+    assert_error(response, 403, "permission_denied")
+
+
+def test_an_unknown_path_answers_in_the_api_shape(shop_key):
+    assert_error(key_client(shop_key).get("/api/v1/nothing-here/"), 404, "not_found")
+    assert_error(APIClient().get("/api/nothing/"), 404, "not_found")
+    error = assert_error(key_client(shop_key).get("/api/v1/contacts"), 404, "not_found")
+    assert "end with a slash" in error["message"]
+
+
+def test_an_unknown_object_is_a_404_in_the_api_shape(shop_key):
+    assert_error(key_client(shop_key).get("/api/v1/contacts/999999/"), 404, "not_found")
+
+
+def test_a_wrong_method_is_a_405_in_the_api_shape(shop_key):
+    response = key_client(shop_key).delete("/api/v1/contacts/")
+    assert_error(response, 405, "method_not_allowed")
+
+
+def test_invalid_input_lists_each_field(manager):
+    response = token_client(manager).post(
+        "/api/v1/contacts/", {"phone": "12", "email": "not-an-email"}, format="json"
+    )
+    error = assert_error(response, 400, "invalid")
+    assert set(error["fields"]) == {"phone", "email"}
+    assert "not a valid phone number" in error["fields"]["phone"][0]
+
+
+def test_a_malformed_json_body_is_a_400_in_the_api_shape(manager):
+    response = token_client(manager).post(
+        "/api/v1/contacts/", data="{not json", content_type="application/json"
+    )
+    assert_error(response, 400)
+
+
+def test_too_many_requests_are_throttled_with_retry_after(shop_key, monkeypatch):
+    monkeypatch.setattr(
+        ScopedRateThrottle,
+        "THROTTLE_RATES",
+        {**ScopedRateThrottle.THROTTLE_RATES, "api_read": "2/min"},
+    )
+    client = key_client(shop_key)
+    assert client.get("/api/v1/contacts/").status_code == 200
+    assert client.get("/api/v1/contacts/").status_code == 200
+    response = client.get("/api/v1/contacts/")
+    assert_error(response, 429, "throttled")
+    assert int(response["Retry-After"]) > 0
+
+
+def test_an_unexpected_failure_is_a_500_in_the_api_shape(shop_key, monkeypatch):
+    def broken(request):
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(crm_api, "contacts_visible", broken)
+    client = key_client(shop_key)
+    client.raise_request_exception = False
+    error = assert_error(client.get("/api/v1/contacts/"), 500, "server_error")
+    assert "fire" not in error["message"]
