@@ -151,21 +151,27 @@ def _round_robin_assign(*, conversation: Conversation) -> bool:
     return True
 
 
-@transaction.atomic
 def route_on_inbound(*, message, conversation_created: bool) -> None:
     """Inbound pipeline step (after the ticket step): route the message's conversation."""
-    conversation = Conversation.objects.select_related("contact", "channel").get(
-        pk=message.conversation_id
-    )
+    # The conversation the pipeline loaded, with its contact and channel: no second fetch. Most
+    # messages belong to a conversation that is already assigned, and cost nothing more here.
+    conversation = message.conversation
     if conversation.status != OPEN or conversation.assignee_id:
         return
-    responsible = conversation.contact.responsible
-    if responsible is not None:
-        _assign(conversation=conversation, user=responsible, claim_contact=False)
-        return
-    if conversation.channel.routing_mode == RoutingMode.ROUND_ROBIN:
-        _round_robin_assign(conversation=conversation)
+    returning = conversation.contact.responsible_id is not None
+    if returning or conversation.channel.routing_mode == RoutingMode.ROUND_ROBIN:
+        _route(conversation)
     # First responder: nothing to do now; the channel's agents see the client until one replies.
+
+
+@transaction.atomic
+def _route(conversation: Conversation) -> None:
+    if conversation.contact.responsible_id is not None:
+        _assign(
+            conversation=conversation, user=conversation.contact.responsible, claim_contact=False
+        )
+        return
+    _round_robin_assign(conversation=conversation)
 
 
 def routing_queue_drain(*, channel: Channel | None = None) -> int:
