@@ -23,6 +23,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import Contact
+from integrations.models import SyncJob
+from integrations.services import sync_job_run
 from messaging.models import Conversation, Message, MessageTemplate
 from messaging.sandbox import emulator
 from messaging.services import conversations_close_expired, templates_sync
@@ -142,10 +144,12 @@ def test_the_helpdesk_runs_end_to_end_through_the_sandbox(
     assert page.count("✓✓ read") == 2
     assert "My router blinks red since this morning" in page
 
-    # 4. A day later the job closes the conversation; the next message opens a new one that
-    #    joins the same ticket as a customer comment.
+    # 4. A day later the scheduled job closes the conversation; the next message opens a new one
+    #    that joins the same ticket as a customer comment.
     time_machine.move_to(timezone.now() + timedelta(hours=25))
-    assert conversations_close_expired() == 1
+    job = SyncJob.objects.create(name="close_conversations", every_seconds=300)
+    run = sync_job_run(job_id=job.pk, manual=True)
+    assert run.counts == {"conversations_closed": 1}, run.error
     conversation.refresh_from_db()
     assert (conversation.status, conversation.closed_at is not None) == ("closed", True)
 
