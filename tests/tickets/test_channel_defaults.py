@@ -88,3 +88,26 @@ def test_a_setting_that_cannot_work_is_refused_and_nothing_changes(
     channel.refresh_from_db()
     assert (channel.auto_create_tickets, channel.default_ticket_priority) == (False, "low")
     assert channel.utility_template is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_sandbox_channel_gets_a_working_utility_template(settings, live_server):
+    """What `make run` needs: the demo's sandbox channel, its templates synced from the sandbox
+    over HTTP, then this one call."""
+    from integrations.demo import demo_data_load
+    from messaging.services import templates_sync
+
+    settings.SANDBOX_ENABLED = True
+    settings.GRAPH_API_BASE_URL = f"{live_server.url}/sandbox/graph"
+    settings.LANGUAGE_CODE = "en"
+    demo_data_load()
+    channel = Channel.objects.select_related("account").get(name="Sandbox support line")
+    templates_sync(account=channel.account)
+
+    chosen = channel_helpdesk_defaults_apply(channel=channel)
+
+    channel.refresh_from_db()
+    assert (chosen.name, chosen.language, chosen.body_param_count) == ("ticket_update", "en_US", 3)
+    assert channel.utility_template == chosen and channel.auto_create_tickets
+    # A second run (demo data is loaded on every `make run`) changes nothing.
+    assert channel_helpdesk_defaults_apply(channel=channel) == chosen
