@@ -90,19 +90,30 @@ def test_sync_messages_re_drives_failed_webhooks_and_messages_left_queued(
     conversation, monkeypatch
 ):
     enqueued = []
+    # Stored events are re-driven by waking the batch drain, messages by one task each.
     monkeypatch.setattr(
-        "messaging.services.inbound.async_task", lambda *args, **kw: enqueued.append(args)
+        "messaging.services.inbound.task_wake", lambda *args, **kw: enqueued.append(args)
     )
     monkeypatch.setattr(
-        "messaging.services.outbound.async_task", lambda *args, **kw: enqueued.append(args)
+        "messaging.services.outbound.task_enqueue", lambda *args, **kw: enqueued.append(args)
     )
     old = timezone.now() - timedelta(minutes=10)
     account = conversation.channel.account
     failed = WebhookEvent.objects.create(
-        provider="whatsapp_cloud", account=account, body=b"{}", state="failed", attempts=1
+        provider="whatsapp_cloud",
+        account=account,
+        body=b"{}",
+        state="failed",
+        attempts=1,
+        signature_valid=True,
     )
     given_up = WebhookEvent.objects.create(
-        provider="whatsapp_cloud", account=account, body=b"[]", state="failed", attempts=5
+        provider="whatsapp_cloud",
+        account=account,
+        body=b"[]",
+        state="failed",
+        attempts=5,
+        signature_valid=True,
     )
     left = Message.objects.create(
         channel=conversation.channel,
@@ -119,8 +130,10 @@ def test_sync_messages_re_drives_failed_webhooks_and_messages_left_queued(
     assert result.outcome == JobRun.Outcome.SUCCESS, result.error
     assert result.counts["webhook_events_requeued"] == 1
     assert result.counts["messages_requeued"] == 1
-    assert ("messaging.tasks.webhook_event_process", failed.pk) in enqueued
-    assert ("messaging.tasks.webhook_event_process", given_up.pk) not in enqueued
+    assert ("messaging.tasks.webhook_events_drain",) in enqueued
+    failed.refresh_from_db()
+    given_up.refresh_from_db()
+    assert (failed.state, given_up.state) == ("pending", "failed")
     assert ("messaging.tasks.message_deliver", left.pk) in enqueued
 
 
