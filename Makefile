@@ -11,7 +11,7 @@ run: export SANDBOX_ENABLED ?= True
 run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: export GRAPH_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/graph
 
-.PHONY: run test bench lint format clean
+.PHONY: run test bench lint format clean browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,14 @@ run: $(VENV)/.installed
 	@echo "Sandbox customer page: http://$(HOST):$(PORT)/sandbox/"
 	$(BIN)/honcho --procfile Procfile start
 
-test: $(VENV)/.installed-dev
+# The browser tests drive Debian's chromium (Playwright never downloads a browser here).
+CHROMIUM := /usr/bin/chromium
+browser-deps:
+	@test -x $(CHROMIUM) || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium could not be installed: the browser tests will be skipped"
+
+test: $(VENV)/.installed-dev browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run

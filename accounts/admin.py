@@ -1,7 +1,15 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import transaction
 
-from accounts.models import AgentProfile, User
+from accounts.admin_scoping import RoleScopedAdminMixin
+from accounts.models import AgentProfile, Role, User
+from accounts.selectors import (
+    agent_profile_is_writable_by,
+    agent_profile_list_visible_to,
+    user_role,
+)
+from accounts.services import agent_capacity_changed
 
 
 class AgentProfileInline(admin.StackedInline):
@@ -9,8 +17,10 @@ class AgentProfileInline(admin.StackedInline):
     can_delete = False
     extra = 1
     max_num = 1
+    filter_horizontal = ("channels",)
 
 
+# Only administrators manage logins and permissions (Django's own model permissions apply).
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     inlines = [AgentProfileInline]
@@ -24,3 +34,28 @@ class UserAdmin(BaseUserAdmin):
         if obj.is_superuser:
             return "Administrator"
         return profile.get_role_display() if profile else "—"
+
+
+@admin.register(AgentProfile)
+class AgentProfileAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
+    """Agents as routing sees them: managers set capacity, channels and availability; a sales rep
+    sees their own profile and may switch their availability."""
+
+    role_selector = staticmethod(agent_profile_list_visible_to)
+    role_object_writable = staticmethod(agent_profile_is_writable_by)
+    role_can_add = (Role.MANAGER,)
+    list_display = ("user", "role", "is_available", "max_concurrent_conversations")
+    list_filter = ("role", "is_available", "channels")
+    list_select_related = ("user",)
+    filter_horizontal = ("channels",)
+    search_fields = ("user__username", "user__first_name", "user__last_name")
+
+    def get_readonly_fields(self, request, obj=None):
+        if user_role(user=request.user) == Role.MANAGER:
+            return ("last_assigned_at",)
+        return ("user", "role", "channels", "max_concurrent_conversations", "last_assigned_at")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # Freed capacity (or a newly available agent) lets routing hand out waiting chats.
+        transaction.on_commit(lambda: agent_capacity_changed(profile=obj))

@@ -41,3 +41,28 @@ class AgentProfile(models.Model):
 
     def __str__(self):
         return f"{self.user} ({self.get_role_display()})"
+
+
+class ConversationReadMark(models.Model):
+    """How far a user has read a conversation: inbound messages after `last_read_at` are unread.
+
+    Per user, because a manager glancing at a chat must not clear it for the agent who owns it.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="read_marks"
+    )
+    conversation = models.ForeignKey(
+        "messaging.Conversation", on_delete=models.CASCADE, related_name="read_marks"
+    )
+    last_read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "conversation"], name="readmark_one_per_user_conversation"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.user} read #{self.conversation_id} up to {self.last_read_at:%Y-%m-%d %H:%M}"

@@ -1,4 +1,6 @@
-from accounts.models import Role
+from django.db.models import QuerySet
+
+from accounts.models import AgentProfile, Role
 
 
 def user_role(*, user) -> str | None:
@@ -9,3 +11,35 @@ def user_role(*, user) -> str | None:
         return Role.MANAGER
     profile = getattr(user, "agent_profile", None)
     return profile.role if profile else None
+
+
+def agent_profile_list_visible_to(*, user) -> QuerySet[AgentProfile]:
+    """Managers and quality control see every agent; a sales rep sees their own profile."""
+    role = user_role(user=user)
+    profiles = AgentProfile.objects.select_related("user")
+    if role in (Role.MANAGER, Role.QUALITY_CONTROL):
+        return profiles
+    if role == Role.SALES_REP:
+        return profiles.filter(user=user)
+    return profiles.none()
+
+
+def agent_profile_is_writable_by(*, user, obj: AgentProfile) -> bool:
+    """Managers change any agent; a sales rep only their own availability."""
+    role = user_role(user=user)
+    return role == Role.MANAGER or (role == Role.SALES_REP and obj.user_id == user.pk)
+
+
+def agent_profile_of(*, user) -> AgentProfile | None:
+    return AgentProfile.objects.filter(user=user).first()
+
+
+def agent_list_for_transfer():
+    """Who a manager can hand a conversation to: active sales reps and managers."""
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, agent_profile__role__in=(Role.SALES_REP, Role.MANAGER))
+        .order_by("first_name", "username")
+    )

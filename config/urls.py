@@ -11,6 +11,7 @@ admin.site.index_title = "Operator console"
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("inbox/", include("tickets.urls")),
     path("webhooks/whatsapp/<uuid:account_key>/", webhooks.whatsapp, name="webhook-whatsapp"),
 ]
 

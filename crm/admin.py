@@ -5,6 +5,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch, Q
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from crm import admin_sections
 from crm.models import Company, Contact, Deal, DealStatus, Pipeline, Stage
@@ -61,6 +63,7 @@ class ContactAdmin(admin.ModelAdmin):
         "conversations_section",
         "tickets_section",
         "deals_section",
+        "send_record",
     )
     actions = ("convert_to_customer", "assign_responsible")
     # Explicit because the open-deal count groups rows, and grouped queries drop Meta.ordering.
@@ -85,6 +88,7 @@ class ContactAdmin(admin.ModelAdmin):
             ("Conversations", {"fields": ["conversations_section"]}),
             ("Tickets", {"fields": ["tickets_section"]}),
             ("Deals", {"fields": ["deals_section"]}),
+            ("Other systems", {"fields": ["send_record"]}),
         ]
 
     @admin.display(description="Open deals", ordering="open_deal_total")
@@ -102,6 +106,10 @@ class ContactAdmin(admin.ModelAdmin):
     @admin.display(description="Deals")
     def deals_section(self, obj):
         return admin_sections.contact_deals_table(obj)
+
+    @admin.display(description="Send contact record")
+    def send_record(self, obj):
+        return _send_record_link("contact", obj)
 
     @admin.action(description="Convert selected leads to customers", permissions=["change"])
     def convert_to_customer(self, request, queryset):
@@ -178,7 +186,7 @@ class CompanyAdmin(admin.ModelAdmin):
     search_fields = ("name", "email", "vat_number")
     list_filter = ("responsible",)
     autocomplete_fields = ("responsible",)
-    readonly_fields = ("deals_section",)
+    readonly_fields = ("deals_section", "send_record")
     inlines = [ContactInline]
     ordering = ("name", "pk")
 
@@ -199,7 +207,11 @@ class CompanyAdmin(admin.ModelAdmin):
         )
         if obj is None:
             return [details]
-        return [details, ("Deals", {"fields": ["deals_section"]})]
+        return [
+            details,
+            ("Deals", {"fields": ["deals_section"]}),
+            ("Other systems", {"fields": ["send_record"]}),
+        ]
 
     @admin.display(description="Contacts", ordering="contact_total")
     def contact_count(self, obj):
@@ -212,6 +224,16 @@ class CompanyAdmin(admin.ModelAdmin):
     @admin.display(description="Deals")
     def deals_section(self, obj):
         return admin_sections.company_deals_table(obj)
+
+    @admin.display(description="Send company record")
+    def send_record(self, obj):
+        return _send_record_link("company", obj)
+
+
+def _send_record_link(object_type: str, obj):
+    # The page lives with the integration accounts; crm only knows its URL name.
+    url = reverse("admin:integrations_send_record", args=[object_type, obj.pk])
+    return format_html('<a class="button" href="{}">Push it now to an account…</a>', url)
 
 
 # Pipelines

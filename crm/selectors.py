@@ -23,7 +23,8 @@ def contact_list_visible_to(*, user) -> QuerySet[Contact]:
     """The one place that says whose clients a user sees; every surface starts from here.
 
     Managers and quality control see everyone. A sales rep sees the clients they are responsible
-    for, those with a deal of theirs, and unclaimed clients who wrote to a channel they work.
+    for, those with a deal of theirs, and, while available, unclaimed clients who wrote to a
+    first-responder channel they work.
     """
     role = user_role(user=user)
     contacts = Contact.objects.all()
@@ -32,8 +33,14 @@ def contact_list_visible_to(*, user) -> QuerySet[Contact]:
     if role != Role.SALES_REP:
         return contacts.none()
     with_their_deal = Deal.objects.filter(contacts=OuterRef("pk"), responsible=user)
+    # Only first-responder channels offer unclaimed clients to everyone; round robin hands each
+    # new client to one agent, so the others never see it. One filter() call: the conditions
+    # hold for the same conversation and the same agent profile.
     unclaimed_on_their_channels = Contact.objects.filter(
-        responsible__isnull=True, conversations__channel__agents__user=user
+        responsible__isnull=True,
+        conversations__channel__routing_mode="first_responder",
+        conversations__channel__agents__user=user,
+        conversations__channel__agents__is_available=True,
     ).values("pk")
     return contacts.filter(
         Q(responsible=user) | Exists(with_their_deal) | Q(pk__in=unclaimed_on_their_channels)
@@ -50,3 +57,33 @@ def contact_is_writable_by(*, user, contact: Contact) -> bool:
     if role == Role.SALES_REP:
         return contact_list_visible_to(user=user).filter(pk=contact.pk).exists()
     return False
+
+
+def deal_menu_for(*, contact: Contact, user) -> QuerySet[Deal]:
+    """The deals a conversation page offers: with this contact, and the user's own unless they
+    are a manager (open and closed alike)."""
+    deals = Deal.objects.filter(contacts=contact).select_related("stage", "pipeline")
+    if user_role(user=user) != Role.MANAGER:
+        deals = deals.filter(responsible=user)
+    return deals
+
+
+def deal_list_visible_to(*, user) -> QuerySet[Deal]:
+    """Managers and quality control see every deal; a sales rep sees their own deals and the
+    deals of clients they are responsible for (a client may have deals with other reps)."""
+    role = user_role(user=user)
+    deals = Deal.objects.all()
+    if role in (Role.MANAGER, Role.QUALITY_CONTROL):
+        return deals
+    if role != Role.SALES_REP:
+        return deals.none()
+    of_their_clients = Deal.objects.filter(contacts__responsible=user).values("pk")
+    return deals.filter(Q(responsible=user) | Q(pk__in=of_their_clients))
+
+
+def deal_is_writable_by(*, user, deal: Deal) -> bool:
+    """Managers change any deal; a sales rep only the deals they are responsible for."""
+    role = user_role(user=user)
+    if role == Role.MANAGER:
+        return True
+    return role == Role.SALES_REP and deal.responsible_id == user.pk

@@ -1,5 +1,6 @@
-"""Demo data for `make run`: staff with each role, a company, a few contacts, and a WhatsApp
-account and channel that talk to the sandbox.
+"""Demo data for `make run`: staff with each role, a company, a few contacts, a "Sales" pipeline,
+and a WhatsApp account with two channels that talk to the sandbox: a first-responder support line
+and a round-robin sales line, both worked by the two sales reps.
 
 It lives in `integrations`, the app that may import every other one, because later steps add the
 sandbox account and channels. Every row is found by a natural key first, so a second run changes
@@ -12,9 +13,9 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from accounts.models import AgentProfile, Role
-from crm.models import Company, Contact, ContactKind
+from crm.models import Company, Contact, ContactKind, Pipeline, Stage
 from integrations.models import IntegrationAccount, Platform
-from messaging.models import Channel
+from messaging.models import Channel, RoutingMode
 
 DEMO_PASSWORD = "switchboard"  # noqa: S105 - printed for the local demo on purpose
 
@@ -78,8 +79,23 @@ def demo_data_load() -> list[DemoLogin]:
                 "responsible": users.get(owner),
             },
         )
-    _sandbox_channel_load()
+    pipeline, first_stage = _sales_pipeline_load()
+    channels = _sandbox_channels_load(pipeline=pipeline, stage=first_stage)
+    for username in ("rep1", "rep2"):
+        users[username].agent_profile.channels.add(*channels)
     return logins
+
+
+SALES_STAGES = ["New", "Contacted", "Proposal", "Negotiation"]
+
+
+def _sales_pipeline_load() -> tuple[Pipeline, Stage]:
+    pipeline, _ = Pipeline.objects.get_or_create(name="Sales")
+    stages = [
+        Stage.objects.get_or_create(pipeline=pipeline, name=name, defaults={"position": n})[0]
+        for n, name in enumerate(SALES_STAGES)
+    ]
+    return pipeline, stages[0]
 
 
 SANDBOX_ACCOUNT = {
@@ -91,26 +107,42 @@ SANDBOX_ACCOUNT = {
         "access_token": "sandbox-access-token",
     },
 }
-SANDBOX_CHANNEL = {
-    "name": "Sandbox support line",
-    "external_id": "100000000000010",
-    "display_number": "+15550100001",
-}
+# Two phone numbers of one WhatsApp Business account; the sandbox finds them by phone-number-id.
+SANDBOX_CHANNELS = [
+    {
+        "name": "Sandbox support line",
+        "external_id": "100000000000010",
+        "display_number": "+15550100001",
+        "routing_mode": RoutingMode.FIRST_RESPONDER,
+    },
+    {
+        "name": "Sandbox sales line",
+        "external_id": "100000000000011",
+        "display_number": "+15550100002",
+        "routing_mode": RoutingMode.ROUND_ROBIN,
+    },
+]
 
 
-def _sandbox_channel_load() -> Channel:
+def _sandbox_channels_load(*, pipeline: Pipeline, stage: Stage) -> list[Channel]:
     account, _ = IntegrationAccount.objects.get_or_create(
         description=SANDBOX_ACCOUNT["description"],
         platform=Platform.WHATSAPP_CLOUD,
         defaults={"settings": SANDBOX_ACCOUNT["settings"], "secrets": SANDBOX_ACCOUNT["secrets"]},
     )
-    channel, _ = Channel.objects.get_or_create(
-        provider="whatsapp_cloud",
-        external_id=SANDBOX_CHANNEL["external_id"],
-        defaults={
-            "name": SANDBOX_CHANNEL["name"],
-            "account": account,
-            "display_number": SANDBOX_CHANNEL["display_number"],
-        },
-    )
-    return channel
+    channels = []
+    for spec in SANDBOX_CHANNELS:
+        channel, _ = Channel.objects.get_or_create(
+            provider="whatsapp_cloud",
+            external_id=spec["external_id"],
+            defaults={
+                "name": spec["name"],
+                "account": account,
+                "display_number": spec["display_number"],
+                "routing_mode": spec["routing_mode"],
+                "new_client_pipeline": pipeline,
+                "new_client_stage": stage,
+            },
+        )
+        channels.append(channel)
+    return channels

@@ -11,6 +11,8 @@ from django.utils.module_loading import import_string
 
 INBOUND_HANDLERS: list[str] = [
     "tickets.handlers.ticket_on_inbound",
+    # Keep routing last: it reads the ticket the steps before may have linked.
+    "tickets.routing.route_on_inbound",
 ]
 
 

@@ -1,14 +1,28 @@
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Max, Q, QuerySet
+from django.db.models import (
+    Case,
+    F,
+    Func,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import Role
+from accounts.models import ConversationReadMark, Role
 from accounts.selectors import user_role
-from crm.selectors import contact_list_visible_to
-from messaging.models import Channel, Conversation
+from crm.models import Contact
+from crm.selectors import contact_list_visible_to, contact_search
+from messaging.models import Channel, Conversation, Message, MessageTemplate
 
 
 @dataclass(frozen=True)
@@ -44,3 +58,117 @@ def conversation_list_visible_to(*, user) -> QuerySet[Conversation]:
         return Conversation.objects.all()
     visible = contact_list_visible_to(user=user).values("pk")
     return Conversation.objects.filter(Q(contact__in=visible) | Q(assignee=user))
+
+
+class InboxBox:
+    MINE = "mine"
+    UNASSIGNED = "unassigned"
+    ALL = "all"
+    CHOICES = (MINE, UNASSIGNED, ALL)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _count(queryset) -> Coalesce:
+    """A correlated COUNT(*) subquery, 0 when nothing matches."""
+    counted = queryset.order_by().annotate(n=Func(Value(1), function="COUNT")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def conversation_inbox_list(
+    *,
+    user,
+    box: str = InboxBox.ALL,
+    status: str | None = Conversation.Status.OPEN,
+    channel_id: int | None = None,
+    term: str = "",
+) -> QuerySet[Conversation]:
+    """The inbox list: what the user may see, filtered, with the unread count for this user and
+    the queue position of waiting conversations computed in the same query."""
+    conversations = conversation_list_visible_to(user=user)
+    if box == InboxBox.MINE:
+        conversations = conversations.filter(assignee=user)
+    elif box == InboxBox.UNASSIGNED:
+        conversations = conversations.filter(assignee__isnull=True)
+    if status:
+        conversations = conversations.filter(status=status)
+    if channel_id:
+        conversations = conversations.filter(channel_id=channel_id)
+    if term.strip():
+        contacts = contact_search(queryset=Contact.objects.all(), term=term)
+        conversations = conversations.filter(contact__in=contacts.values("pk"))
+    last_read = ConversationReadMark.objects.filter(user=user, conversation=OuterRef("pk")).values(
+        "last_read_at"
+    )[:1]
+    conversations = conversations.annotate(
+        last_read_at=Coalesce(Subquery(last_read), Value(_EPOCH))
+    )
+    unread = Message.objects.filter(
+        conversation=OuterRef("pk"),
+        direction=Message.Direction.INBOUND,
+        created_at__gt=OuterRef("last_read_at"),
+    )
+    ahead = Conversation.objects.filter(
+        channel=OuterRef("channel"),
+        status=Conversation.Status.OPEN,
+        queued_at__isnull=False,
+    ).filter(
+        Q(queued_at__lt=OuterRef("queued_at"))
+        | Q(queued_at=OuterRef("queued_at"), pk__lte=OuterRef("pk"))
+    )
+    return (
+        conversations.select_related("contact", "channel", "assignee", "ticket")
+        .annotate(
+            unread_count=_count(unread),
+            queue_position=Case(
+                When(queued_at__isnull=False, status=Conversation.Status.OPEN, then=_count(ahead)),
+                default=None,
+                output_field=IntegerField(),
+            ),
+        )
+        .order_by(F("last_message_at").desc(nulls_last=True), "-pk")
+    )
+
+
+def conversation_messages(*, conversation: Conversation, after_id: int = 0, limit: int = 200):
+    """Messages of a conversation after a cursor (a message id), oldest first: the page loads
+    the latest `limit`, the live poll asks for what came after the last one it holds."""
+    messages = Message.objects.filter(conversation=conversation).select_related("sent_by")
+    if after_id:
+        return list(messages.filter(pk__gt=after_id).order_by("pk")[:limit])
+    return list(reversed(messages.order_by("-pk")[:limit]))
+
+
+def conversation_outbound_statuses(*, conversation: Conversation, limit: int = 200) -> list[dict]:
+    """The current status of the latest outbound messages, so a poll can move ticks on messages
+    it already shows (statuses change without a new row, and may arrive while offline)."""
+    rows = (
+        Message.objects.filter(conversation=conversation, direction=Message.Direction.OUTBOUND)
+        .order_by("-pk")
+        .values("pk", "status", "error_code", "error_title")[:limit]
+    )
+    return list(rows)
+
+
+def conversation_reachable_for_reply(*, user) -> QuerySet[Conversation]:
+    """What a reply may be attempted on: the visible conversations plus those offered on the
+    user's channels, so a rep who lost a client to a colleague reaches the service that says
+    who took it instead of a bare 404."""
+    offered = Conversation.objects.filter(channel__agents__user=user).values("pk")
+    visible = conversation_list_visible_to(user=user).values("pk")
+    return Conversation.objects.filter(Q(pk__in=visible) | Q(pk__in=offered))
+
+
+def message_list_visible_to(*, user) -> QuerySet[Message]:
+    return Message.objects.filter(
+        conversation__in=conversation_list_visible_to(user=user).values("pk")
+    )
+
+
+def template_list_fillable(*, channel: Channel) -> QuerySet[MessageTemplate]:
+    """Approved templates a person can fill in a form: text parameters only, no media header,
+    no button parameters."""
+    return MessageTemplate.objects.filter(
+        account_id=channel.account_id, status=MessageTemplate.APPROVED, button_param_count=0
+    ).exclude(header_format__in=("IMAGE", "VIDEO", "DOCUMENT", "LOCATION"))

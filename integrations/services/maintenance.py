@@ -4,11 +4,11 @@ from integrations.models import IntegrationAccount, Platform
 from integrations.services.jobs import JobReport
 from messaging.providers.base import ProviderError
 from messaging.services import (
-    conversations_close_expired,
     messages_retry_due,
     templates_sync,
     webhook_events_requeue,
 )
+from tickets.routing import conversations_close_due
 
 
 def templates_sync_all() -> JobReport:
@@ -51,7 +51,12 @@ def messaging_redrive() -> JobReport:
 
 
 def conversations_close() -> JobReport:
+    """Close expired conversations; the agents this frees take waiting round-robin clients."""
+    result = conversations_close_due()
     report = JobReport()
-    report.add("conversations_closed", conversations_close_expired())
-    report.note(f"{report.counts['conversations_closed']} conversation(s) closed.")
+    report.add("conversations_closed", result["closed"])
+    report.add("queued_conversations_assigned", result["assigned"])
+    report.note(
+        f"{result['closed']} conversation(s) closed, {result['assigned']} waiting one(s) assigned."
+    )
     return report

@@ -251,7 +251,7 @@ def webhook_events_requeue(*, older_than: timedelta = timedelta(minutes=2)) -> i
     back to the task cluster. Returns how many are waiting for it."""
     cutoff = timezone.now() - older_than
     retried = WebhookEvent.objects.filter(
-        state=WebhookEvent.State.FAILED, attempts__lt=MAX_PROCESS_ATTEMPTS, signature_valid=True
+        state=WebhookEvent.State.FAILED, attempts__lt=MAX_PROCESS_ATTEMPTS
     ).update(state=WebhookEvent.State.PENDING)
     stale = WebhookEvent.objects.filter(
         state=WebhookEvent.State.PENDING, received_at__lt=cutoff

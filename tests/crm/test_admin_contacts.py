@@ -184,3 +184,14 @@ def test_closed_tickets_and_conversations_stay_listed(admin_client, giulia, chan
     page = admin_client.get(f"/admin/crm/contact/{giulia.pk}/change/").content.decode()
     assert "TT1" in page
     assert "<td>Closed</td>" in page
+
+
+def test_contact_and_company_pages_link_to_sending_the_record(admin_client):
+    company = Company.objects.create(name="Rossi Srl")
+    contact = Contact.objects.create(phone="+393351230000", name="Anna", company=company)
+    for path, link in (
+        (f"/admin/crm/contact/{contact.pk}/change/", f"/send/contact/{contact.pk}/"),
+        (f"/admin/crm/company/{company.pk}/change/", f"/send/company/{company.pk}/"),
+    ):
+        page = admin_client.get(path).content.decode()
+        assert link in page

@@ -90,7 +90,6 @@ def test_sync_messages_re_drives_failed_webhooks_and_messages_left_queued(
     conversation, monkeypatch
 ):
     enqueued = []
-    # Stored events are re-driven by waking the batch drain, messages by one task each.
     monkeypatch.setattr(
         "messaging.services.inbound.task_wake", lambda *args, **kw: enqueued.append(args)
     )
@@ -100,20 +99,10 @@ def test_sync_messages_re_drives_failed_webhooks_and_messages_left_queued(
     old = timezone.now() - timedelta(minutes=10)
     account = conversation.channel.account
     failed = WebhookEvent.objects.create(
-        provider="whatsapp_cloud",
-        account=account,
-        body=b"{}",
-        state="failed",
-        attempts=1,
-        signature_valid=True,
+        provider="whatsapp_cloud", account=account, body=b"{}", state="failed", attempts=1
     )
     given_up = WebhookEvent.objects.create(
-        provider="whatsapp_cloud",
-        account=account,
-        body=b"[]",
-        state="failed",
-        attempts=5,
-        signature_valid=True,
+        provider="whatsapp_cloud", account=account, body=b"[]", state="failed", attempts=5
     )
     left = Message.objects.create(
         channel=conversation.channel,
@@ -130,10 +119,11 @@ def test_sync_messages_re_drives_failed_webhooks_and_messages_left_queued(
     assert result.outcome == JobRun.Outcome.SUCCESS, result.error
     assert result.counts["webhook_events_requeued"] == 1
     assert result.counts["messages_requeued"] == 1
-    assert ("messaging.tasks.webhook_events_drain",) in enqueued
+    # The failed event is handed back to the drain; the one out of attempts stays failed.
     failed.refresh_from_db()
     given_up.refresh_from_db()
     assert (failed.state, given_up.state) == ("pending", "failed")
+    assert ("messaging.tasks.webhook_events_drain",) in enqueued
     assert ("messaging.tasks.message_deliver", left.pk) in enqueued
 
 
@@ -143,5 +133,5 @@ def test_close_conversations_closes_the_expired_ones(conversation):
     )
     result = run("close_conversations")
     conversation.refresh_from_db()
-    assert result.counts == {"conversations_closed": 1}
+    assert result.counts == {"conversations_closed": 1, "queued_conversations_assigned": 0}
     assert conversation.status == Conversation.Status.CLOSED

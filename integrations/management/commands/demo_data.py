@@ -9,7 +9,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         logins = demo_data_load()
         self.stdout.write(
-            self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000/admin/")
+            self.style.SUCCESS(
+                "Demo data ready. Agents: http://127.0.0.1:8000/inbox/ "
+                "Back office: http://127.0.0.1:8000/admin/"
+            )
         )
         for login in logins:
             self.stdout.write(

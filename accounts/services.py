@@ -1,0 +1,56 @@
+from functools import cache
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from accounts.models import AgentProfile, ConversationReadMark
+
+# Apps to the right of accounts react when an agent frees or gains capacity (routing drains its
+# queue). They register here by dotted path, in the spirit of messaging.pipeline.INBOUND_HANDLERS,
+# so the flow stays greppable instead of hiding in signals. Called as handler(profile=...) after
+# the change commits.
+CAPACITY_CHANGED_HANDLERS: list[str] = ["tickets.routing.routing_on_capacity_changed"]
+
+AGENT_EDITABLE_FIELDS = {"is_available", "max_concurrent_conversations"}
+
+
+@cache
+def _capacity_handlers():
+    return [import_string(path) for path in CAPACITY_CHANGED_HANDLERS]
+
+
+def agent_capacity_changed(*, profile: AgentProfile) -> None:
+    for handler in _capacity_handlers():
+        handler(profile=profile)
+
+
+@transaction.atomic
+def agent_profile_update(*, profile: AgentProfile, **fields) -> AgentProfile:
+    """Change an agent's availability or capacity; routing hears about it once it commits."""
+    unknown = set(fields) - AGENT_EDITABLE_FIELDS
+    if unknown:
+        raise ValueError(f"Not an agent setting: {', '.join(sorted(unknown))}.")
+    for name, value in fields.items():
+        setattr(profile, name, value)
+    profile.save(update_fields=list(fields))
+    transaction.on_commit(lambda: agent_capacity_changed(profile=profile))
+    return profile
+
+
+def conversation_read_mark(*, user, conversation, at=None) -> None:
+    """Remember that `user` has read `conversation` up to `at` (default now).
+
+    One row per (user, conversation), written as an insert-on-conflict so two tabs of the same
+    agent never collide.
+    """
+    ConversationReadMark.objects.bulk_create(
+        [
+            ConversationReadMark(
+                user=user, conversation=conversation, last_read_at=at or timezone.now()
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["user", "conversation"],
+        update_fields=["last_read_at"],
+    )

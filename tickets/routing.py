@@ -1,0 +1,347 @@
+"""Who handles a conversation: routing of new clients, claiming by the first responder, the
+round-robin queue, transfers and closing.
+
+Rules:
+- a returning client (the contact has a responsible user) goes to that user;
+- first responder: a new client is offered to every available sales rep working the channel (the
+  crm visibility rule shows it to them); the first reply claims the client with one conditional
+  UPDATE, so of two simultaneous replies exactly one wins and the other sends nothing;
+- round robin: a new client goes to the next available sales rep of the channel with free
+  capacity (the one who waited longest); when everyone is full the conversation waits in a
+  queue that drains as soon as capacity frees (close, transfer, availability, capacity).
+
+Tickets sits right of messaging and crm, so this module may touch conversations, contacts,
+tickets and deals; accounts learns of capacity changes through its CAPACITY_CHANGED_HANDLERS list.
+"""
+
+import logging
+
+from django.db import transaction
+from django.db.models import F, Func, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import AgentProfile, Role
+from accounts.selectors import user_role
+from crm.models import Contact
+from crm.selectors import contact_is_writable_by
+from crm.services import deal_open_for_new_client
+from messaging.models import Channel, Conversation, MessageTemplate, RoutingMode
+from messaging.services import (
+    MessageRefused,
+    conversations_close_expired,
+    message_send_template,
+    message_send_text,
+)
+from tickets.models import Ticket
+
+logger = logging.getLogger(__name__)
+
+OPEN = Conversation.Status.OPEN
+
+
+class ConversationTaken(MessageRefused):
+    """Another agent claimed this new client first; nothing was sent."""
+
+
+class RoutingRefused(Exception):
+    """The user may not do this (transfer, close) or the target cannot take the conversation."""
+
+
+def _display(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+# ---------------------------------------------------------------------------------------------
+# Capacity and the next agent
+
+
+def _open_load():
+    """Open conversations assigned to the profile's user, as a correlated subquery."""
+    assigned = (
+        Conversation.objects.filter(assignee=OuterRef("user_id"), status=OPEN)
+        .order_by()
+        .annotate(n=Func(Value(1), function="COUNT"))
+        .values("n")
+    )
+    return Coalesce(Subquery(assigned, output_field=IntegerField()), 0)
+
+
+def routing_candidates(*, channel: Channel):
+    """Sales reps who may receive a new client of `channel` now, in round-robin order: available,
+    active, below their capacity; the one assigned longest ago (or never) first."""
+    return (
+        AgentProfile.objects.filter(
+            channels=channel, role=Role.SALES_REP, is_available=True, user__is_active=True
+        )
+        .annotate(load=_open_load())
+        .filter(load__lt=F("max_concurrent_conversations"))
+        .order_by(F("last_assigned_at").asc(nulls_first=True), "pk")
+    )
+
+
+def _next_agent(channel: Channel) -> AgentProfile | None:
+    """The next candidate, re-checked under a lock on their profile: an agent working several
+    channels can be picked by two channels at once, and the second must see the first's
+    assignment before counting their load."""
+    for profile in routing_candidates(channel=channel):
+        locked = (
+            AgentProfile.objects.select_for_update()
+            .filter(pk=profile.pk)
+            .annotate(load=_open_load())
+            .filter(load__lt=F("max_concurrent_conversations"), is_available=True)
+            .first()
+        )
+        if locked is not None:
+            return locked
+    return None
+
+
+def _lock_channel(channel: Channel) -> None:
+    # Serialises round-robin picks of one channel, so "next in turn" means one thing.
+    list(Channel.objects.select_for_update().filter(pk=channel.pk).values_list("pk"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Assignment
+
+
+def _assign(*, conversation: Conversation, user, claim_contact: bool) -> None:
+    """Hand a conversation to `user`: the conversation, its ticket and (for a new client) the
+    contact and a deal in the channel's pipeline."""
+    now = timezone.now()
+    Conversation.objects.filter(pk=conversation.pk).update(
+        assignee=user, assigned_at=now, queued_at=None
+    )
+    conversation.assignee, conversation.assigned_at, conversation.queued_at = user, now, None
+    if conversation.ticket_id:
+        Ticket.objects.filter(pk=conversation.ticket_id).update(assignee=user)
+    AgentProfile.objects.filter(user=user).update(last_assigned_at=now)
+    if claim_contact:
+        claimed = Contact.objects.filter(
+            pk=conversation.contact_id, responsible__isnull=True
+        ).update(responsible=user)
+        if claimed:
+            conversation.contact.responsible = user
+            _open_new_client_deal(conversation=conversation, user=user)
+
+
+def _open_new_client_deal(*, conversation: Conversation, user) -> None:
+    channel = conversation.channel
+    if channel.new_client_pipeline_id is None:
+        return
+    deal_open_for_new_client(
+        contact=conversation.contact,
+        pipeline=channel.new_client_pipeline,
+        stage=channel.new_client_stage,
+        responsible=user,
+    )
+
+
+def _round_robin_assign(*, conversation: Conversation) -> bool:
+    _lock_channel(conversation.channel)
+    profile = _next_agent(conversation.channel)
+    if profile is None:
+        Conversation.objects.filter(pk=conversation.pk, queued_at__isnull=True).update(
+            queued_at=timezone.now()
+        )
+        return False
+    _assign(conversation=conversation, user=profile.user, claim_contact=True)
+    return True
+
+
+@transaction.atomic
+def route_on_inbound(*, message, conversation_created: bool) -> None:
+    """Inbound pipeline step (after the ticket step): route the message's conversation."""
+    conversation = Conversation.objects.select_related("contact", "channel").get(
+        pk=message.conversation_id
+    )
+    if conversation.status != OPEN or conversation.assignee_id:
+        return
+    responsible = conversation.contact.responsible
+    if responsible is not None:
+        _assign(conversation=conversation, user=responsible, claim_contact=False)
+        return
+    if conversation.channel.routing_mode == RoutingMode.ROUND_ROBIN:
+        _round_robin_assign(conversation=conversation)
+    # First responder: nothing to do now; the channel's agents see the client until one replies.
+
+
+def routing_queue_drain(*, channel: Channel | None = None) -> int:
+    """Assign waiting round-robin conversations while agents have capacity; returns how many.
+
+    Each assignment is its own transaction under the channel lock; the waiting row is taken with
+    SKIP LOCKED so a conversation being routed by its own inbound message is left to it.
+    """
+    channels = Channel.objects.filter(routing_mode=RoutingMode.ROUND_ROBIN)
+    if channel is not None:
+        channels = channels.filter(pk=channel.pk)
+    waiting_channels = channels.filter(
+        conversations__status=OPEN, conversations__queued_at__isnull=False
+    ).distinct()
+    assigned = 0
+    for each in waiting_channels:
+        while _drain_one(each):
+            assigned += 1
+    return assigned
+
+
+def _drain_one(channel: Channel) -> bool:
+    with transaction.atomic():
+        _lock_channel(channel)
+        waiting = (
+            Conversation.objects.select_for_update(skip_locked=True)
+            .filter(channel=channel, status=OPEN, queued_at__isnull=False)
+            .order_by("queued_at", "pk")
+            .first()
+        )
+        if waiting is None:
+            return False
+        waiting = Conversation.objects.select_related("contact", "channel").get(pk=waiting.pk)
+        if waiting.contact.responsible is not None:
+            _assign(conversation=waiting, user=waiting.contact.responsible, claim_contact=False)
+            return True
+        profile = _next_agent(channel)
+        if profile is None:
+            return False
+        _assign(conversation=waiting, user=profile.user, claim_contact=True)
+        return True
+
+
+def routing_on_capacity_changed(*, profile: AgentProfile) -> None:
+    """accounts.services.CAPACITY_CHANGED_HANDLERS entry: an agent became available or gained
+    capacity, so waiting conversations on their channels may move."""
+    for channel in profile.channels.filter(routing_mode=RoutingMode.ROUND_ROBIN):
+        routing_queue_drain(channel=channel)
+
+
+# ---------------------------------------------------------------------------------------------
+# Claiming and replying
+
+
+@transaction.atomic
+def conversation_claim(*, conversation: Conversation, user) -> Conversation:
+    """Make `user` the responsible of a new client and the assignee of the conversation.
+
+    The contact row is claimed with one UPDATE ... WHERE responsible IS NULL: under concurrency
+    the database lets exactly one of the competing transactions change it, and the others see
+    zero rows changed and learn who won.
+    """
+    if user_role(user=user) != Role.SALES_REP:
+        return conversation  # managers answer without taking the client over
+    contact = conversation.contact
+    if contact.responsible_id == user.pk:
+        if conversation.assignee_id != user.pk:
+            _assign(conversation=conversation, user=user, claim_contact=False)
+        return conversation
+    if contact.responsible_id is not None:
+        raise ConversationTaken(
+            _("Already taken by %(name)s.") % {"name": _display(contact.responsible)}
+        )
+    claimed = Contact.objects.filter(pk=contact.pk, responsible__isnull=True).update(
+        responsible=user
+    )
+    if not claimed:
+        winner = Contact.objects.select_related("responsible").get(pk=contact.pk).responsible
+        raise ConversationTaken(
+            _("Already taken by %(name)s.")
+            % {"name": _display(winner) if winner else _("another agent")}
+        )
+    contact.responsible = user
+    _assign(conversation=conversation, user=user, claim_contact=False)
+    _open_new_client_deal(conversation=conversation, user=user)
+    return conversation
+
+
+def _check_may_reply(*, conversation: Conversation, user) -> None:
+    if not contact_is_writable_by(user=user, contact=conversation.contact):
+        responsible = conversation.contact.responsible
+        if responsible is not None and user_role(user=user) == Role.SALES_REP:
+            raise ConversationTaken(
+                _("Already taken by %(name)s.") % {"name": _display(responsible)}
+            )
+        raise MessageRefused(_("You may not write to this client."))
+
+
+def _fresh(conversation: Conversation) -> Conversation:
+    return Conversation.objects.select_related("contact__responsible", "channel").get(
+        pk=conversation.pk
+    )
+
+
+@transaction.atomic
+def conversation_reply(*, conversation: Conversation, user, text: str):
+    """Reply with free text, claiming a new client first; if the claim is lost, nothing is sent
+    and `ConversationTaken` names the winner."""
+    conversation = _fresh(conversation)
+    _check_may_reply(conversation=conversation, user=user)
+    conversation_claim(conversation=conversation, user=user)
+    return message_send_text(
+        channel=conversation.channel, contact=conversation.contact, text=text, actor=user
+    )
+
+
+@transaction.atomic
+def conversation_reply_template(
+    *,
+    conversation: Conversation,
+    user,
+    template: MessageTemplate,
+    body_params: list[str] | None = None,
+    header_params: list[str] | None = None,
+):
+    """Reply with an approved template (the way back in once the 24-hour window has closed)."""
+    conversation = _fresh(conversation)
+    _check_may_reply(conversation=conversation, user=user)
+    conversation_claim(conversation=conversation, user=user)
+    return message_send_template(
+        channel=conversation.channel,
+        contact=conversation.contact,
+        template=template,
+        body_params=body_params,
+        header_params=header_params,
+        actor=user,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Transfer and close
+
+
+@transaction.atomic
+def conversation_transfer(*, conversation: Conversation, to_user, actor) -> Conversation:
+    """A manager hands a conversation (and its client) to another agent; the previous
+    assignee's freed capacity drains the queue."""
+    if user_role(user=actor) != Role.MANAGER:
+        raise RoutingRefused(_("Only managers can transfer conversations."))
+    if not to_user.is_active or user_role(user=to_user) not in (Role.SALES_REP, Role.MANAGER):
+        raise RoutingRefused(_("%(name)s cannot take conversations.") % {"name": _display(to_user)})
+    conversation = Conversation.objects.select_related("contact", "channel").get(pk=conversation.pk)
+    if conversation.status != OPEN:
+        raise RoutingRefused(_("The conversation is closed."))
+    _assign(conversation=conversation, user=to_user, claim_contact=False)
+    Contact.objects.filter(pk=conversation.contact_id).update(responsible=to_user)
+    conversation.contact.responsible = to_user
+    routing_queue_drain(channel=conversation.channel)
+    return conversation
+
+
+@transaction.atomic
+def conversation_close(*, conversation: Conversation, actor) -> bool:
+    """Close an open conversation by hand; its agent's freed capacity drains the queue."""
+    if not contact_is_writable_by(user=actor, contact=conversation.contact):
+        raise RoutingRefused(_("You may not close this conversation."))
+    closed = Conversation.objects.filter(pk=conversation.pk, status=OPEN).update(
+        status=Conversation.Status.CLOSED, closed_at=timezone.now(), queued_at=None
+    )
+    if closed:
+        routing_queue_drain(channel=conversation.channel)
+    return bool(closed)
+
+
+def conversations_close_due() -> dict:
+    """The scheduled close_conversations job: close expired conversations, then hand waiting
+    round-robin clients to the agents this freed."""
+    closed = conversations_close_expired()
+    return {"closed": closed, "assigned": routing_queue_drain() if closed else 0}

@@ -1,0 +1,393 @@
+"""The agent inbox: the conversations a user may see, a conversation page with the reply box, and
+JSON endpoints the page polls to stay live. Views parse input and call selectors and services;
+who may see and do what is decided there, never here."""
+
+import mimetypes
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.models import Role
+from accounts.selectors import agent_list_for_transfer, agent_profile_of, user_role
+from accounts.services import agent_profile_update, conversation_read_mark
+from crm.selectors import contact_is_writable_by, deal_menu_for
+from messaging.models import Channel, Conversation, Message
+from messaging.selectors import (
+    InboxBox,
+    conversation_inbox_list,
+    conversation_list_visible_to,
+    conversation_messages,
+    conversation_outbound_statuses,
+    conversation_reachable_for_reply,
+    conversation_window,
+    message_list_visible_to,
+    template_list_fillable,
+)
+from messaging.services import MessageRefused
+from tickets.routing import (
+    ConversationTaken,
+    RoutingRefused,
+    conversation_close,
+    conversation_reply,
+    conversation_reply_template,
+    conversation_transfer,
+)
+
+LIST_LIMIT = 100
+INLINE_MEDIA_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
+
+
+def _conversation_for(user, pk) -> Conversation:
+    """The conversation if the user may see it; 404 otherwise (no hint that it exists)."""
+    visible = conversation_list_visible_to(user=user).select_related(
+        "contact__responsible", "contact__company", "channel", "assignee", "ticket"
+    )
+    return get_object_or_404(visible, pk=pk)
+
+
+def _conversation_for_reply(user, pk) -> Conversation:
+    reachable = conversation_reachable_for_reply(user=user).select_related(
+        "contact__responsible", "channel"
+    )
+    return get_object_or_404(reachable, pk=pk)
+
+
+def _admin_url(name: str, *args, query: dict | None = None) -> str | None:
+    try:
+        url = reverse(name, args=args)
+    except NoReverseMatch:
+        return None  # that admin is not installed
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+class InboxFilterForm(forms.Form):
+    box = forms.ChoiceField(
+        choices=[
+            (InboxBox.ALL, gettext_lazy("All I may see")),
+            (InboxBox.MINE, gettext_lazy("Mine")),
+            (InboxBox.UNASSIGNED, gettext_lazy("Unassigned")),
+        ],
+        required=False,
+    )
+    status = forms.ChoiceField(
+        choices=[("open", gettext_lazy("Open")), ("closed", gettext_lazy("Closed"))],
+        required=False,
+    )
+    channel = forms.ModelChoiceField(
+        queryset=Channel.objects.all(), required=False, empty_label=gettext_lazy("All channels")
+    )
+    q = forms.CharField(required=False, max_length=100, label=gettext_lazy("Search"))
+
+
+def _filtered_list(request):
+    form = InboxFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    conversations = conversation_inbox_list(
+        user=request.user,
+        box=data.get("box") or InboxBox.ALL,
+        status=data.get("status") or "open",
+        channel_id=data["channel"].pk if data.get("channel") else None,
+        term=data.get("q") or "",
+    )[:LIST_LIMIT]
+    return form, list(conversations)
+
+
+def _row(conversation: Conversation) -> dict:
+    return {
+        "id": conversation.pk,
+        "html": render_to_string("inbox/_row.html", {"c": conversation}),
+    }
+
+
+@login_required
+@require_GET
+def inbox_index(request):
+    form, conversations = _filtered_list(request)
+    profile = agent_profile_of(user=request.user)
+    return render(
+        request,
+        "inbox/index.html",
+        {
+            "form": form,
+            "conversations": conversations,
+            "profile": profile,
+            "role": user_role(user=request.user),
+            "query": request.GET.urlencode(),
+        },
+    )
+
+
+@login_required
+@require_GET
+def inbox_list_json(request):
+    """The list as the filters select it now: the page swaps it in, so a poll after a network
+    drop shows exactly the current state."""
+    _form, conversations = _filtered_list(request)
+    return JsonResponse(
+        {
+            "now": timezone.now().isoformat(),
+            "rows": [_row(c) for c in conversations],
+            "empty": _("No conversations."),
+        }
+    )
+
+
+def _thread_context(conversation: Conversation, thread: list[Message]) -> list[dict]:
+    # Replies and reactions point at provider ids: resolve them within the page, no query per row.
+    by_provider_id = {m.provider_message_id: m for m in thread if m.provider_message_id}
+    return [
+        {"m": m, "quoted": by_provider_id.get(m.reply_to_provider_id or "")}
+        | (
+            {"reacted_to": by_provider_id.get(m.payload.get("message_id", ""))}
+            if m.type == "reaction"
+            else {}
+        )
+        for m in thread
+    ]
+
+
+def _render_messages(request, conversation, thread) -> list[dict]:
+    return [
+        {
+            "id": item["m"].pk,
+            "html": render_to_string("inbox/_message.html", {"item": item}, request=request),
+        }
+        for item in _thread_context(conversation, thread)
+    ]
+
+
+def _reply_state(user, conversation: Conversation) -> dict:
+    window = conversation_window(channel=conversation.channel, contact=conversation.contact)
+    may_write = contact_is_writable_by(user=user, contact=conversation.contact)
+    return {
+        "may_write": may_write,
+        "window_open": window.is_open,
+        "window_closes_at": window.closes_at.isoformat() if window.closes_at else None,
+        "seconds_left": int(window.time_left.total_seconds()),
+    }
+
+
+def _page_strings() -> dict:
+    """Strings the page script shows when a poll changes something, in the user's language."""
+    return {
+        "queued": _("Queued"),
+        "sending": _("Sending"),
+        "sent": _("Sent"),
+        "delivered": _("Delivered"),
+        "read": _("Read"),
+        "failed": _("Failed"),
+        "unknown": _("Unknown"),
+        "left": _("Window open: %s left"),
+        "closed": _("Window closed"),
+    }
+
+
+@login_required
+@require_GET
+def conversation_page(request, pk):
+    conversation = _conversation_for(request.user, pk)
+    thread = conversation_messages(conversation=conversation)
+    role = user_role(user=request.user)
+    contact = conversation.contact
+    deals = deal_menu_for(contact=contact, user=request.user)
+    agents = agent_list_for_transfer() if role == Role.MANAGER else []
+    templates = list(template_list_fillable(channel=conversation.channel))
+    conversation_read_mark(user=request.user, conversation=conversation)
+    return render(
+        request,
+        "inbox/conversation.html",
+        {
+            "c": conversation,
+            "contact": contact,
+            "messages_html": _render_messages(request, conversation, thread),
+            "last_id": thread[-1].pk if thread else 0,
+            "state": _reply_state(request.user, conversation),
+            "role": role,
+            "deals": [(deal, _admin_url("admin:crm_deal_change", deal.pk)) for deal in deals[:50]],
+            "deal_add_url": _admin_url("admin:crm_deal_add", query={"contacts": contact.pk}),
+            "contact_url": _admin_url("admin:crm_contact_change", contact.pk),
+            "ticket_url": _admin_url("admin:tickets_ticket_change", conversation.ticket_id)
+            if conversation.ticket_id
+            else None,
+            "templates": templates,
+            "templates_json": [
+                {
+                    "id": t.pk,
+                    "label": f"{t.name} [{t.language}]",
+                    "body": next(
+                        (c.get("text", "") for c in t.components if c.get("type") == "BODY"), ""
+                    ),
+                    "body_params": t.body_param_count,
+                    "header_params": t.header_param_count,
+                }
+                for t in templates
+            ],
+            "agents": agents,
+            "i18n": _page_strings(),
+        },
+    )
+
+
+@login_required
+@require_GET
+def conversation_poll(request, pk):
+    """What changed since the page's cursor: new messages after `after` (a message id), the
+    current ticks of recent outbound messages, and whether the reply box is usable."""
+    conversation = _conversation_for(request.user, pk)
+    try:
+        after = max(int(request.GET.get("after", "0")), 0)
+    except ValueError:
+        return JsonResponse({"error": _("`after` must be a message id.")}, status=400)
+    thread = conversation_messages(conversation=conversation, after_id=after)
+    if thread:
+        conversation_read_mark(user=request.user, conversation=conversation)
+    statuses = conversation_outbound_statuses(conversation=conversation)
+    return JsonResponse(
+        {
+            "messages": _render_messages(request, conversation, thread),
+            "last_id": thread[-1].pk if thread else after,
+            "statuses": [
+                {
+                    "id": s["pk"],
+                    "status": s["status"],
+                    "error": s["error_title"],
+                    "code": s["error_code"],
+                }
+                for s in statuses
+            ],
+            "state": _reply_state(request.user, conversation),
+            "assignee": str(conversation.assignee) if conversation.assignee else None,
+        }
+    )
+
+
+class ReplyForm(forms.Form):
+    text = forms.CharField(max_length=4096, widget=forms.Textarea)
+
+
+@login_required
+@require_POST
+def conversation_reply_view(request, pk):
+    conversation = _conversation_for_reply(request.user, pk)
+    form = ReplyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Write a message first (at most 4096 characters)."))
+    else:
+        try:
+            conversation_reply(
+                conversation=conversation, user=request.user, text=form.cleaned_data["text"]
+            )
+        except ConversationTaken as exc:
+            return _taken(request, exc)
+        except MessageRefused as exc:
+            messages.error(request, str(exc))
+    return redirect("inbox:conversation", pk=conversation.pk)
+
+
+def _taken(request, exc):
+    # The client is someone else's now, so their conversation page is closed to this user: say
+    # so on the list instead.
+    messages.error(request, str(exc))
+    return redirect("inbox:index")
+
+
+@login_required
+@require_POST
+def conversation_template_view(request, pk):
+    conversation = _conversation_for_reply(request.user, pk)
+    chosen = request.POST.get("template", "")
+    template = (
+        template_list_fillable(channel=conversation.channel)
+        .filter(pk=chosen if chosen.isdigit() else 0)
+        .first()
+    )
+    if template is None:
+        messages.error(request, _("Choose a template."))
+        return redirect("inbox:conversation", pk=conversation.pk)
+    body = [value.strip() for value in request.POST.getlist("body_params")]
+    header = [value.strip() for value in request.POST.getlist("header_params")]
+    if any(not value for value in body + header):
+        messages.error(request, _("Fill in every template parameter."))
+        return redirect("inbox:conversation", pk=conversation.pk)
+    try:
+        conversation_reply_template(
+            conversation=conversation,
+            user=request.user,
+            template=template,
+            body_params=body,
+            header_params=header,
+        )
+    except ConversationTaken as exc:
+        return _taken(request, exc)
+    except MessageRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("inbox:conversation", pk=conversation.pk)
+
+
+@login_required
+@require_POST
+def conversation_transfer_view(request, pk):
+    conversation = _conversation_for(request.user, pk)
+    to_user = get_user_model().objects.filter(pk=request.POST.get("to_user") or 0).first()
+    if to_user is None:
+        messages.error(request, _("Choose an agent."))
+        return redirect("inbox:conversation", pk=conversation.pk)
+    try:
+        conversation_transfer(conversation=conversation, to_user=to_user, actor=request.user)
+    except RoutingRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Transferred to %(name)s.") % {"name": to_user})
+    return redirect("inbox:conversation", pk=conversation.pk)
+
+
+@login_required
+@require_POST
+def conversation_close_view(request, pk):
+    conversation = _conversation_for(request.user, pk)
+    try:
+        conversation_close(conversation=conversation, actor=request.user)
+    except RoutingRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("inbox:conversation", pk=conversation.pk)
+
+
+@login_required
+@require_POST
+def availability_view(request):
+    profile = agent_profile_of(user=request.user)
+    if profile is None:
+        raise Http404
+    agent_profile_update(profile=profile, is_available=request.POST.get("available") == "1")
+    return redirect("inbox:index")
+
+
+@login_required
+@require_GET
+def message_media(request, pk):
+    """A stored attachment, for users who may see its conversation."""
+    message = get_object_or_404(message_list_visible_to(user=request.user), pk=pk)
+    if not message.media_file:
+        raise Http404
+    # Customers choose these files: only plain raster images render inline, anything else (an
+    # SVG or HTML could carry script) downloads, and the sandbox CSP keeps it inert either way.
+    content_type, _encoding = mimetypes.guess_type(message.media_file.name)
+    inline = content_type in INLINE_MEDIA_TYPES
+    response = FileResponse(
+        message.media_file.open("rb"),
+        as_attachment=not inline,
+        content_type=content_type if inline else "application/octet-stream",
+    )
+    response["Content-Security-Policy"] = "sandbox"
+    return response
