@@ -7,7 +7,9 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.template.defaultfilters import urlize
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -21,6 +23,7 @@ from tickets.selectors import (
     ticket_conversations,
     ticket_list,
     ticket_list_visible_to,
+    ticket_media_message,
     ticket_search_phone,
 )
 from tickets.services import (
@@ -50,6 +53,22 @@ def delivery_ticks(message: Message | None) -> str:
         reason = message.error_title or message.error_detail or "no reason given"
         return format_html('<span style="color:#ba2121">✗ failed: {}</span>', reason)
     return format_html("<span>🕓 {}</span>", message.get_status_display().lower())
+
+
+# Shown in the browser; anything else (HTML, SVG, scripts, office files) is downloaded, so a
+# customer's file can never run as a page of the operator console.
+INLINE_MEDIA = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+
+
+def media_response(message: Message) -> FileResponse:
+    mime = str((message.payload or {}).get("mime_type") or "").split(";")[0].strip().lower()
+    inline = mime in INLINE_MEDIA or mime.startswith(("audio/", "video/"))
+    return FileResponse(
+        message.media_file.open("rb"),
+        as_attachment=not inline,
+        filename=message.media_file.name.rsplit("/", 1)[-1],
+        content_type=mime if inline else "application/octet-stream",
+    )
 
 
 def _staff_users():
@@ -130,7 +149,8 @@ class TicketAdmin(admin.ModelAdmin):
 
     @admin.display(description="Description")
     def description_text(self, obj):
-        return format_html('<div style="white-space:pre-wrap">{}</div>', obj.description)
+        # urlize escapes the text; media in the description are links to the media page.
+        return format_html('<div style="white-space:pre-wrap">{}</div>', urlize(obj.description))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         ticket = self.get_object(request, object_id)
@@ -155,6 +175,7 @@ class TicketAdmin(admin.ModelAdmin):
             path("<int:pk>/comment/", view(self.comment_view), name="tickets_ticket_comment"),
             path("<int:pk>/status/", view(self.status_view), name="tickets_ticket_status"),
             path("<int:pk>/assign/", view(self.assign_view), name="tickets_ticket_assign"),
+            path("media/<int:message_pk>/", view(self.media_view), name="tickets_ticket_media"),
             *super().get_urls(),
         ]
 
@@ -187,6 +208,25 @@ class TicketAdmin(admin.ModelAdmin):
                     else "Comment sent to the customer; its ticks appear as statuses arrive.",
                 )
         return self._back(pk)
+
+    def media_view(self, request, message_pk):
+        message = (
+            ticket_media_message(user=request.user, message_id=message_pk)
+            if self.has_view_permission(request)
+            else None
+        )
+        if message is None:
+            raise Http404("No media of a ticket you may see has this number.")
+        if not message.media_file:
+            why = f": {message.media_error}" if message.media_error else ""
+            return HttpResponse(
+                f"This {message.type} is not downloaded yet "
+                f"({message.get_media_state_display().lower()}{why}). Downloads are retried; "
+                "the message's page in the admin has a 'Retry media download' action.",
+                status=404,
+                content_type="text/plain; charset=utf-8",
+            )
+        return media_response(message)
 
     def status_view(self, request, pk):
         ticket, allowed = self._ticket_for_post(request, pk)

@@ -1,6 +1,8 @@
 """How a customer's WhatsApp message reads inside a ticket: its text, or a labelled reference for
-what is not text (media by link or provider media id, a location, a button tap)."""
+what is not text (media as a link, a location, a button tap)."""
 
+from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from messaging.models import Message
@@ -12,18 +14,24 @@ def message_time(message: Message):
     return timezone.localtime(message.provider_timestamp or message.created_at)
 
 
+def media_link(message: Message) -> str:
+    """Where staff open a message's media: the ticket console's staff-only media page.
+
+    The text is written when the message arrives, before the media is downloaded, and stays in
+    the ticket for good; so it names the message, not a file path that does not exist yet (and
+    is never public). Absolute, so the link works when the text is copied out of the page.
+    """
+    path = reverse("admin:tickets_ticket_media", args=[message.pk])
+    return f"{settings.PUBLIC_BASE_URL}{path}"
+
+
 def message_as_text(message: Message) -> str:
     payload = message.payload or {}
     kind = message.type
     if kind == MessageType.TEXT:
         return message.text
     if kind in MessageType.MEDIA:
-        reference = (
-            message.media_file.url
-            if message.media_file
-            else payload.get("url") or payload.get("media_id", "")
-        )
-        label = f"[{kind}] {reference}".rstrip()
+        label = f"[{kind}] {media_link(message)}"
         if payload.get("filename"):
             label += f" ({payload['filename']})"
         caption = message.text or payload.get("caption", "")

@@ -4,6 +4,8 @@ from accounts.models import Role
 from accounts.selectors import user_role
 from crm.phones import PhoneNumberInvalid, phone_normalize
 from crm.selectors import contact_list_visible_to
+from messaging.models import Message
+from messaging.providers.base import MessageType
 from tickets.models import Ticket, TicketComment, TicketStatus
 
 
@@ -48,3 +50,15 @@ def ticket_conversations(*, ticket: Ticket):
         .annotate(message_total=Count("messages"))
         .order_by("-opened_at", "-pk")
     )
+
+
+def ticket_media_message(*, user, message_id: int) -> Message | None:
+    """A media message of a contact one of whose tickets the user may see, else None.
+
+    Decided by the contact rather than by the message's current ticket: a description keeps its
+    link after the ticket closes and the conversation moves on to the next ticket.
+    """
+    visible = ticket_list_visible_to(user=user).values("contact_id")
+    return Message.objects.filter(
+        pk=message_id, type__in=MessageType.MEDIA, conversation__contact__in=visible
+    ).first()

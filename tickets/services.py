@@ -2,19 +2,21 @@
 customer's later messages as comments, answered by staff comments that go out on WhatsApp."""
 
 import uuid
+from collections.abc import Sequence
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.selectors import contact_is_writable_by
-from messaging.models import Channel, Conversation, Message
+from messaging.models import Channel, Conversation, Message, MessageTemplate
 from messaging.providers.base import MessageType
 from messaging.selectors import conversation_window
 from messaging.services import MessageRefused, message_send_template, message_send_text
 from tickets.message_text import description_entry, message_as_text, message_time
 from tickets.models import Ticket, TicketComment, TicketPriority, TicketStatus
 from tickets.selectors import ticket_open_of_contact
-from tickets.template_parameters import parameters_fill
+from tickets.template_parameters import parameter_paths_check, parameters_fill
 
 # A reaction decorates an earlier message and a system message is WhatsApp's, not the customer's:
 # neither is something the customer told the helpdesk.
@@ -314,3 +316,78 @@ def ticket_assign(*, ticket: Ticket, assignee, actor) -> Ticket:
     Ticket.objects.filter(pk=ticket.pk).update(assignee=assignee, updated_at=now)
     ticket.assignee, ticket.updated_at = assignee, now
     return ticket
+
+
+# ---------------------------------------------------------------------------------------------
+# Channel set-up
+
+# What a customer needs to recognise a reply that reopens the window: who, which request, what.
+UTILITY_PARAMETERS = ("contact.name", "ticket.number", "comment.text")
+
+
+def _language_rank(language: str, preferred: Sequence[str]) -> int:
+    """Lower is better: an exact preferred code, then the same base language (`en` for
+    `en_US`), in the order of preference; anything else last."""
+    code = language.replace("-", "_").lower()
+    for rank, wanted in enumerate(preferred):
+        wanted = wanted.replace("-", "_").lower()
+        if code == wanted:
+            return 2 * rank
+        if code.split("_")[0] == wanted.split("_")[0]:
+            return 2 * rank + 1
+    return 2 * len(preferred)
+
+
+@transaction.atomic
+def channel_helpdesk_defaults_apply(
+    *,
+    channel: Channel,
+    template_name: str = "ticket_update",
+    parameters: Sequence[str] = UTILITY_PARAMETERS,
+    languages: Sequence[str] | None = None,
+    priority: str = TicketPriority.NORMAL,
+    auto_create_tickets: bool = True,
+) -> MessageTemplate:
+    """Make a channel a helpdesk line: customer messages open tickets, and staff comments sent
+    after the 24-hour window go out with the account's approved `template_name`.
+
+    Of that template's synced languages, the first of `languages` wins (default: the site's
+    LANGUAGE_CODE), then one of the same base language, then the first approved one. Templates
+    must have been synced (`templates_sync`) first; a missing or unusable template is refused
+    with the reason and the channel is left as it was.
+    """
+    if priority not in TicketPriority.values:
+        raise TicketRefused(
+            f"{priority!r} is not a ticket priority: use one of {', '.join(TicketPriority.values)}."
+        )
+    try:
+        paths = parameter_paths_check(list(parameters))
+    except ValueError as exc:
+        raise TicketRefused(str(exc)) from exc
+    approved = list(
+        MessageTemplate.objects.filter(
+            account_id=channel.account_id, name=template_name, status=MessageTemplate.APPROVED
+        )
+    )
+    if not approved:
+        raise TicketRefused(
+            f"The account of channel {channel.name!r} has no approved template named "
+            f'{template_name!r}: sync its templates first (channel list, "Sync templates now").'
+        )
+    preferred = list(languages) if languages else [settings.LANGUAGE_CODE]
+    template = min(approved, key=lambda t: (_language_rank(t.language, preferred), t.language))
+    if template.body_param_count != len(paths):
+        raise TicketRefused(
+            f"{template.name} [{template.language}] takes {template.body_param_count} body "
+            f"parameter(s); {len(paths)} given."
+        )
+    changes = {
+        "auto_create_tickets": auto_create_tickets,
+        "default_ticket_priority": priority,
+        "utility_template": template,
+        "utility_template_parameters": paths,
+    }
+    Channel.objects.filter(pk=channel.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(channel, name, value)
+    return template

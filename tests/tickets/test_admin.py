@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crm.models import Contact
-from messaging.models import Conversation, Message
+from messaging.models import Conversation, Message, MessageTemplate
 from tickets.models import Ticket, TicketComment
 from tickets.services import ticket_comment_add, ticket_message_receive
 
@@ -257,3 +257,71 @@ def test_a_sales_rep_sees_only_the_tickets_of_their_clients(client, wa_channel):
     page = client.get(TICKETS).content.decode()
     assert f">{theirs.number}<" in page
     assert f">{someone_elses.number}<" not in page
+
+
+def grow_ticket(ticket, channel, *, start, count):
+    """`count` more of everything the ticket page lists: customer comments, staff notes by
+    different people, outbound messages and closed conversations started by a template."""
+    template = MessageTemplate.objects.get_or_create(
+        account=channel.account,
+        name="ticket_update",
+        language="en_US",
+        defaults={"status": "APPROVED", "body_param_count": 0},
+    )[0]
+    for i in range(start, start + count):
+        customer_writes(channel, ticket.contact.phone, f"customer says {i}", index=i + 1)
+        author = staff_user(f"agent{i}")
+        TicketComment.objects.create(
+            ticket=ticket, author=author, author_kind="staff", text=f"note {i}", is_internal=True
+        )
+        earlier = Conversation.objects.create(
+            channel=channel,
+            contact=ticket.contact,
+            status="closed",
+            ticket=ticket,
+            started_by_template=template,
+        )
+        sent = Message.objects.create(
+            channel=channel,
+            conversation=earlier,
+            direction="out",
+            provider_message_id=f"wamid.out.{i}",
+            type="text",
+            text=f"reply {i}",
+            status="delivered",
+            sent_by=author,
+        )
+        TicketComment.objects.create(
+            ticket=ticket, author=author, author_kind="staff", text=f"reply {i}", message=sent
+        )
+
+
+def test_the_ticket_page_runs_the_same_queries_for_few_or_many_comments(admin_client, wa_channel):
+    ticket = customer_writes(wa_channel, "+393351032246", "hello")
+    grow_ticket(ticket, wa_channel, start=0, count=2)
+    url = f"{TICKETS}{ticket.pk}/change/"
+    admin_client.get(url)  # the first page of a session also fills per-process caches
+    few = queries_for(admin_client, url)
+    grow_ticket(ticket, wa_channel, start=2, count=18)
+    many = queries_for(admin_client, url)
+    assert ticket.comments.count() == 60 and ticket.conversations.count() == 21
+    assert "reply 19" in admin_client.get(url).content.decode()
+    assert many == few
+
+
+def test_the_conversation_page_runs_the_same_queries_for_few_or_many_messages(
+    admin_client, wa_channel
+):
+    ticket = customer_writes(wa_channel, "+393351032246", "hello")
+    conversation = Conversation.objects.get()
+    url = f"{CONVERSATIONS}{conversation.pk}/change/"
+    for i in range(1, 3):
+        customer_writes(wa_channel, "+393351032246", f"message {i}", index=i)
+    admin_client.get(url)  # the first page of a session also fills per-process caches
+    few = queries_for(admin_client, url)
+    for i in range(3, 30):
+        customer_writes(wa_channel, "+393351032246", f"message {i}", index=i)
+    many = queries_for(admin_client, url)
+    page = admin_client.get(url).content.decode()
+    assert "wamid.+393351032246.29" in page and ticket.number in page
+    assert many == few

@@ -54,11 +54,16 @@ def test_a_known_number_is_linked_to_its_contact(post_webhook, wa_channel):
     assert Ticket.objects.get().contact == known
 
 
-def test_a_media_first_message_is_a_labelled_link_in_the_description(post_webhook, wa_channel):
+def test_a_media_first_message_is_a_labelled_link_in_the_description(
+    post_webhook, wa_channel, settings
+):
+    settings.PUBLIC_BASE_URL = "https://desk.example.com"
     post_webhook("inbound_image.json")
     message = Message.objects.get()
     description = Ticket.objects.get().description
-    assert f"[image] {message.payload['media_id']}" in description
+    assert (
+        f"[image] https://desk.example.com/admin/tickets/ticket/media/{message.pk}/" in description
+    )
     assert "Damaged box" in description
 
 

@@ -187,3 +187,21 @@ def test_a_delivery_status_shows_on_the_comment(
     post_webhook(status_body(wamid, "delivered", timestamp=str(int(WROTE_AT.timestamp()) + 120)))
     added.refresh_from_db()
     assert added.message.status == "delivered"
+
+
+def test_a_utility_template_paused_since_it_was_chosen_is_refused_with_the_reason(
+    ticket, manager, wa_channel, utility_template, graph, time_machine
+):
+    wa_channel.utility_template = utility_template
+    wa_channel.utility_template_parameters = ["contact.name", "ticket.number", "comment.text"]
+    wa_channel.save()
+    utility_template.status = "PAUSED"
+    utility_template.save()
+    time_machine.move_to(WROTE_AT + timedelta(hours=30))
+    messages_before = Message.objects.count()
+    with pytest.raises(MessageRefused, match="is not approved"):
+        comment(ticket, manager)
+    assert (TicketComment.objects.count(), Message.objects.count()) == (0, messages_before)
+    assert sent_bodies(graph) == []
+    ticket.refresh_from_db()
+    assert ticket.status == "open"
