@@ -120,9 +120,13 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 REFUSAL_STATUS = {"not_writable": 403}
 
 
-def refusal_answer(exc: MessageRefused, *, statuses=REFUSAL_STATUS) -> tuple[int, dict]:
+def refusal_status(exc: MessageRefused, *, statuses=REFUSAL_STATUS) -> int:
+    return statuses.get(exc.code, 422)
+
+
+def refusal_answer(exc: MessageRefused) -> tuple[int, dict]:
     """The status and error body of a refused send: the service's own code and text."""
-    status_code = statuses.get(exc.code, 422)
+    status_code = refusal_status(exc)
     return status_code, error_body(status_code=status_code, message=str(exc), code=exc.code)
 
 

@@ -13,7 +13,7 @@ from messaging.selectors import conversation_window
 from messaging.services import MessageRefused, message_send_template, message_send_text
 from tickets.message_text import description_entry, message_as_text, message_time
 from tickets.models import Ticket, TicketComment, TicketPriority, TicketStatus
-from tickets.selectors import ticket_open_of_contact
+from tickets.selectors import ticket_open_of_contact, ticket_reply_channel
 from tickets.template_parameters import parameters_fill
 
 # A reaction decorates an earlier message and a system message is WhatsApp's, not the customer's:
@@ -186,12 +186,7 @@ def ticket_open_from_conversation(*, conversation: Conversation, actor) -> tuple
 def _reply_send(*, ticket: Ticket, author, text: str) -> Message:
     """Send a staff comment to the customer: as text inside the 24-hour window, otherwise with
     the channel's utility template. Raises before anything is stored when neither is possible."""
-    latest = (
-        ticket.conversations.select_related("channel__account", "channel__utility_template")
-        .order_by("-opened_at", "-pk")
-        .first()
-    )
-    channel = latest.channel if latest else ticket.channel
+    channel = ticket_reply_channel(ticket=ticket)
     if channel is None:
         raise TicketRefused(
             f"Ticket {ticket.number} has no conversation and no channel: there is nowhere to send "
