@@ -14,6 +14,7 @@ ERROR_SCHEMA = {
                     "type": "string",
                     "description": "For programs: `invalid`, `not_authenticated`, "
                     "`permission_denied`, `not_found`, `throttled`, `outside_window`, "
+                    "`outside_window_no_template`, `not_writable`, `ticket_closed`, "
                     "`idempotency_key_reused`, ...",
                 },
                 "message": {"type": "string", "description": "For people."},

@@ -8,6 +8,7 @@ from config.api_errors import api_not_found
 from crm.api import CompanyViewSet, ContactViewSet, DealViewSet
 from integrations.api import EventCreateApi
 from messaging.api import ConversationViewSet, MessageSendApi, TemplateViewSet
+from tickets.api import TicketViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -16,6 +17,7 @@ router.register("companies", CompanyViewSet, basename="company")
 router.register("deals", DealViewSet, basename="deal")
 router.register("conversations", ConversationViewSet, basename="conversation")
 router.register("templates", TemplateViewSet, basename="template")
+router.register("tickets", TicketViewSet, basename="ticket")
 
 v1 = [
     path("messages/", MessageSendApi.as_view(), name="message-send"),

@@ -234,6 +234,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set that several components share (the message's name is the one it
+    # had before ticket comments showed delivery statuses too).
+    "ENUM_NAME_OVERRIDES": {
+        "MessageOutStatusEnum": "messaging.models.Message.Status",
+        "TicketStatusEnum": "tickets.models.TicketStatus",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.api_schema.add_error_responses",

@@ -3,7 +3,7 @@
 A key request acts as an `AccountPrincipal` in `request.user`. The crm and messaging API modules
 cannot import integrations (app direction), so they ask the principal itself for its scope:
 `contacts_visible()`, `conversations_visible()`, `channels_allowed()`, `templates_visible()`,
-`contact_claim(contact)`.
+`tickets_visible()`, `contact_claim(contact)`.
 
 Scope of a key (the README's "API" section says the same):
 - channels: its account's channels; an account without channels (a shop) sends on the channels
@@ -11,6 +11,7 @@ Scope of a key (the README's "API" section says the same):
 - contacts: the ones it created, upserted, messaged or notified through the API, and anyone with
   a conversation on its account's own channels;
 - conversations: those of its contacts on its channels;
+- tickets: those of its contacts (it replies to them as the system, on its channels only);
 - templates: its account's and those of its channels' accounts.
 """
 
@@ -24,6 +25,7 @@ from integrations.models import AccountAPIKey
 from integrations.selectors import channels_allowed_to_account, contacts_visible_to_account
 from integrations.services import account_contact_link
 from messaging.models import Conversation, MessageTemplate
+from tickets.models import Ticket
 
 KEYWORD = "Api-Key"
 
@@ -63,6 +65,9 @@ class AccountPrincipal:
     def templates_visible(self):
         accounts = self.channels_allowed().values("account_id")
         return MessageTemplate.objects.filter(Q(account=self.account) | Q(account_id__in=accounts))
+
+    def tickets_visible(self):
+        return Ticket.objects.filter(contact__in=self.contacts_visible().values("pk"))
 
     def contact_claim(self, contact: Contact) -> None:
         account_contact_link(account=self.account, contact=contact)

@@ -116,15 +116,18 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return templates_visible(self.request).order_by("name", "language", "pk")
 
 
-def _refusal_status(reason: str) -> tuple[int, str]:
-    # The send services say why in words; the API adds a code a program can branch on.
-    if "window is closed" in reason:
-        return 422, "outside_window"
-    if "may not write" in reason:
-        return 403, "permission_denied"
-    if "not approved" in reason:
-        return 422, "template_not_approved"
-    return 422, "message_refused"
+# A refusal's code says why; most are about what was asked (422), some about who asks.
+REFUSAL_STATUS = {"not_writable": 403}
+
+
+def refusal_status(exc: MessageRefused, *, statuses=REFUSAL_STATUS) -> int:
+    return statuses.get(exc.code, 422)
+
+
+def refusal_answer(exc: MessageRefused) -> tuple[int, dict]:
+    """The status and error body of a refused send: the service's own code and text."""
+    status_code = refusal_status(exc)
+    return status_code, error_body(status_code=status_code, message=str(exc), code=exc.code)
 
 
 class MessageSendApi(APIView):
@@ -213,8 +216,7 @@ class MessageSendApi(APIView):
                     )
             except MessageRefused as exc:
                 transaction.set_rollback(True)
-                status_code, code = _refusal_status(str(exc))
-                return status_code, error_body(status_code=status_code, message=str(exc), code=code)
+                return refusal_answer(exc)
             if api_account:
                 request.user.contact_claim(contact)
         message = Message.objects.select_related("conversation").get(pk=message.pk)

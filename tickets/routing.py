@@ -44,6 +44,8 @@ OPEN = Conversation.Status.OPEN
 class ConversationTaken(MessageRefused):
     """Another agent claimed this new client first; nothing was sent."""
 
+    code = "conversation_taken"
+
 
 class RoutingRefused(Exception):
     """The user may not do this (transfer, close) or the target cannot take the conversation."""
@@ -267,7 +269,7 @@ def _check_may_reply(*, conversation: Conversation, user) -> None:
             raise ConversationTaken(
                 _("Already taken by %(name)s.") % {"name": _display(responsible)}
             )
-        raise MessageRefused(_("You may not write to this client."))
+        raise MessageRefused(_("You may not write to this client."), code="not_writable")
 
 
 def _fresh(conversation: Conversation) -> Conversation:

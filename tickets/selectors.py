@@ -1,4 +1,4 @@
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from accounts.models import Role
 from accounts.selectors import user_role
@@ -22,13 +22,60 @@ def ticket_open_of_contact(*, contact) -> Ticket | None:
     return Ticket.objects.filter(contact=contact).exclude(status=TicketStatus.CLOSED).first()
 
 
-def ticket_list(*, queryset: QuerySet[Ticket] | None = None) -> QuerySet[Ticket]:
-    """Tickets with what a list shows about each, fetched in one query."""
+def ticket_list(
+    *, queryset: QuerySet[Ticket] | None = None, public_only: bool = False
+) -> QuerySet[Ticket]:
+    """Tickets with what a list shows about each, fetched in one query. `public_only` leaves
+    internal notes out of the comment count, for readers who may not see them."""
     queryset = Ticket.objects.all() if queryset is None else queryset
+    comments = Q(comments__is_internal=False) if public_only else None
     return queryset.select_related("contact", "channel", "assignee").annotate(
-        comment_total=Count("comments", distinct=True),
+        comment_total=Count("comments", distinct=True, filter=comments),
         conversation_total=Count("conversations", distinct=True),
     )
+
+
+def ticket_search(*, queryset: QuerySet[Ticket], term: str) -> QuerySet[Ticket]:
+    """Match a ticket number (`TT24`, `24`), the contact's name, or a phone written any way."""
+    term = term.strip()
+    if not term:
+        return queryset
+    condition = (
+        Q(number__iexact=term)
+        | Q(number__iexact=f"TT{term}")
+        | Q(contact__name__icontains=term)
+        | Q(contact__phone__contains=term)
+    )
+    phone = ticket_search_phone(term=term)
+    if phone:
+        condition |= Q(contact__phone=phone)
+    return queryset.filter(condition)
+
+
+def ticket_with_history(
+    *, queryset: QuerySet[Ticket], public_only: bool = False
+) -> QuerySet[Ticket]:
+    """Tickets with their comments in order (author and WhatsApp message joined) and the ids of
+    their conversations: a fixed number of queries however long the history is."""
+    comments = TicketComment.objects.select_related("author", "message").order_by(
+        "created_at", "pk"
+    )
+    if public_only:
+        comments = comments.filter(is_internal=False)
+    return queryset.select_related("contact", "channel", "assignee").prefetch_related(
+        Prefetch("comments", queryset=comments, to_attr="history"),
+    )
+
+
+def ticket_reply_channel(*, ticket: Ticket):
+    """Where a staff comment goes: the channel of the ticket's latest conversation, else the
+    channel the ticket was opened on (None when it has neither)."""
+    latest = (
+        ticket.conversations.select_related("channel__account", "channel__utility_template")
+        .order_by("-opened_at", "-pk")
+        .first()
+    )
+    return latest.channel if latest else ticket.channel
 
 
 def ticket_search_phone(*, term: str) -> str | None:

@@ -15,7 +15,7 @@ from messaging.selectors import conversation_window
 from messaging.services import MessageRefused, message_send_template, message_send_text
 from tickets.message_text import description_entry, message_as_text, message_time
 from tickets.models import Ticket, TicketComment, TicketPriority, TicketStatus
-from tickets.selectors import ticket_open_of_contact
+from tickets.selectors import ticket_open_of_contact, ticket_reply_channel
 from tickets.template_parameters import parameter_paths_check, parameters_fill
 
 # A reaction decorates an earlier message and a system message is WhatsApp's, not the customer's:
@@ -142,7 +142,8 @@ def ticket_message_receive(*, message: Message) -> Ticket | None:
 def _check_writable(*, ticket_contact, actor) -> None:
     if not contact_is_writable_by(user=actor, contact=ticket_contact):
         raise TicketRefused(
-            f"{actor} may not work on tickets of {ticket_contact}: it is not one of their clients."
+            f"{actor} may not work on tickets of {ticket_contact}: it is not one of their clients.",
+            code="not_writable",
         )
 
 
@@ -187,16 +188,12 @@ def ticket_open_from_conversation(*, conversation: Conversation, actor) -> tuple
 def _reply_send(*, ticket: Ticket, author, text: str) -> Message:
     """Send a staff comment to the customer: as text inside the 24-hour window, otherwise with
     the channel's utility template. Raises before anything is stored when neither is possible."""
-    latest = (
-        ticket.conversations.select_related("channel__account", "channel__utility_template")
-        .order_by("-opened_at", "-pk")
-        .first()
-    )
-    channel = latest.channel if latest else ticket.channel
+    channel = ticket_reply_channel(ticket=ticket)
     if channel is None:
         raise TicketRefused(
             f"Ticket {ticket.number} has no conversation and no channel: there is nowhere to send "
-            "the comment."
+            "the comment.",
+            code="no_channel",
         )
     contact = ticket.contact
     if conversation_window(channel=channel, contact=contact).is_open:
@@ -206,7 +203,8 @@ def _reply_send(*, ticket: Ticket, author, text: str) -> Message:
         raise TicketRefused(
             "The 24-hour customer-service window is closed and no utility template is configured "
             f"on channel {channel.name!r}: set one on the channel (Helpdesk section), add an "
-            "internal note, or wait for the customer to write."
+            "internal note, or wait for the customer to write.",
+            code="outside_window_no_template",
         )
     try:
         params = parameters_fill(
@@ -218,7 +216,7 @@ def _reply_send(*, ticket: Ticket, author, text: str) -> Message:
             comment_text=text,
         )
     except ValueError as exc:
-        raise TicketRefused(f"Channel {channel.name!r}: {exc}") from exc
+        raise TicketRefused(f"Channel {channel.name!r}: {exc}", code="template_parameters") from exc
     return message_send_template(
         channel=channel, contact=contact, template=template, body_params=params, actor=author
     )
@@ -230,7 +228,7 @@ def ticket_comment_add(*, ticket: Ticket, author, text: str, internal: bool = Fa
     (`TicketRefused` is one) and leave nothing stored or sent."""
     text = (text or "").strip()
     if not text:
-        raise TicketRefused("The comment is empty.")
+        raise TicketRefused("The comment is empty.", code="empty")
     _check_writable(ticket_contact=ticket.contact, actor=author)
     if internal:
         return TicketComment.objects.create(
@@ -243,7 +241,8 @@ def ticket_comment_add(*, ticket: Ticket, author, text: str, internal: bool = Fa
     if ticket.status == TicketStatus.CLOSED:
         raise TicketRefused(
             f"Ticket {ticket.number} is closed: reopen it to write to the customer, or add an "
-            "internal note."
+            "internal note.",
+            code="ticket_closed",
         )
     with transaction.atomic():
         message = _reply_send(ticket=ticket, author=author, text=text)
@@ -271,7 +270,8 @@ def ticket_comment_add(*, ticket: Ticket, author, text: str, internal: bool = Fa
 def ticket_status_set(*, ticket: Ticket, status: str, actor) -> Ticket:
     if status not in TicketStatus.values:
         raise TicketRefused(
-            f"{status!r} is not a ticket status: use one of {', '.join(TicketStatus.values)}."
+            f"{status!r} is not a ticket status: use one of {', '.join(TicketStatus.values)}.",
+            code="invalid_status",
         )
     _check_writable(ticket_contact=ticket.contact, actor=actor)
     if status == ticket.status:
@@ -290,7 +290,8 @@ def ticket_status_set(*, ticket: Ticket, status: str, actor) -> Ticket:
         other = ticket_open_of_contact(contact=ticket.contact)
         raise TicketRefused(
             f"{ticket.contact} already has the open ticket {other.number if other else ''}: "
-            f"close it before reopening {ticket.number}, or comment there."
+            f"close it before reopening {ticket.number}, or comment there.",
+            code="another_ticket_open",
         ) from None
     for name, value in changes.items():
         setattr(ticket, name, value)
@@ -311,7 +312,7 @@ def ticket_assign(*, ticket: Ticket, assignee, actor) -> Ticket:
     """Give the ticket to `assignee` (None leaves it unassigned)."""
     _check_writable(ticket_contact=ticket.contact, actor=actor)
     if assignee is not None and not (assignee.is_active and assignee.is_staff):
-        raise TicketRefused(f"{assignee} is not an active member of staff.")
+        raise TicketRefused(f"{assignee} is not an active member of staff.", code="not_staff")
     now = timezone.now()
     Ticket.objects.filter(pk=ticket.pk).update(assignee=assignee, updated_at=now)
     ticket.assignee, ticket.updated_at = assignee, now

@@ -32,7 +32,18 @@ SENDING_LEASE = timedelta(minutes=10)
 
 
 class MessageRefused(Exception):
-    """The message cannot be sent as asked; the text says why and what to do instead."""
+    """The message cannot be sent as asked; the text says why and what to do instead.
+
+    `code` is the reason for programs (the API's error code), so no caller has to read the text:
+    `not_writable`, `account_inactive`, `outside_window`, `template_not_approved`, ...
+    """
+
+    code = "message_refused"
+
+    def __init__(self, message: str = "", *, code: str | None = None):
+        super().__init__(message)
+        if code:
+            self.code = code
 
 
 # ---------------------------------------------------------------------------------------------
@@ -41,12 +52,16 @@ class MessageRefused(Exception):
 
 def _check_sendable(*, channel: Channel, contact, actor) -> None:
     if not contact_is_writable_by(user=actor, contact=contact):
-        raise MessageRefused(f"{actor} may not write to {contact}: it is not one of their clients.")
+        raise MessageRefused(
+            f"{actor} may not write to {contact}: it is not one of their clients.",
+            code="not_writable",
+        )
     account = channel.account
     if not account.is_active:
         raise MessageRefused(
             f"The account {account.description!r} is inactive: sending is off until it is "
-            "activated again."
+            "activated again.",
+            code="account_inactive",
         )
 
 
@@ -61,7 +76,8 @@ def _check_window(*, channel: Channel, contact) -> None:
         since = f"the customer last wrote at {last:%Y-%m-%d %H:%M}"
     raise MessageRefused(
         f"The 24-hour customer-service window is closed ({since}): only an approved template "
-        "can be sent."
+        "can be sent.",
+        code="outside_window",
     )
 
 
@@ -84,7 +100,8 @@ def _check_template(
     if not template.is_approved:
         raise MessageRefused(
             f"{label} is not approved (status {template.status}): only approved templates can be "
-            "sent. Sync templates if it was approved since."
+            "sent. Sync templates if it was approved since.",
+            code="template_not_approved",
         )
     for what, expected, given in (
         ("body", template.body_param_count, len(body_params)),
@@ -92,9 +109,15 @@ def _check_template(
         ("button", template.button_param_count, len(button_params)),
     ):
         if expected != given:
-            raise MessageRefused(f"{label} takes {expected} {what} parameter(s); {given} given.")
+            raise MessageRefused(
+                f"{label} takes {expected} {what} parameter(s); {given} given.",
+                code="template_parameters",
+            )
     if template.header_format in ("IMAGE", "VIDEO", "DOCUMENT") and not header_media:
-        raise MessageRefused(f"{label} needs a {template.header_format.lower()} header.")
+        raise MessageRefused(
+            f"{label} needs a {template.header_format.lower()} header.",
+            code="template_parameters",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,9 +171,12 @@ def message_send_text(
     _check_sendable(channel=channel, contact=contact, actor=actor)
     text = (text or "").strip()
     if not text:
-        raise MessageRefused("The message is empty.")
+        raise MessageRefused("The message is empty.", code="empty")
     if len(text) > MAX_TEXT_LENGTH:
-        raise MessageRefused(f"The message has {len(text)} characters; at most 4096 are allowed.")
+        raise MessageRefused(
+            f"The message has {len(text)} characters; at most 4096 are allowed.",
+            code="too_long",
+        )
     _check_window(channel=channel, contact=contact)
     return _queue(
         channel=channel,
@@ -177,7 +203,10 @@ def message_send_template(
     """Send an approved template; allowed inside and outside the 24-hour window."""
     _check_sendable(channel=channel, contact=contact, actor=actor)
     if template.account_id != channel.account_id:
-        raise MessageRefused(f"Template {template.name!r} belongs to another account.")
+        raise MessageRefused(
+            f"Template {template.name!r} belongs to another account.",
+            code="template_other_account",
+        )
     body_params = [str(p) for p in body_params or []]
     header_params = [str(p) for p in header_params or []]
     button_params = list(button_params or [])
@@ -221,9 +250,9 @@ def message_send_media(
 ) -> Message:
     _check_sendable(channel=channel, contact=contact, actor=actor)
     if kind not in MessageType.MEDIA:
-        raise MessageRefused(f"{kind!r} is not a media type.")
+        raise MessageRefused(f"{kind!r} is not a media type.", code="invalid_media")
     if bool(link) == bool(media_id):
-        raise MessageRefused("Give either a link or an uploaded media id.")
+        raise MessageRefused("Give either a link or an uploaded media id.", code="invalid_media")
     _check_window(channel=channel, contact=contact)
     media = {"link": link} if link else {"id": media_id}
     if caption and kind in (MessageType.IMAGE, MessageType.VIDEO, MessageType.DOCUMENT):
@@ -246,7 +275,9 @@ def message_send_reaction(*, message: Message, emoji: str, actor=None) -> Messag
     channel, contact = message.channel, message.conversation.contact
     _check_sendable(channel=channel, contact=contact, actor=actor)
     if not message.provider_message_id:
-        raise MessageRefused("This message has no provider id yet: it cannot be reacted to.")
+        raise MessageRefused(
+            "This message has no provider id yet: it cannot be reacted to.", code="not_reactable"
+        )
     _check_window(channel=channel, contact=contact)
     return _queue(
         channel=channel,

@@ -98,7 +98,7 @@ def test_a_wrong_parameter_count_is_refused_before_any_call(
     graph, send, wa_key, wa_channel, template
 ):
     body = {"phone": "+393351032246", "template": {"name": "order_update", "language": "it"}}
-    error = assert_error(send(key_client(wa_key), body), 422, "message_refused")
+    error = assert_error(send(key_client(wa_key), body), 422, "template_parameters")
     assert "takes 3 body parameter(s); 0 given" in error["message"]
     assert graph_bodies(graph) == []
 

@@ -16,6 +16,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from config.wsgi import application
 from integrations.models import NotificationRule
 from messaging.models import Message
+from tickets.models import Ticket, TicketComment
 
 from .conftest import make_key, open_window, token_client
 
@@ -92,8 +93,14 @@ def principals(db, wa_channel, template, manager, giulia):
     """Data for the generated requests to find, and one staff token and one key to send them
     with (each generated request is made as both)."""
     conversation = open_window(wa_channel, giulia)
-    Message.objects.create(
+    message = Message.objects.create(
         channel=wa_channel, conversation=conversation, direction="in", status="received"
+    )
+    ticket = Ticket.objects.create(number="TT1", title="Order", contact=giulia, channel=wa_channel)
+    conversation.ticket = ticket
+    conversation.save()
+    TicketComment.objects.create(
+        ticket=ticket, author_kind="customer", text="Where is it?", message=message
     )
     _, key = make_key(wa_channel.account)
     NotificationRule.objects.create(

@@ -91,6 +91,7 @@ def test_free_text_outside_the_window_is_refused_before_anything_is_sent(wa_chan
         send_text(wa_channel, contact)
     assert "24-hour customer-service window is closed" in str(excinfo.value)
     assert "only an approved template can be sent" in str(excinfo.value)
+    assert excinfo.value.code == "outside_window"
     assert Message.objects.count() == 0
 
 
@@ -122,34 +123,38 @@ def test_an_approved_template_goes_outside_the_window(
 def test_a_template_not_approved_locally_fails_before_any_call(wa_channel, contact, template):
     template.status = "PENDING"
     template.save()
-    with pytest.raises(MessageRefused, match=r"is not approved \(status PENDING\)"):
+    with pytest.raises(MessageRefused, match=r"is not approved \(status PENDING\)") as refused:
         message_send_template(
             channel=wa_channel, contact=contact, template=template, body_params=["a", "b"]
         )
+    assert refused.value.code == "template_not_approved"
     assert Message.objects.count() == 0
 
 
 def test_a_wrong_parameter_count_fails_before_any_call(wa_channel, contact, template):
-    with pytest.raises(MessageRefused, match=r"takes 2 body parameter\(s\); 1 given"):
+    with pytest.raises(MessageRefused, match=r"takes 2 body parameter\(s\); 1 given") as refused:
         message_send_template(
             channel=wa_channel, contact=contact, template=template, body_params=["only one"]
         )
+    assert refused.value.code == "template_parameters"
     assert Message.objects.count() == 0
 
 
 def test_quality_control_cannot_send(wa_channel, contact, window_open, django_user_model):
     qc = django_user_model.objects.create(username="qc")
     AgentProfile.objects.create(user=qc, role=Role.QUALITY_CONTROL)
-    with pytest.raises(MessageRefused, match="may not write"):
+    with pytest.raises(MessageRefused, match="may not write") as refused:
         send_text(wa_channel, contact, actor=qc)
+    assert refused.value.code == "not_writable"
     assert Message.objects.count() == 0
 
 
 def test_an_inactive_account_refuses_to_send(wa_account, wa_channel, contact, window_open):
     wa_account.is_active = False
     wa_account.save()
-    with pytest.raises(MessageRefused, match="is inactive"):
+    with pytest.raises(MessageRefused, match="is inactive") as refused:
         send_text(wa_channel, contact)
+    assert refused.value.code == "account_inactive"
 
 
 def deliver_with(graph, wa_channel, contact, capture, *, status, body, headers=None):

@@ -95,9 +95,10 @@ def test_outside_the_window_without_a_utility_template_it_is_refused(
     messages_before = Message.objects.count()
     with (
         django_capture_on_commit_callbacks(execute=True),
-        pytest.raises(MessageRefused, match="no utility template is configured"),
+        pytest.raises(MessageRefused, match="no utility template is configured") as refused,
     ):
         comment(ticket, manager)
+    assert refused.value.code == "outside_window_no_template"
     assert sent_bodies(graph) == []
     assert Message.objects.count() == messages_before
     assert TicketComment.objects.count() == 0
@@ -132,8 +133,9 @@ def test_an_internal_note_is_stored_and_never_sent(
 
 def test_a_quality_control_user_cannot_add_even_an_internal_note(ticket, graph):
     watcher = staff_user("quality", Role.QUALITY_CONTROL)
-    with pytest.raises(TicketRefused, match="may not work on tickets"):
+    with pytest.raises(TicketRefused, match="may not work on tickets") as refused:
         comment(ticket, watcher, internal=True)
+    assert refused.value.code == "not_writable"
     with pytest.raises(MessageRefused):
         comment(ticket, watcher)
     assert TicketComment.objects.count() == 0
@@ -159,8 +161,9 @@ def test_an_empty_comment_is_refused(ticket, manager):
 
 def test_a_closed_ticket_takes_internal_notes_but_no_replies(ticket, manager, graph):
     ticket_close(ticket=ticket, actor=manager)
-    with pytest.raises(TicketRefused, match="is closed"):
+    with pytest.raises(TicketRefused, match="is closed") as refused:
         comment(ticket, manager)
+    assert refused.value.code == "ticket_closed"
     assert comment(ticket, manager, internal=True).is_internal
     assert sent_bodies(graph) == []
 
