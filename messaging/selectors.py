@@ -60,6 +60,14 @@ def conversation_list_visible_to(*, user) -> QuerySet[Conversation]:
     return Conversation.objects.filter(Q(contact__in=visible) | Q(assignee=user))
 
 
+def message_list_visible_to(*, user) -> QuerySet[Message]:
+    """Messages of the conversations the user sees."""
+    if user_role(user=user) in (Role.MANAGER, Role.QUALITY_CONTROL):
+        return Message.objects.all()
+    visible = conversation_list_visible_to(user=user).values("pk")
+    return Message.objects.filter(conversation__in=visible)
+
+
 class InboxBox:
     MINE = "mine"
     UNASSIGNED = "unassigned"
