@@ -447,7 +447,9 @@ class DealForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        stage = self.fields["stage"]
+        stage = self.fields.get("stage")
+        if stage is None:
+            return  # a read-only page (quality control, a colleague's deal) has no stage field
         stage.required = False
         pipeline_id = (
             self.instance.pipeline_id if self.instance.pk else self.initial.get("pipeline")
