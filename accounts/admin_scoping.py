@@ -43,8 +43,11 @@ class RoleScopedAdminMixin:
             return queryset
         if self.role_selector is None:
             raise NotImplementedError(f"{type(self).__name__} needs a role_selector.")
+        visible = self.role_selector(user=request.user)
+        if not visible.query.where:
+            return queryset  # the role sees every row: no subquery to run
         # A pk subquery keeps the admin's own ordering, select_related and annotations.
-        return queryset.filter(pk__in=self.role_selector(user=request.user).values("pk"))
+        return queryset.filter(pk__in=visible.values("pk"))
 
     def has_module_permission(self, request):
         return request.user.is_active and self._role(request) is not None

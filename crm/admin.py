@@ -199,7 +199,7 @@ class ContactAdmin(CrmScopedAdmin):
             ("Conversations", {"fields": ["conversations_section"]}),
             ("Tickets", {"fields": ["tickets_section"]}),
             ("Deals", {"fields": ["deals_section"]}),
-            ("Other systems", {"fields": ["send_record"]}),
+            *_other_systems(request),
         ]
 
     @admin.display(description="Open deals", ordering="open_deal_total")
@@ -344,11 +344,7 @@ class CompanyAdmin(CrmScopedAdmin):
         )
         if obj is None:
             return [details]
-        return [
-            details,
-            ("Deals", {"fields": ["deals_section"]}),
-            ("Other systems", {"fields": ["send_record"]}),
-        ]
+        return [details, ("Deals", {"fields": ["deals_section"]}), *_other_systems(request)]
 
     @admin.display(description="Contacts", ordering="contact_total")
     def contact_count(self, obj):
@@ -373,6 +369,13 @@ def _deals_seen(obj, deals):
     if viewer is None or viewer.is_superuser:
         return deals
     return deals.filter(pk__in=deal_list_visible_to(user=viewer).values("pk"))
+
+
+def _other_systems(request) -> list:
+    # Pushing a record to an integration account is an administrator's page.
+    if not request.user.is_superuser:
+        return []
+    return [("Other systems", {"fields": ["send_record"]})]
 
 
 def _send_record_link(object_type: str, obj):

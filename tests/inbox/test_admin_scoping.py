@@ -128,6 +128,23 @@ def test_each_changelist_shows_exactly_what_the_role_sees(client, world, role):
     )
 
 
+def test_ticket_comments_are_listed_with_their_tickets(client, world):
+    from tickets.services import ticket_comment_add
+
+    for key in CLIENTS:
+        ticket_comment_add(
+            ticket=world["tickets"][key], author=None, text=f"note {key}", internal=True
+        )
+    client.force_login(world["people"]["rep"])
+    rows = listed(client, "/admin/tickets/ticketcomment/")
+    assert rows == set(
+        world["tickets"]["own"]
+        .comments.values_list("pk", flat=True)
+        .union(world["tickets"]["unclaimed"].comments.values_list("pk", flat=True))
+    )
+    assert len(rows) == 2
+
+
 def seen_contacts(world, keys):
     return [contact_pk(world, key) for key in keys]
 
@@ -492,6 +509,7 @@ def test_a_manager_who_is_not_an_administrator_picks_the_responsible_from_a_list
     client.force_login(world["people"]["manager"])
     page = client.get(f"{CONTACTS}{contact_pk(world, 'own')}/change/")
     assert page.status_code == 200
+    assert "Push it now" not in page.content.decode()  # the integrations page is admin-only
     widget = page.context["adminform"].form.fields["responsible"].widget
     # Not the autocomplete, which would ask the administrators-only user admin.
     assert not isinstance(getattr(widget, "widget", widget), AutocompleteSelect)
