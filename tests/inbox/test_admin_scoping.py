@@ -560,3 +560,39 @@ def test_staff_without_a_role_see_no_crm_rows(client, world):
     client.force_login(nobody)
     assert client.get(CONTACTS).status_code == 403
     assert client.get(TICKETS).status_code == 403
+
+
+# --- every page renders for every role ------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_scoped_page_renders_for_every_role(client, world, pipeline, role):
+    from tickets.services import ticket_comment_add
+
+    user = world["people"][role]
+    own = world["clients"]["own"]
+    company = Company.objects.create(name="Own Ltd", responsible=world["people"]["rep"])
+    Contact.objects.filter(pk=own.contact_id).update(company=company)
+    comment = ticket_comment_add(
+        ticket=world["tickets"]["own"], author=None, text="note", internal=True
+    )
+    client.force_login(user)
+    assert client.get(ADMIN).status_code == 200
+    pages = {
+        CONTACTS: own.contact_id,
+        COMPANIES: company.pk,
+        DEALS: world["deals"]["on_my_client"].pk,
+        PIPELINES: pipeline.pk,
+        CONVERSATIONS: own.pk,
+        MESSAGES: own.messages.get().pk,
+        TICKETS: world["tickets"]["own"].pk,
+        "/admin/tickets/ticketcomment/": comment.pk,
+    }
+    for url, pk in pages.items():
+        assert client.get(url).status_code == 200, url
+        # Every role here sees rep's client (other through their deal on it).
+        assert client.get(f"{url}{pk}/change/").status_code == 200, url
+        writer = role != "quality"
+        may_add = {CONTACTS: writer, COMPANIES: writer, DEALS: writer, PIPELINES: role == "manager"}
+        expected = 200 if may_add.get(url, False) else 403
+        assert client.get(f"{url}add/").status_code == expected, url
