@@ -596,3 +596,11 @@ def test_every_scoped_page_renders_for_every_role(client, world, pipeline, role)
         may_add = {CONTACTS: writer, COMPANIES: writer, DEALS: writer, PIPELINES: role == "manager"}
         expected = 200 if may_add.get(url, False) else 403
         assert client.get(f"{url}add/").status_code == expected, url
+
+
+def test_message_delivery_actions_are_for_managers(client, world):
+    client.force_login(world["people"]["rep"])
+    assert client.get(MESSAGES).context["action_form"] is None
+    client.force_login(world["people"]["manager"])
+    choices = client.get(MESSAGES).context["action_form"].fields["action"].choices
+    assert {"retry_delivery", "retry_media", "mark_read"} <= {name for name, _label in choices}
