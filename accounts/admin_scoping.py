@@ -12,20 +12,26 @@ Use it first in the bases, and name the selector of the entity:
         role_object_writable = staticmethod(
             lambda *, user, obj: contact_is_writable_by(user=user, contact=obj)
         )
+
+The admin only decides what to show and offer; the services behind its forms and actions check
+the role again, so a form posted by hand is refused there too.
 """
 
 from accounts.models import Role
 from accounts.selectors import user_role
 
+WRITERS = (Role.MANAGER, Role.SALES_REP)
+
 
 class RoleScopedAdminMixin:
     # A selector `f(*, user) -> QuerySet` of the rows the user may see (required).
     role_selector = None
-    # Optional `f(*, user, obj) -> bool`: may the user change this row? Default: any role but
-    # quality control may change what it sees.
+    # Optional `f(*, user, obj) -> bool`: may the user change this row? Default: any role in
+    # role_can_change may change what it sees.
     role_object_writable = None
-    # Roles that may add and delete rows of this model.
-    role_can_add = (Role.MANAGER, Role.SALES_REP)
+    # Roles that may change, add and delete rows of this model.
+    role_can_change = WRITERS
+    role_can_add = WRITERS
     role_can_delete = (Role.MANAGER,)
 
     def _role(self, request):
@@ -37,8 +43,11 @@ class RoleScopedAdminMixin:
             return queryset
         if self.role_selector is None:
             raise NotImplementedError(f"{type(self).__name__} needs a role_selector.")
+        visible = self.role_selector(user=request.user)
+        if not visible.query.where:
+            return queryset  # the role sees every row: no subquery to run
         # A pk subquery keeps the admin's own ordering, select_related and annotations.
-        return queryset.filter(pk__in=self.role_selector(user=request.user).values("pk"))
+        return queryset.filter(pk__in=visible.values("pk"))
 
     def has_module_permission(self, request):
         return request.user.is_active and self._role(request) is not None
@@ -48,7 +57,7 @@ class RoleScopedAdminMixin:
 
     def has_change_permission(self, request, obj=None):
         role = self._role(request)
-        if role not in (Role.MANAGER, Role.SALES_REP):
+        if role not in self.role_can_change:
             return False
         if obj is not None and role != Role.MANAGER and self.role_object_writable is not None:
             return self.role_object_writable(user=request.user, obj=obj)
@@ -68,17 +77,41 @@ class RoleScopedAdminMixin:
 
 
 class RoleScopedInlineMixin:
-    """For inlines under a role-scoped admin (messages of a conversation, comments of a ticket):
-    visible with the parent, read-only for quality control, never deleted but by managers."""
+    """For inlines under a role-scoped admin (messages of a conversation, contacts of a company):
+    visible with the parent, writable exactly when the parent page is (so quality control and a
+    rep on a colleague's row only read), never deleted but by managers.
+
+    `role_selector`, when set, also narrows the inline's rows to what the user may see: a
+    company's page lists only the contacts the viewer may see.
+    """
+
+    role_selector = None
+
+    def _parent_admin(self):
+        return self.admin_site._registry.get(self.parent_model)
+
+    def _parent_writable(self, request, obj) -> bool:
+        parent = self._parent_admin()
+        if parent is None:
+            return user_role(user=request.user) in WRITERS
+        if obj is None:
+            return parent.has_add_permission(request)
+        return parent.has_change_permission(request, obj)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser or self.role_selector is None:
+            return queryset
+        return queryset.filter(pk__in=self.role_selector(user=request.user).values("pk"))
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_active and user_role(user=request.user) is not None
 
     def has_change_permission(self, request, obj=None):
-        return user_role(user=request.user) in (Role.MANAGER, Role.SALES_REP)
+        return user_role(user=request.user) in WRITERS and self._parent_writable(request, obj)
 
     def has_add_permission(self, request, obj=None):
-        return user_role(user=request.user) in (Role.MANAGER, Role.SALES_REP)
+        return user_role(user=request.user) in WRITERS and self._parent_writable(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        return user_role(user=request.user) == Role.MANAGER
+        return user_role(user=request.user) == Role.MANAGER and self._parent_writable(request, obj)

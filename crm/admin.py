@@ -8,13 +8,29 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.admin_scoping import RoleScopedAdminMixin, RoleScopedInlineMixin
+from accounts.models import Role
 from crm import admin_sections
 from crm.models import Company, Contact, Deal, DealStatus, Pipeline, Stage
 from crm.phones import phone_normalize
-from crm.selectors import contact_search
+from crm.selectors import (
+    company_is_writable_by,
+    company_list_visible_to,
+    contact_is_writable_by,
+    contact_list_visible_to,
+    contact_search,
+    deal_is_writable_by,
+    deal_list_visible_to,
+    pipeline_list_visible_to,
+)
 from crm.services import (
+    COMPANY_FIELDS,
+    company_create,
+    company_update,
     contact_assign_responsible,
     contact_convert_to_customer,
+    contact_create,
+    contact_update,
     deal_close,
     deal_contacts_set,
     deal_create,
@@ -24,6 +40,73 @@ from crm.services import (
 )
 
 OPEN_DEALS = Q(deals__status=DealStatus.OPEN)
+
+
+def _staff_users():
+    return get_user_model().objects.filter(is_active=True, is_staff=True).order_by("username")
+
+
+class CrmScopedAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
+    """What the crm pages share under role scoping.
+
+    - Only managers say who is responsible: for anyone else the field is read-only, and a sales
+      rep's new record is their own.
+    - The user picker is a plain list of active staff unless the viewer is a superuser: the
+      user admin (which serves autocompletes) is for administrators only.
+    - Company and contact pickers offer only rows the viewer may see (their autocompletes go
+      through the scoped contact and company admins).
+    """
+
+    def _is_manager(self, request) -> bool:
+        return self._role(request) == Role.MANAGER
+
+    def get_autocomplete_fields(self, request):
+        fields = super().get_autocomplete_fields(request)
+        if request.user.is_superuser:
+            return fields
+        return tuple(field for field in fields if field != "responsible")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if self._is_manager(request) or "responsible" in fields:
+            return fields
+        return (*fields, "responsible")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if not request.user.is_superuser:
+            if db_field.name == "responsible":
+                kwargs["queryset"] = _staff_users()
+            elif db_field.remote_field.model is Company:
+                kwargs["queryset"] = company_list_visible_to(user=request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if not request.user.is_superuser and db_field.remote_field.model is Contact:
+            kwargs["queryset"] = contact_list_visible_to(user=request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def _responsible_for_save(self, request, form, obj, change):
+        """The responsible user to store: the form's for a manager, else unchanged (on a new
+        record, the sales rep themselves)."""
+        if "responsible" in form.cleaned_data:
+            return form.cleaned_data["responsible"]
+        if change:
+            return obj.responsible
+        return request.user if self._role(request) == Role.SALES_REP else None
+
+    def _saved(self, obj, created):
+        # The admin goes on with the instance its form built: point it at the created row.
+        obj.pk = created.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            # The sections of the page list only what this viewer may see.
+            obj.admin_viewer = request.user
+        return obj
+
 
 # Contacts
 
@@ -49,10 +132,19 @@ class AssignResponsibleForm(forms.Form):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(CrmScopedAdmin):
+    role_selector = staticmethod(contact_list_visible_to)
+    role_object_writable = staticmethod(
+        lambda *, user, obj: contact_is_writable_by(user=user, contact=obj)
+    )
     form = ContactForm
     list_display = ("name", "phone", "kind", "company", "responsible", "open_deals", "updated_at")
-    list_filter = ("kind", "responsible", "company")
+    # Filter choices come from the rows the viewer sees, so no other client's company shows.
+    list_filter = (
+        "kind",
+        ("responsible", admin.RelatedOnlyFieldListFilter),
+        ("company", admin.RelatedOnlyFieldListFilter),
+    )
     list_select_related = ("company", "responsible")
     search_fields = ("name", "phone", "email")
     search_help_text = "Name, email, or a phone number in any format (+39 335…, 0039…, 335…)."
@@ -79,6 +171,25 @@ class ContactAdmin(admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         return contact_search(queryset=queryset, term=search_term), False
 
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not self._is_manager(request):
+            # Handing clients to someone else is a transfer: managers only.
+            actions.pop("assign_responsible", None)
+        return actions
+
+    def save_model(self, request, obj, form, change):
+        details = {
+            field: form.cleaned_data[field]
+            for field in ContactForm.Meta.fields
+            if field in form.cleaned_data
+        }
+        details["responsible"] = self._responsible_for_save(request, form, obj, change)
+        if change:
+            contact_update(contact=obj, actor=request.user, **details)
+            return
+        self._saved(obj, contact_create(actor=request.user, **details))
+
     def get_fieldsets(self, request, obj=None):
         details = (None, {"fields": [*ContactForm.Meta.fields, "created_at", "updated_at"]})
         if obj is None:
@@ -88,7 +199,7 @@ class ContactAdmin(admin.ModelAdmin):
             ("Conversations", {"fields": ["conversations_section"]}),
             ("Tickets", {"fields": ["tickets_section"]}),
             ("Deals", {"fields": ["deals_section"]}),
-            ("Other systems", {"fields": ["send_record"]}),
+            *_other_systems(request),
         ]
 
     @admin.display(description="Open deals", ordering="open_deal_total")
@@ -105,7 +216,7 @@ class ContactAdmin(admin.ModelAdmin):
 
     @admin.display(description="Deals")
     def deals_section(self, obj):
-        return admin_sections.contact_deals_table(obj)
+        return admin_sections.contact_deals_table(obj, deals=_deals_seen(obj, obj.deals.all()))
 
     @admin.display(description="Send contact record")
     def send_record(self, obj):
@@ -113,10 +224,17 @@ class ContactAdmin(admin.ModelAdmin):
 
     @admin.action(description="Convert selected leads to customers", permissions=["change"])
     def convert_to_customer(self, request, queryset):
-        converted = sum(contact_convert_to_customer(contact=contact) for contact in queryset)
-        skipped = len(queryset) - converted
+        converted, refused = 0, []
+        for contact in queryset:
+            try:
+                converted += contact_convert_to_customer(contact=contact, actor=request.user)
+            except ValidationError as exc:
+                refused.extend(exc.messages)
+        skipped = len(queryset) - converted - len(refused)
         note = f" ({skipped} already customers)" if skipped else ""
         self.message_user(request, f"{converted} converted to customers{note}.")
+        for message in refused:
+            self.message_user(request, message, messages.WARNING)
 
     @admin.action(description="Assign a responsible user", permissions=["change"])
     def assign_responsible(self, request, queryset):
@@ -124,7 +242,9 @@ class ContactAdmin(admin.ModelAdmin):
         if form.is_valid():
             responsible = form.cleaned_data["responsible"]
             for contact in queryset:
-                contact_assign_responsible(contact=contact, responsible=responsible)
+                contact_assign_responsible(
+                    contact=contact, responsible=responsible, actor=request.user
+                )
             who = responsible or "nobody"
             self.message_user(request, f"{len(queryset)} contacts assigned to {who}.")
             return None
@@ -147,7 +267,8 @@ class ContactAdmin(admin.ModelAdmin):
 # Companies
 
 
-class ContactInline(admin.TabularInline):
+class ContactInline(RoleScopedInlineMixin, admin.TabularInline):
+    role_selector = staticmethod(contact_list_visible_to)
     model = Contact
     fields = ("name", "phone", "kind", "responsible")
     readonly_fields = fields
@@ -171,7 +292,11 @@ class CompanyForm(forms.ModelForm):
 
 
 @admin.register(Company)
-class CompanyAdmin(admin.ModelAdmin):
+class CompanyAdmin(CrmScopedAdmin):
+    role_selector = staticmethod(company_list_visible_to)
+    role_object_writable = staticmethod(
+        lambda *, user, obj: company_is_writable_by(user=user, company=obj)
+    )
     form = CompanyForm
     list_display = (
         "name",
@@ -184,7 +309,7 @@ class CompanyAdmin(admin.ModelAdmin):
     )
     list_select_related = ("responsible",)
     search_fields = ("name", "email", "vat_number")
-    list_filter = ("responsible",)
+    list_filter = (("responsible", admin.RelatedOnlyFieldListFilter),)
     autocomplete_fields = ("responsible",)
     readonly_fields = ("deals_section", "send_record")
     inlines = [ContactInline]
@@ -200,6 +325,18 @@ class CompanyAdmin(admin.ModelAdmin):
             )
         )
 
+    def save_model(self, request, obj, form, change):
+        details = {
+            field: form.cleaned_data[field]
+            for field in COMPANY_FIELDS
+            if field in form.cleaned_data
+        }
+        details["responsible"] = self._responsible_for_save(request, form, obj, change)
+        if change:
+            company_update(company=obj, actor=request.user, **details)
+            return
+        self._saved(obj, company_create(actor=request.user, **details))
+
     def get_fieldsets(self, request, obj=None):
         details = (
             None,
@@ -207,11 +344,7 @@ class CompanyAdmin(admin.ModelAdmin):
         )
         if obj is None:
             return [details]
-        return [
-            details,
-            ("Deals", {"fields": ["deals_section"]}),
-            ("Other systems", {"fields": ["send_record"]}),
-        ]
+        return [details, ("Deals", {"fields": ["deals_section"]}), *_other_systems(request)]
 
     @admin.display(description="Contacts", ordering="contact_total")
     def contact_count(self, obj):
@@ -223,11 +356,26 @@ class CompanyAdmin(admin.ModelAdmin):
 
     @admin.display(description="Deals")
     def deals_section(self, obj):
-        return admin_sections.company_deals_table(obj)
+        return admin_sections.company_deals_table(obj, deals=_deals_seen(obj, obj.deals.all()))
 
     @admin.display(description="Send company record")
     def send_record(self, obj):
         return _send_record_link("company", obj)
+
+
+def _deals_seen(obj, deals):
+    """The deals of a contact or company page, narrowed to those its viewer may see."""
+    viewer = getattr(obj, "admin_viewer", None)
+    if viewer is None or viewer.is_superuser:
+        return deals
+    return deals.filter(pk__in=deal_list_visible_to(user=viewer).values("pk"))
+
+
+def _other_systems(request) -> list:
+    # Pushing a record to an integration account is an administrator's page.
+    if not request.user.is_superuser:
+        return []
+    return [("Other systems", {"fields": ["send_record"]})]
 
 
 def _send_record_link(object_type: str, obj):
@@ -239,7 +387,7 @@ def _send_record_link(object_type: str, obj):
 # Pipelines
 
 
-class StageInline(admin.TabularInline):
+class StageInline(RoleScopedInlineMixin, admin.TabularInline):
     model = Stage
     fields = ("position", "name")
     ordering = ("position", "pk")
@@ -247,7 +395,11 @@ class StageInline(admin.TabularInline):
 
 
 @admin.register(Pipeline)
-class PipelineAdmin(admin.ModelAdmin):
+class PipelineAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
+    """Every role places deals on the pipelines; only managers shape them."""
+
+    role_selector = staticmethod(pipeline_list_visible_to)
+    role_can_change = role_can_add = (Role.MANAGER,)
     list_display = ("name", "stage_names", "open_deals", "created_at")
     search_fields = ("name",)
     inlines = [StageInline]
@@ -298,7 +450,9 @@ class DealForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        stage = self.fields["stage"]
+        stage = self.fields.get("stage")
+        if stage is None:
+            return  # a read-only page (quality control, a colleague's deal) has no stage field
         stage.required = False
         pipeline_id = (
             self.instance.pipeline_id if self.instance.pk else self.initial.get("pipeline")
@@ -327,7 +481,11 @@ DEAL_DETAILS = ("name", "pipeline", "stage", "responsible", "company", "amount")
 
 
 @admin.register(Deal)
-class DealAdmin(admin.ModelAdmin):
+class DealAdmin(CrmScopedAdmin):
+    role_selector = staticmethod(deal_list_visible_to)
+    role_object_writable = staticmethod(
+        lambda *, user, obj: deal_is_writable_by(user=user, deal=obj)
+    )
     form = DealForm
     list_display = (
         "name",
@@ -340,7 +498,12 @@ class DealAdmin(admin.ModelAdmin):
         "amount",
         "created_at",
     )
-    list_filter = ("status", "pipeline", ("stage", StageListFilter), "responsible")
+    list_filter = (
+        "status",
+        "pipeline",
+        ("stage", StageListFilter),
+        ("responsible", admin.RelatedOnlyFieldListFilter),
+    )
     list_select_related = ("pipeline", "stage", "responsible", "company")
     search_fields = ("name",)
     search_help_text = "Deal name, or a contact's name or phone in any format."
@@ -371,19 +534,21 @@ class DealAdmin(admin.ModelAdmin):
         return ", ".join(contact.name or contact.phone for contact in obj.contacts.all())
 
     def save_model(self, request, obj, form, change):
-        details = {field: form.cleaned_data[field] for field in DEAL_DETAILS}
+        details = {
+            field: form.cleaned_data[field] for field in DEAL_DETAILS if field != "responsible"
+        }
+        details["responsible"] = self._responsible_for_save(request, form, obj, change)
         if change:
-            deal_update(deal=obj, **details)
+            deal_update(deal=obj, actor=request.user, **details)
             return
-        deal = deal_create(contacts=form.cleaned_data["contacts"], **details)
-        # The admin goes on with the instance its form built: point it at the created row.
-        obj.pk = deal.pk
-        obj.refresh_from_db()
-        obj._state.adding = False
+        deal = deal_create(contacts=form.cleaned_data["contacts"], actor=request.user, **details)
+        self._saved(obj, deal)
 
     def save_related(self, request, form, formsets, change):
         if change:
-            deal_contacts_set(deal=form.instance, contacts=form.cleaned_data["contacts"])
+            deal_contacts_set(
+                deal=form.instance, contacts=form.cleaned_data["contacts"], actor=request.user
+            )
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
 
@@ -403,12 +568,24 @@ class DealAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark selected deals won", permissions=["change"])
     def mark_won(self, request, queryset):
-        self._apply(request, queryset, lambda deal: deal_close(deal=deal, won=True), "marked won")
+        self._apply(
+            request,
+            queryset,
+            lambda deal: deal_close(deal=deal, won=True, actor=request.user),
+            "marked won",
+        )
 
     @admin.action(description="Mark selected deals lost", permissions=["change"])
     def mark_lost(self, request, queryset):
-        self._apply(request, queryset, lambda deal: deal_close(deal=deal, won=False), "marked lost")
+        self._apply(
+            request,
+            queryset,
+            lambda deal: deal_close(deal=deal, won=False, actor=request.user),
+            "marked lost",
+        )
 
     @admin.action(description="Reopen selected deals", permissions=["change"])
     def reopen(self, request, queryset):
-        self._apply(request, queryset, lambda deal: deal_reopen(deal=deal), "reopened")
+        self._apply(
+            request, queryset, lambda deal: deal_reopen(deal=deal, actor=request.user), "reopened"
+        )

@@ -134,7 +134,8 @@ def _deal_rows(deals) -> list[list[Cell]]:
 DEAL_HEADERS = ["Deal", "Pipeline", "Stage", "Status", "Responsible", "Amount"]
 
 
-def contact_deals_table(contact) -> str:
+def contact_deals_table(contact, *, deals=None) -> str:
+    """`deals`: the contact's deals to list (default all), e.g. narrowed to what a viewer sees."""
     changelist = admin_url("crm_deal_changelist")
     add = admin_url("crm_deal_add")
     add_url = f"{add}?contacts={contact.pk}"
@@ -142,7 +143,7 @@ def contact_deals_table(contact) -> str:
         add_url += f"&company={contact.company_id}"
     return _render(
         headers=DEAL_HEADERS,
-        rows=_deal_rows(contact.deals.all()),
+        rows=_deal_rows(contact.deals.all() if deals is None else deals),
         empty="No deals yet.",
         more_url=f"{changelist}?contacts__id__exact={contact.pk}",
         add_url=add_url,
@@ -150,11 +151,11 @@ def contact_deals_table(contact) -> str:
     )
 
 
-def company_deals_table(company) -> str:
+def company_deals_table(company, *, deals=None) -> str:
     changelist = admin_url("crm_deal_changelist")
     return _render(
         headers=DEAL_HEADERS,
-        rows=_deal_rows(company.deals.all()),
+        rows=_deal_rows(company.deals.all() if deals is None else deals),
         empty="No deals yet.",
         more_url=f"{changelist}?company__id__exact={company.pk}",
         add_url=f"{admin_url('crm_deal_add')}?company={company.pk}",

@@ -4,7 +4,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import Role
 from accounts.selectors import user_role
-from crm.models import Contact, Deal
+from crm.models import Company, Contact, Deal, Pipeline
 from crm.phones import PhoneNumberInvalid, phone_normalize
 
 
@@ -87,3 +87,39 @@ def deal_is_writable_by(*, user, deal: Deal) -> bool:
     if role == Role.MANAGER:
         return True
     return role == Role.SALES_REP and deal.responsible_id == user.pk
+
+
+def company_list_visible_to(*, user) -> QuerySet[Company]:
+    """Managers and quality control see every company; a sales rep sees the companies they are
+    responsible for and those of the clients they see (whoever owns the company)."""
+    role = user_role(user=user)
+    companies = Company.objects.all()
+    if role in (Role.MANAGER, Role.QUALITY_CONTROL):
+        return companies
+    if role != Role.SALES_REP:
+        return companies.none()
+    of_their_clients = contact_list_visible_to(user=user).filter(company__isnull=False)
+    return companies.filter(Q(responsible=user) | Q(pk__in=of_their_clients.values("company_id")))
+
+
+def company_is_writable_by(*, user, company: Company) -> bool:
+    """Managers change any company. A sales rep changes the companies they are responsible for,
+    and a company nobody owns where one of their own clients works; a colleague's company stays
+    read-only even when a shared client makes it visible."""
+    if user is None:
+        return True
+    role = user_role(user=user)
+    if role == Role.MANAGER:
+        return True
+    if role != Role.SALES_REP:
+        return False
+    if company.responsible_id is not None:
+        return company.responsible_id == user.pk
+    return company.contacts.filter(responsible=user).exists()
+
+
+def pipeline_list_visible_to(*, user) -> QuerySet[Pipeline]:
+    """Every role sees every pipeline (deals are placed on them); only managers change them."""
+    if user_role(user=user) is None:
+        return Pipeline.objects.none()
+    return Pipeline.objects.all()

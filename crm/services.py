@@ -4,8 +4,56 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.models import Role
+from accounts.selectors import user_role
 from crm.models import Company, Contact, ContactKind, Deal, DealStatus, Pipeline, Stage
 from crm.phones import phone_normalize
+from crm.selectors import company_is_writable_by, contact_is_writable_by, deal_is_writable_by
+
+
+class WriteRefused(ValidationError):
+    """The acting user's role does not let them make this change; the text says why. A
+    ValidationError, so admin forms and actions show it where they show other refusals.
+
+    Every service that takes an `actor` checks it; `actor=None` is Switchboard itself (inbound
+    processing, sync jobs), which may write anything.
+    """
+
+
+def _role_of(actor):
+    return user_role(user=actor) if actor is not None else Role.MANAGER
+
+
+def _refuse_unless(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise WriteRefused(message)
+
+
+def _check_contact_writable(*, actor, contact: Contact) -> None:
+    _refuse_unless(
+        contact_is_writable_by(user=actor, contact=contact),
+        f"{actor} may not change {contact}: it is not one of their clients.",
+    )
+
+
+def _responsible_changes(model, obj, fields) -> bool:
+    stored = model.objects.filter(pk=obj.pk).values_list("responsible_id", flat=True).first()
+    new = fields["responsible"]
+    return (new.pk if new is not None else None) != stored
+
+
+def _check_may_own(*, actor, responsible, what: str) -> None:
+    """Only managers give a record to someone else: a sales rep's new record is their own, and
+    handing a client over is a transfer."""
+    role = _role_of(actor)
+    _refuse_unless(
+        role in (Role.MANAGER, Role.SALES_REP),
+        f"{actor} may not create {what}: quality control only reads.",
+    )
+    _refuse_unless(
+        role == Role.MANAGER or responsible == actor,
+        f"Only managers make someone else responsible for {what}.",
+    )
 
 
 class ContactPhoneTaken(Exception):
@@ -33,8 +81,11 @@ def contact_create(
     company: Company | None = None,
     responsible=None,
     region: str | None = None,
+    actor=None,
 ) -> Contact:
     """Create a contact from a phone in any format; a taken phone raises `ContactPhoneTaken`."""
+    if actor is not None:
+        _check_may_own(actor=actor, responsible=responsible, what="a new contact")
     e164 = phone_normalize(phone, region=region)
     _ensure_phone_free(e164)
     try:
@@ -54,7 +105,15 @@ def contact_create(
 
 
 @transaction.atomic
-def contact_update(*, contact: Contact, **fields) -> Contact:
+def contact_update(*, contact: Contact, actor=None, **fields) -> Contact:
+    if actor is not None:
+        _check_contact_writable(actor=actor, contact=contact)
+        # Compared with the stored row: a form may already have set the new value on `contact`.
+        if "responsible" in fields and _responsible_changes(Contact, contact, fields):
+            _refuse_unless(
+                _role_of(actor) == Role.MANAGER,
+                f"Only managers hand {contact} to someone else.",
+            )
     if "phone" in fields:
         fields["phone"] = phone_normalize(fields["phone"])
         _ensure_phone_free(fields["phone"], exclude_pk=contact.pk)
@@ -76,8 +135,9 @@ def contact_get_or_create_by_phone(
 
 
 @transaction.atomic
-def contact_convert_to_customer(*, contact: Contact) -> bool:
+def contact_convert_to_customer(*, contact: Contact, actor=None) -> bool:
     """Turn a lead into a customer; False when it already was one, so callers can report it."""
+    _check_contact_writable(actor=actor, contact=contact)
     changed = Contact.objects.filter(pk=contact.pk, kind=ContactKind.LEAD).update(
         kind=ContactKind.CUSTOMER, updated_at=timezone.now()
     )
@@ -86,13 +146,46 @@ def contact_convert_to_customer(*, contact: Contact) -> bool:
 
 
 @transaction.atomic
-def contact_assign_responsible(*, contact: Contact, responsible) -> Contact:
-    """Hand a client to a member of staff (None leaves them to nobody)."""
+def contact_assign_responsible(*, contact: Contact, responsible, actor=None) -> Contact:
+    """Hand a client to a member of staff (None leaves them to nobody). Managers only, as
+    transfers are."""
+    _refuse_unless(_role_of(actor) == Role.MANAGER, "Only managers hand clients to someone else.")
     # One column only: a bulk action holds instances read earlier, and a full save would undo
     # whatever someone else changed on those contacts meanwhile.
     Contact.objects.filter(pk=contact.pk).update(responsible=responsible, updated_at=timezone.now())
     contact.responsible = responsible
     return contact
+
+
+# Companies
+
+COMPANY_FIELDS = ("name", "email", "phone", "website", "vat_number", "responsible")
+
+
+@transaction.atomic
+def company_create(*, name: str, actor=None, **fields) -> Company:
+    if actor is not None:
+        _check_may_own(actor=actor, responsible=fields.get("responsible"), what="a new company")
+    return Company.objects.create(name=name, **fields)
+
+
+@transaction.atomic
+def company_update(*, company: Company, actor=None, **fields) -> Company:
+    if actor is not None:
+        stored = Company.objects.get(pk=company.pk)
+        _refuse_unless(
+            company_is_writable_by(user=actor, company=stored),
+            f"{actor} may not change {company}: it is not one of their companies.",
+        )
+        if "responsible" in fields and _responsible_changes(Company, company, fields):
+            _refuse_unless(
+                _role_of(actor) == Role.MANAGER,
+                f"Only managers hand {company} to someone else.",
+            )
+    for name, value in fields.items():
+        setattr(company, name, value)
+    company.save()
+    return company
 
 
 # Pipelines and deals
@@ -159,11 +252,16 @@ def deal_create(
     responsible=None,
     company: Company | None = None,
     amount: Decimal | None = None,
+    actor=None,
 ) -> Deal:
     """Open a deal on `stage` (default: the pipeline's first stage) for one or more contacts."""
     if not name.strip():
         raise ValidationError({"name": "A deal needs a name."})
     contacts = _contacts_required(contacts)
+    if actor is not None:
+        _check_may_own(actor=actor, responsible=responsible, what="a new deal")
+        for contact in contacts:
+            _check_contact_writable(actor=actor, contact=contact)
     deal = Deal.objects.create(
         name=name.strip(),
         pipeline=pipeline,
@@ -176,9 +274,26 @@ def deal_create(
     return deal
 
 
+def _check_deal_writable(*, actor, deal: Deal) -> None:
+    if actor is None:
+        return
+    # The stored row decides: a form may already have changed `deal` in memory.
+    stored = Deal.objects.get(pk=deal.pk)
+    _refuse_unless(
+        deal_is_writable_by(user=actor, deal=stored),
+        f"{actor} may not change the deal {stored.name!r}: it is not theirs.",
+    )
+
+
 @transaction.atomic
-def deal_update(*, deal: Deal, **fields) -> Deal:
+def deal_update(*, deal: Deal, actor=None, **fields) -> Deal:
     """Edit a deal's details. Its status only changes through close and reopen."""
+    _check_deal_writable(actor=actor, deal=deal)
+    if actor is not None and "responsible" in fields and _responsible_changes(Deal, deal, fields):
+        _refuse_unless(
+            _role_of(actor) == Role.MANAGER,
+            f"Only managers hand the deal {deal.name!r} to someone else.",
+        )
     if {"status", "closed_at"} & fields.keys():
         raise ValidationError("Use deal_close or deal_reopen to change a deal's status.")
     for name, value in fields.items():
@@ -215,8 +330,9 @@ def deal_move(*, deal: Deal, stage: Stage) -> Deal:
 
 
 @transaction.atomic
-def deal_close(*, deal: Deal, won: bool) -> Deal:
+def deal_close(*, deal: Deal, won: bool, actor=None) -> Deal:
     """Mark an open deal won or lost, stamping when."""
+    _check_deal_writable(actor=actor, deal=deal)
     now = timezone.now()
     closed = Deal.objects.filter(pk=deal.pk, status=DealStatus.OPEN).update(
         status=DealStatus.WON if won else DealStatus.LOST, closed_at=now, updated_at=now
@@ -228,8 +344,9 @@ def deal_close(*, deal: Deal, won: bool) -> Deal:
 
 
 @transaction.atomic
-def deal_reopen(*, deal: Deal) -> Deal:
+def deal_reopen(*, deal: Deal, actor=None) -> Deal:
     """Put a won or lost deal back in play on the stage it had."""
+    _check_deal_writable(actor=actor, deal=deal)
     reopened = Deal.objects.filter(pk=deal.pk, status__in=[DealStatus.WON, DealStatus.LOST]).update(
         status=DealStatus.OPEN, closed_at=None, updated_at=timezone.now()
     )
@@ -240,9 +357,17 @@ def deal_reopen(*, deal: Deal) -> Deal:
 
 
 @transaction.atomic
-def deal_contacts_set(*, deal: Deal, contacts) -> Deal:
-    """Replace the contacts of a deal; it always keeps at least one."""
-    deal.contacts.set(_contacts_required(contacts))
+def deal_contacts_set(*, deal: Deal, contacts, actor=None) -> Deal:
+    """Replace the contacts of a deal; it always keeps at least one. A sales rep may add only
+    clients they may write to (those already on the deal may stay)."""
+    contacts = _contacts_required(contacts)
+    _check_deal_writable(actor=actor, deal=deal)
+    if actor is not None:
+        present = set(deal.contacts.values_list("pk", flat=True))
+        for contact in contacts:
+            if contact.pk not in present:
+                _check_contact_writable(actor=actor, contact=contact)
+    deal.contacts.set(contacts)
     return deal
 
 

@@ -4,8 +4,12 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from accounts.admin_scoping import RoleScopedAdminMixin, RoleScopedInlineMixin
+from accounts.models import Role
+from crm.selectors import contact_is_writable_by
 from messaging.models import Channel, Conversation, Message, MessageTemplate, WebhookEvent
 from messaging.providers.base import ProviderError
+from messaging.selectors import conversation_list_visible_to, message_list_visible_to
 from messaging.services import (
     MessageRefused,
     media_fetch_enqueue,
@@ -15,6 +19,9 @@ from messaging.services import (
     templates_sync,
     webhook_event_reprocess,
 )
+
+# Channels, webhook events and templates are operator settings: only administrators (Django's
+# own model permissions, which staff roles are not given) see them.
 
 
 @admin.register(Channel)
@@ -82,7 +89,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
             self.message_user(request, f"Event {event.pk}: {result.state} {result.error}".strip())
 
 
-class MessageInline(admin.TabularInline):
+class MessageInline(RoleScopedInlineMixin, admin.TabularInline):
     model = Message
     fields = (
         "provider_message_id",
@@ -111,7 +118,13 @@ class MessageInline(admin.TabularInline):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
+    role_selector = staticmethod(conversation_list_visible_to)
+    role_object_writable = staticmethod(
+        lambda *, user, obj: contact_is_writable_by(user=user, contact=obj.contact)
+    )
+    # Conversations open from messages (inbound, or a template sent to the contact).
+    role_can_add = ()
     list_display = (
         "id",
         "contact",
@@ -150,20 +163,25 @@ class ConversationAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    def reply_send(self, request, conversation, text: str):
+        """Send the reply typed on the page; the service checks the role and the window."""
+        return message_send_text(
+            channel=conversation.channel,
+            contact=conversation.contact,
+            text=text,
+            actor=request.user,
+        )
+
     def reply_view(self, request, pk):
+        # Only conversations the viewer may see: anyone else's is a 404, not a page.
         conversation = get_object_or_404(
-            Conversation.objects.select_related("channel__account", "contact"), pk=pk
+            self.get_queryset(request).select_related("channel__account", "contact"), pk=pk
         )
         change_url = reverse("admin:messaging_conversation_change", args=[pk])
-        if request.method != "POST" or not self.has_change_permission(request, conversation):
+        if request.method != "POST":
             return redirect(change_url)
         try:
-            message_send_text(
-                channel=conversation.channel,
-                contact=conversation.contact,
-                text=request.POST.get("text", ""),
-                actor=request.user,
-            )
+            self.reply_send(request, conversation, request.POST.get("text", ""))
         except MessageRefused as exc:
             self.message_user(request, str(exc), messages.ERROR)
         else:
@@ -176,7 +194,11 @@ class ConversationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
+    role_selector = staticmethod(message_list_visible_to)
+    role_object_writable = staticmethod(
+        lambda *, user, obj: contact_is_writable_by(user=user, contact=obj.conversation.contact)
+    )
     list_display = (
         "created_at",
         "direction",
@@ -204,12 +226,16 @@ class MessageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Retry delivery of failed outbound messages")
+    def has_operate_permission(self, request):
+        # Retrying deliveries and downloads is operating the WhatsApp link, not client work.
+        return self._role(request) == Role.MANAGER
+
+    @admin.action(description="Retry delivery of failed outbound messages", permissions=["operate"])
     def retry_delivery(self, request, queryset):
         retried = message_delivery_retry(message_ids=queryset.values_list("pk", flat=True))
         self.message_user(request, f"{retried} message(s) queued again.")
 
-    @admin.action(description="Retry media download")
+    @admin.action(description="Retry media download", permissions=["operate"])
     def retry_media(self, request, queryset):
         ids = list(
             queryset.filter(media_state=Message.MediaState.FAILED).values_list("pk", flat=True)
@@ -218,7 +244,7 @@ class MessageAdmin(admin.ModelAdmin):
             media_fetch_enqueue(message_id=pk)
         self.message_user(request, f"{len(ids)} download(s) started again.")
 
-    @admin.action(description="Mark as read on WhatsApp")
+    @admin.action(description="Mark as read on WhatsApp", permissions=["operate"])
     def mark_read(self, request, queryset):
         for message in queryset.filter(direction=Message.Direction.INBOUND).select_related(
             "channel__account"

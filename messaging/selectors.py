@@ -60,6 +60,14 @@ def conversation_list_visible_to(*, user) -> QuerySet[Conversation]:
     return Conversation.objects.filter(Q(contact__in=visible) | Q(assignee=user))
 
 
+def message_list_visible_to(*, user) -> QuerySet[Message]:
+    """Messages of the conversations the user sees."""
+    if user_role(user=user) in (Role.MANAGER, Role.QUALITY_CONTROL):
+        return Message.objects.all()
+    visible = conversation_list_visible_to(user=user).values("pk")
+    return Message.objects.filter(conversation__in=visible)
+
+
 class InboxBox:
     MINE = "mine"
     UNASSIGNED = "unassigned"
@@ -158,12 +166,6 @@ def conversation_reachable_for_reply(*, user) -> QuerySet[Conversation]:
     offered = Conversation.objects.filter(channel__agents__user=user).values("pk")
     visible = conversation_list_visible_to(user=user).values("pk")
     return Conversation.objects.filter(Q(pk__in=visible) | Q(pk__in=offered))
-
-
-def message_list_visible_to(*, user) -> QuerySet[Message]:
-    return Message.objects.filter(
-        conversation__in=conversation_list_visible_to(user=user).values("pk")
-    )
 
 
 def template_list_fillable(*, channel: Channel) -> QuerySet[MessageTemplate]:

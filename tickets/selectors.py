@@ -17,6 +17,13 @@ def ticket_list_visible_to(*, user) -> QuerySet[Ticket]:
     return Ticket.objects.filter(Q(contact__in=visible) | Q(assignee=user))
 
 
+def ticket_comment_list_visible_to(*, user) -> QuerySet[TicketComment]:
+    """Comments of the tickets the user sees."""
+    if user_role(user=user) in (Role.MANAGER, Role.QUALITY_CONTROL):
+        return TicketComment.objects.all()
+    return TicketComment.objects.filter(ticket__in=ticket_list_visible_to(user=user).values("pk"))
+
+
 def ticket_open_of_contact(*, contact) -> Ticket | None:
     """The contact's one non-closed ticket, if any (the partial unique index allows one)."""
     return Ticket.objects.filter(contact=contact).exclude(status=TicketStatus.CLOSED).first()

@@ -15,6 +15,7 @@ from messaging.selectors import conversation_window
 from messaging.services import MessageRefused, message_send_template, message_send_text
 from tickets.message_text import description_entry, message_as_text, message_time
 from tickets.models import Ticket, TicketComment, TicketPriority, TicketStatus
+from tickets.routing import conversation_claim
 from tickets.selectors import ticket_open_of_contact, ticket_reply_channel
 from tickets.template_parameters import parameter_paths_check, parameters_fill
 
@@ -222,6 +223,19 @@ def _reply_send(*, ticket: Ticket, author, text: str) -> Message:
     )
 
 
+def _claim_new_client(*, ticket: Ticket, author) -> None:
+    """A public comment is a reply: a sales rep answering a new first-responder client claims
+    it first, as a reply from the inbox does, so two reps never both write to one new client.
+    The claim is one conditional UPDATE; the loser gets `ConversationTaken` and sends nothing."""
+    latest = (
+        ticket.conversations.select_related("contact__responsible", "channel")
+        .order_by("-opened_at", "-pk")
+        .first()
+    )
+    if latest is not None and latest.contact.responsible_id is None:
+        conversation_claim(conversation=latest, user=author)
+
+
 def ticket_comment_add(*, ticket: Ticket, author, text: str, internal: bool = False):
     """Add a staff comment. A public one is sent to the customer on WhatsApp and the ticket waits
     for their response; an internal note stays with staff. Refusals raise `MessageRefused`
@@ -245,6 +259,8 @@ def ticket_comment_add(*, ticket: Ticket, author, text: str, internal: bool = Fa
             code="ticket_closed",
         )
     with transaction.atomic():
+        if author is not None:
+            _claim_new_client(ticket=ticket, author=author)
         message = _reply_send(ticket=ticket, author=author, text=text)
         # A send outside an open conversation opened a new one: it belongs to this ticket too.
         Conversation.objects.filter(pk=message.conversation_id).update(ticket=ticket)

@@ -3,14 +3,16 @@ the inbox pages. Expected outcomes are spelled out per cell so a loosened rule f
 
 import pytest
 
-from messaging.models import Message
+from messaging.models import Conversation, Message
 from messaging.services import MessageRefused
+from tickets.models import Ticket
 from tickets.routing import (
     RoutingRefused,
     conversation_reply,
     conversation_reply_template,
     conversation_transfer,
 )
+from tickets.services import ticket_comment_add
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +47,22 @@ def outbound_count(conversation):
     return Message.objects.filter(
         conversation__contact=conversation.contact, direction="out"
     ).count()
+
+
+@pytest.fixture
+def tickets(clients):
+    """An open ticket for each client, linked to their conversation."""
+    result = {}
+    for key, conversation in clients.items():
+        ticket = Ticket.objects.create(
+            number=f"TT-{key}",
+            title=f"Ticket of {key}",
+            contact=conversation.contact,
+            channel=conversation.channel,
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(ticket=ticket)
+        result[key] = ticket
+    return result
 
 
 # --- services -----------------------------------------------------------------------------
@@ -96,6 +114,23 @@ def test_transfer_service(people, clients, role, client):
             conversation_transfer(conversation=conversation, to_user=target, actor=people[role])
         conversation.refresh_from_db()
         assert conversation.assignee_id == before
+
+
+@pytest.mark.parametrize("internal", [False, True], ids=["public", "internal"])
+@pytest.mark.parametrize(("role", "client"), MATRIX)
+def test_ticket_comment_service(people, clients, tickets, role, client, internal):
+    ticket, conversation = tickets[client], clients[client]
+    call = {"ticket": ticket, "author": people[role], "text": "On it", "internal": internal}
+    if WRITES[role][client]:
+        comment = ticket_comment_add(**call)
+        assert comment.author == people[role]
+        assert (comment.message_id is None) is internal
+    else:
+        with pytest.raises(MessageRefused):
+            ticket_comment_add(**call)
+    assert ticket.comments.count() == (1 if WRITES[role][client] else 0)
+    sent = WRITES[role][client] and not internal
+    assert outbound_count(conversation) == (1 if sent else 0)
 
 
 def test_a_transfer_to_quality_control_is_refused(people, clients):
@@ -152,6 +187,17 @@ def test_transfer_page(client, people, clients, role, who):
     assert response.status_code == (302 if SEES[role][who] else 404)
     conversation.refresh_from_db()
     assert (conversation.assignee == target) is TRANSFERS[role][who]
+
+
+@pytest.mark.parametrize(("role", "who"), MATRIX)
+def test_ticket_comment_admin_form(client, people, clients, tickets, role, who):
+    # The comment box of the admin ticket page, posted directly (quality control has no box).
+    client.force_login(people[role])
+    ticket = tickets[who]
+    response = client.post(f"/admin/tickets/ticket/{ticket.pk}/comment/", {"text": "On it"})
+    assert response.status_code == (302 if SEES[role][who] else 404)
+    assert ticket.comments.count() == (1 if WRITES[role][who] else 0)
+    assert outbound_count(clients[who]) == (1 if WRITES[role][who] else 0)
 
 
 def test_quality_control_sees_no_reply_box_and_a_readonly_note(client, people, clients):
