@@ -16,6 +16,9 @@ from accounts.models import AgentProfile, Role
 from crm.models import Company, Contact, ContactKind, Pipeline, Stage
 from integrations.models import IntegrationAccount, Platform
 from messaging.models import Channel, RoutingMode
+from messaging.sandbox.emulator import demo_template_infos
+from messaging.services import templates_store
+from tickets.services import channel_helpdesk_defaults_apply
 
 DEMO_PASSWORD = "switchboard"  # noqa: S105 - printed for the local demo on purpose
 
@@ -145,4 +148,10 @@ def _sandbox_channels_load(*, pipeline: Pipeline, stage: Stage) -> list[Channel]
             },
         )
         channels.append(channel)
+    # The sandbox's approved templates, stored as a sync would (the web server that serves the
+    # sandbox is not up yet), so each line answers outside the 24-hour window from the start.
+    templates_store(account=account, infos=demo_template_infos())
+    for channel in channels:
+        if channel.utility_template_id is None:
+            channel_helpdesk_defaults_apply(channel=channel)
     return channels

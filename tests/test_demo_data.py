@@ -31,3 +31,25 @@ def test_it_creates_one_user_per_role_and_an_administrator():
     admin = get_user_model().objects.get(username="admin")
     assert admin.is_superuser
     assert admin.check_password("switchboard")
+
+
+def test_sandbox_lines_answer_outside_the_window_from_the_start(capsys):
+    from messaging.models import Channel, MessageTemplate
+
+    call_command("demo_data")
+    call_command("demo_data")
+    channels = list(Channel.objects.select_related("utility_template"))
+    assert len(channels) == 2
+    for channel in channels:
+        assert channel.auto_create_tickets
+        assert channel.utility_template.name == "ticket_update"
+        assert channel.utility_template.status == MessageTemplate.APPROVED
+        assert channel.utility_template_parameters == [
+            "contact.name",
+            "ticket.number",
+            "comment.text",
+        ]
+    # Stored once, however often the demo loads.
+    assert MessageTemplate.objects.filter(name="ticket_update").count() == len(
+        {t.language for t in MessageTemplate.objects.filter(name="ticket_update")}
+    )

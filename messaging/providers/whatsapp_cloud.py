@@ -344,6 +344,11 @@ def _media_reference(media: dict) -> dict:
     raise ValueError("media needs an 'id' or a 'link'")
 
 
+def template_info_parse(item: dict) -> TemplateInfo:
+    """One template as the Graph API lists it, in our terms."""
+    return _template_info(item)
+
+
 def _template_info(item: dict) -> TemplateInfo:
     try:
         return TemplateInfo(

@@ -547,6 +547,14 @@ def tiny_png(rgb=(37, 211, 102), size=8) -> bytes:
 # --- Business sends (the Graph API side) -------------------------------------------------------
 
 
+def demo_template_infos() -> list:
+    """The sandbox's templates as a sync would store them, for demo data loaded before the web
+    server (and so the sandbox's Graph API) is up."""
+    from messaging.providers.whatsapp_cloud import template_info_parse
+
+    return [template_info_parse(template) for template in DEMO_TEMPLATES]
+
+
 def find_template(name: str, language: str) -> dict | None:
     for template in DEMO_TEMPLATES:
         if (template["name"], template["language"], template["status"]) == (

@@ -25,7 +25,7 @@ from messaging.services.outbound import (
     messages_retry_due,
 )
 from messaging.services.statuses import pending_statuses_apply, status_apply
-from messaging.services.templates import template_status_apply, templates_sync
+from messaging.services.templates import template_status_apply, templates_store, templates_sync
 
 __all__ = [
     "MessageRefused",
@@ -46,6 +46,7 @@ __all__ = [
     "pending_statuses_apply",
     "status_apply",
     "template_status_apply",
+    "templates_store",
     "templates_sync",
     "webhook_event_process",
     "webhook_event_reprocess",

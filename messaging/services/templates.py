@@ -59,17 +59,24 @@ def _upsert(account, info: TemplateInfo, now) -> bool:
 def templates_sync(*, account) -> dict:
     """Read every page of the account's templates; ones the provider no longer has are DELETED."""
     provider = provider_class(account.platform)(settings=account.settings, secrets=account.secrets)
-    infos = list(provider.iter_templates())
+    return templates_store(account=account, infos=list(provider.iter_templates()), prune=True)
+
+
+def templates_store(*, account, infos: list[TemplateInfo], prune: bool = False) -> dict:
+    """Store templates as the provider describes them; with `prune`, the account's templates
+    missing from `infos` are marked DELETED (a full sync knows they are gone)."""
     now = timezone.now()
+    gone = []
     with transaction.atomic():
         created = sum(_upsert(account, info, now) for info in infos)
-        seen = {(info.name, info.language) for info in infos}
-        gone = [
-            t.pk
-            for t in MessageTemplate.objects.filter(account=account).exclude(status="DELETED")
-            if (t.name, t.language) not in seen
-        ]
-        MessageTemplate.objects.filter(pk__in=gone).update(status="DELETED", synced_at=now)
+        if prune:
+            seen = {(info.name, info.language) for info in infos}
+            gone = [
+                t.pk
+                for t in MessageTemplate.objects.filter(account=account).exclude(status="DELETED")
+                if (t.name, t.language) not in seen
+            ]
+            MessageTemplate.objects.filter(pk__in=gone).update(status="DELETED", synced_at=now)
     return {"seen": len(infos), "created": created, "deleted": len(gone)}
 
 
