@@ -2,6 +2,7 @@
 
 import json
 import threading
+from types import SimpleNamespace
 from unittest import mock
 
 import pytest
@@ -66,29 +67,82 @@ def test_an_event_that_breaks_is_marked_failed_and_the_batch_goes_on(wa_account,
 
 
 @pytest.fixture
-def redis_cluster(settings):
+def redis_cluster(settings, monkeypatch):
+    connection = redis.Redis.from_url(REDIS_URL)
     try:
-        redis.Redis.from_url(REDIS_URL).ping()
+        connection.ping()
     except redis.ConnectionError:
         pytest.skip("needs Redis on 127.0.0.1:6379 (as .ci/run starts it)")
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False, "redis": REDIS_URL, "name": "t"}
-    queueing._broker.cache_clear()
-    queueing._broker().connection.flushdb()
-    yield queueing._broker().connection
-    queueing._broker().connection.flushdb()
-    queueing._broker.cache_clear()
+    # Its own database, whatever broker the suite was configured with.
+    monkeypatch.setattr(queueing, "_broker", lambda: SimpleNamespace(connection=connection))
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
 
 
-def test_a_burst_of_events_wakes_one_drain_until_it_starts(redis_cluster):
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(queueing.time, "monotonic", clock)
+    monkeypatch.setattr(queueing, "_last_wake", {})
+    return clock
+
+
+def test_a_burst_of_events_wakes_one_drain_until_it_starts(redis_cluster, clock):
     with mock.patch.object(queueing, "task_enqueue") as enqueue:
         woken = [queueing.task_wake("x.drain", flag="events") for _ in range(50)]
         assert woken.count(True) == 1 and enqueue.call_count == 1
         queueing.task_wake_clear(flag="events")  # the drain starts and looks
+        clock.now += queueing.WAKE_COALESCE_SECONDS
         assert queueing.task_wake("x.drain", flag="events") is True
         assert enqueue.call_count == 2
 
 
-def test_a_lost_wake_up_expires(redis_cluster):
+def test_a_process_asks_redis_once_per_coalescing_interval(redis_cluster, clock):
+    with mock.patch.object(queueing, "task_enqueue"):
+        queueing.task_wake("x.drain", flag="events")
+        queueing.task_wake_clear(flag="events")
+        clock.now += queueing.WAKE_COALESCE_SECONDS / 2
+        # Within the interval the process does not even ask: the drain still to finish looking
+        # (it lingers longer than the interval) will see what it stored.
+        assert queueing.task_wake("x.drain", flag="events") is False
+        assert redis_cluster.get("switchboard:t:wake:events") is None
+        # The sweeper and a drain's call for help are never coalesced away.
+        assert queueing.task_wake("x.drain", flag="events", coalesce=False) is True
+    assert queueing.DRAIN_LINGER_SECONDS > queueing.WAKE_COALESCE_SECONDS
+
+
+def test_a_drain_looks_again_after_lingering_and_finds_stragglers(
+    redis_cluster, wa_account, wa_channel, monkeypatch
+):
+    with mock.patch("messaging.services.inbound.task_wake"):
+        store(wa_account, 2)
+    naps = []
+
+    def nap(seconds):
+        # An event stored while the drain lingers, by a process whose wake-up was coalesced.
+        naps.append(seconds)
+        if len(naps) == 1:
+            with mock.patch("messaging.services.inbound.task_wake"):
+                store(wa_account, 1, start=2)
+
+    monkeypatch.setattr("messaging.services.inbound.time.sleep", nap)
+    with mock.patch.object(queueing, "task_enqueue"):
+        assert webhook_events_drain() == 3
+    assert naps == [queueing.DRAIN_LINGER_SECONDS] * 2
+    assert Message.objects.count() == 3
+
+
+def test_a_lost_wake_up_expires(redis_cluster, clock):
     with mock.patch.object(queueing, "task_enqueue"):
         queueing.task_wake("x.drain", flag="events")
     ttl = redis_cluster.ttl("switchboard:t:wake:events")
