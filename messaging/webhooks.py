@@ -36,13 +36,12 @@ def whatsapp(request, account_key):
         rejected = ""
     except WebhookRejected as exc:
         rejected = str(exc) or "Signature rejected."
-    headers = {name.lower(): value for name, value in request.headers.items()}
     try:
         webhook_event_store(
             provider="whatsapp_cloud",
             account=account,
             body=body,
-            headers=headers,
+            headers=request.headers,
             rejected_reason=rejected,
         )
     except DatabaseError:

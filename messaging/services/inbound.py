@@ -45,8 +45,9 @@ DRAIN_MAX_SECONDS = 60
 
 def webhook_event_store(
     *, provider: str, account, body: bytes, headers, rejected_reason: str = ""
-) -> WebhookEvent | None:
-    """Store a webhook request as received. Returns None for an exact redelivery (a no-op).
+) -> int | None:
+    """Store a webhook request as received and return its id; None for an exact redelivery (a
+    no-op). `headers` is any case-insensitive mapping, such as `request.headers`.
 
     A rejected (badly signed) request is stored flagged and never processed; an inactive
     account's event is stored and skipped.
@@ -61,9 +62,9 @@ def webhook_event_store(
             signature_valid=False,
             state=WebhookEvent.State.REJECTED,
             error=rejected_reason,
-        )
+        ).pk
     state = WebhookEvent.State.PENDING if account.is_active else WebhookEvent.State.SKIPPED
-    event = _event_insert_once(
+    event_id = _event_insert_once(
         provider=provider,
         account=account,
         body=body,
@@ -72,11 +73,9 @@ def webhook_event_store(
         state=state,
         error="" if account.is_active else "The account is inactive.",
     )
-    if event is None:
-        return None
-    if state == WebhookEvent.State.PENDING:
+    if event_id is not None and state == WebhookEvent.State.PENDING:
         transaction.on_commit(webhook_events_wake)
-    return event
+    return event_id
 
 
 # The webhook view's one statement. Written out because the ORM's INSERT costs more CPU than the
@@ -85,23 +84,21 @@ def webhook_event_store(
 _INSERT_ONCE = (
     "INSERT INTO messaging_webhookevent"
     " (provider, account_id, received_at, body, headers, signature_valid, dedupe_key, state,"
-    " error, attempts) VALUES (%s, %s, %s, %s, %s, true, %s, %s, %s, 0)"
+    " error, attempts) VALUES (%s, %s, CURRENT_TIMESTAMP, %s, %s, true, %s, %s, %s, 0)"
     " ON CONFLICT (provider, dedupe_key) DO NOTHING RETURNING id"
 )
 
 
 def _event_insert_once(
     *, provider: str, account, body: bytes, headers: dict, dedupe_key: str, state: str, error: str
-) -> WebhookEvent | None:
-    """Insert, or None when the unique dedupe key says this body was stored already."""
-    received_at = timezone.now()
+) -> int | None:
+    """Insert and return the id, or None when the dedupe key says the body was stored already."""
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT_ONCE,
             [
                 provider,
                 account.pk,
-                connection.ops.adapt_datetimefield_value(received_at),
                 body,
                 json.dumps(headers),
                 dedupe_key,
@@ -110,20 +107,7 @@ def _event_insert_once(
             ],
         )
         row = cursor.fetchone()
-    if row is None:
-        return None
-    return WebhookEvent(
-        pk=row[0],
-        provider=provider,
-        account=account,
-        received_at=received_at,
-        body=body,
-        headers=headers,
-        signature_valid=True,
-        dedupe_key=dedupe_key,
-        state=state,
-        error=error,
-    )
+    return None if row is None else row[0]
 
 
 def webhook_events_wake() -> bool:
