@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from integrations.demo import DEMO_PASSWORD, demo_data_load
@@ -8,11 +9,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         logins = demo_data_load()
+        base = settings.PUBLIC_BASE_URL
         self.stdout.write(
-            self.style.SUCCESS(
-                "Demo data ready. Agents: http://127.0.0.1:8000/inbox/ "
-                "Back office: http://127.0.0.1:8000/admin/"
-            )
+            self.style.SUCCESS(f"Demo data ready. Agents: {base}/inbox/ Back office: {base}/admin/")
         )
         for login in logins:
             self.stdout.write(
