@@ -134,6 +134,24 @@ def contact_get_or_create_by_phone(
     return Contact.objects.get_or_create(phone=phone_e164, defaults={"name": name, "kind": kind})
 
 
+def contacts_get_or_create_by_phones(*, names: dict[str, str]) -> dict[str, Contact]:
+    """`contact_get_or_create_by_phone` for many numbers at once: {E.164: name for a new lead}.
+
+    Two statements however many numbers: the unknown ones are inserted with ON CONFLICT DO
+    NOTHING, so a concurrent creator wins quietly, and are then read back with everyone else.
+    """
+    if not names:
+        return {}
+    known = set(Contact.objects.filter(phone__in=names).values_list("phone", flat=True))
+    missing = [phone for phone in names if phone not in known]
+    if missing:
+        Contact.objects.bulk_create(
+            [Contact(phone=phone, name=names[phone], kind=ContactKind.LEAD) for phone in missing],
+            ignore_conflicts=True,
+        )
+    return {contact.phone: contact for contact in Contact.objects.filter(phone__in=names)}
+
+
 @transaction.atomic
 def contact_convert_to_customer(*, contact: Contact, actor=None) -> bool:
     """Turn a lead into a customer; False when it already was one, so callers can report it."""

@@ -19,7 +19,6 @@ from messaging.providers.base import (
     IgnoredItem,
     InboundMessage,
     MalformedPayload,
-    MessageType,
     StatusUpdate,
     TemplateStatusUpdate,
     UnparsedItem,
@@ -30,6 +29,7 @@ from messaging.queueing import (
     task_wake_clear,
     task_wake_helper,
 )
+from messaging.services.inbound_rows import latest, media_fetch_after_commit, message_build
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +141,7 @@ def webhook_events_drain(*, batch_size: int = DRAIN_BATCH) -> int:
                 ids = [event.pk for event in batch]
                 if len(batch) == batch_size:
                     task_wake_helper(DRAIN_TASK, flag=DRAIN_FLAG)
-                outcomes = [(event, *_event_process(event, channels=channels)) for event in batch]
-                _events_finish(outcomes)
+                _events_finish(_events_process_batch(batch, channels=channels))
         except Exception:
             logger.exception("a batch of webhook events failed; processing it one by one")
             channels.clear()
@@ -192,26 +191,66 @@ def webhook_event_process(*, event_id: int) -> WebhookEvent:
         return event
 
 
-def _event_process(event: WebhookEvent, *, channels: dict) -> tuple[str, list[str]]:
-    """Apply every item of a stored event; one broken item never loses the others."""
+def _event_items(event: WebhookEvent) -> tuple[list, str | None, list[str]]:
+    """The event's parsed items, or the outcome that stops it before any: (items, stop, errors)."""
     account = event.account
     if account is None or not account.is_active:
-        return WebhookEvent.State.SKIPPED, ["The account is inactive."]
-
+        return [], WebhookEvent.State.SKIPPED, ["The account is inactive."]
     provider = provider_class(event.provider)(settings=account.settings, secrets=account.secrets)
     try:
-        items = provider.parse_webhook(body=bytes(event.body))
+        return provider.parse_webhook(body=bytes(event.body)), None, []
     except MalformedPayload as exc:
-        return WebhookEvent.State.FAILED, [f"Malformed payload: {exc}"]
+        return [], WebhookEvent.State.FAILED, [f"Malformed payload: {exc}"]
 
-    errors = []
+
+def _event_process(event: WebhookEvent, *, channels: dict) -> tuple[str, list[str]]:
+    """Apply every item of a stored event; one broken item never loses the others."""
+    items, stop, errors = _event_items(event)
+    if stop:
+        return stop, errors
     for item in items:
         try:
-            _item_apply(item, account=account, provider=event.provider, channels=channels)
+            _item_apply(item, account=event.account, provider=event.provider, channels=channels)
         except Exception as exc:
             logger.exception("webhook event %s: item failed", event.pk)
             errors.append(f"{type(exc).__name__}: {exc}")
     return (WebhookEvent.State.FAILED if errors else WebhookEvent.State.PROCESSED), errors
+
+
+def _events_process_batch(events: list[WebhookEvent], *, channels: dict) -> list[tuple]:
+    """Like `_event_process` for each event, with the inbound messages of all of them stored
+    together (see inbound_batch). Returns (event, state, errors) for each."""
+    from messaging.services.inbound_batch import Received, messages_receive_batch
+
+    results, received = [], {}
+    for event in events:
+        items, stop, errors = _event_items(event)
+        results.append((event, stop, errors))
+        mine = received[event.pk] = []
+        for item in items:
+            try:
+                if isinstance(item, InboundMessage):
+                    channel = _channel_for(
+                        item.channel_external_id, provider=event.provider, channels=channels
+                    )
+                    mine.append(Received(channel=channel, inbound=item))
+                else:
+                    _item_apply(
+                        item, account=event.account, provider=event.provider, channels=channels
+                    )
+            except Exception as exc:
+                logger.exception("webhook event %s: item failed", event.pk)
+                errors.append(f"{type(exc).__name__}: {exc}")
+    messages_receive_batch([each for mine in received.values() for each in mine])
+    outcomes = []
+    for event, stop, errors in results:
+        if stop is None:
+            errors += [
+                f"{type(r.error).__name__}: {r.error}" for r in received[event.pk] if r.error
+            ]
+            stop = WebhookEvent.State.FAILED if errors else WebhookEvent.State.PROCESSED
+        outcomes.append((event, stop, errors))
+    return outcomes
 
 
 def _events_finish(outcomes: list[tuple[WebhookEvent, str, list[str]]]) -> None:
@@ -327,26 +366,10 @@ def message_receive(*, channel: Channel, inbound: InboundMessage) -> Message | N
         with transaction.atomic():
             contact, _ = contact_get_or_create_by_phone(phone_e164=phone, name=inbound.sender_name)
             conversation, opened = conversation_get_or_open(channel=channel, contact=contact)
-            message = Message.objects.create(
-                channel=channel,
-                conversation=conversation,
-                direction=Message.Direction.INBOUND,
-                provider_message_id=inbound.provider_message_id,
-                type=inbound.type,
-                text=inbound.text,
-                payload=_payload_with_errors(inbound),
-                raw=inbound.raw,
-                reply_to_provider_id=inbound.reply_to,
-                status=Message.Status.RECEIVED,
-                provider_timestamp=inbound.timestamp,
-                media_state=(
-                    Message.MediaState.PENDING
-                    if inbound.type in MessageType.MEDIA and inbound.payload.get("media_id")
-                    else Message.MediaState.NONE
-                ),
-            )
+            message = message_build(channel=channel, conversation=conversation, inbound=inbound)
+            message.save(force_insert=True)
             Conversation.objects.filter(pk=conversation.pk).update(
-                last_inbound_at=_latest(conversation.last_inbound_at, inbound.timestamp),
+                last_inbound_at=latest(conversation.last_inbound_at, inbound.timestamp),
                 last_message_at=timezone.now(),
                 last_message_status=Message.Status.RECEIVED,
             )
@@ -358,23 +381,5 @@ def message_receive(*, channel: Channel, inbound: InboundMessage) -> Message | N
         ).exists():
             return None
         raise
-    if message.media_state == Message.MediaState.PENDING:
-        from messaging.services.media import media_fetch_enqueue
-
-        transaction.on_commit(lambda: media_fetch_enqueue(message_id=message.pk))
+    media_fetch_after_commit(message)
     return message
-
-
-def _latest(current, candidate):
-    return candidate if current is None or candidate > current else current
-
-
-def _payload_with_errors(inbound: InboundMessage) -> dict:
-    if not inbound.errors:
-        return inbound.payload
-    return {
-        **inbound.payload,
-        "errors": [
-            {"code": err.code, "title": err.title, "details": err.details} for err in inbound.errors
-        ],
-    }

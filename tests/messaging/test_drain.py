@@ -51,15 +51,16 @@ def test_an_event_that_breaks_is_marked_failed_and_the_batch_goes_on(wa_account,
     with mock.patch("messaging.services.inbound.task_wake"):
         store(wa_account, 3)
     broken = WebhookEvent.objects.order_by("pk")[1]
-    real = inbound._event_process
+    real = inbound._event_items
 
-    def process(event, **kwargs):
+    def items(event):
+        # A database error outside any item's savepoint: it breaks the batch's transaction.
         if event.pk == broken.pk:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT no_such_column FROM messaging_webhookevent")
-        return real(event, **kwargs)
+        return real(event)
 
-    with mock.patch("messaging.services.inbound._event_process", side_effect=process):
+    with mock.patch("messaging.services.inbound._event_items", side_effect=items):
         assert webhook_events_drain() == 3
     broken.refresh_from_db()
     assert broken.state == "failed" and "no_such_column" in broken.error
