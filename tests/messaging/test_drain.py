@@ -9,8 +9,9 @@ import pytest
 import redis
 from django.db import connection
 
+from crm.models import Contact
 from messaging import queueing
-from messaging.models import Message, WebhookEvent
+from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services import inbound, webhook_event_store, webhook_events_drain
 
 from .conftest import inbound_body, sign
@@ -176,3 +177,51 @@ def test_concurrent_drains_process_each_event_exactly_once(wa_account, wa_channe
     assert sum(counts) == 60
     assert Message.objects.count() == 60
     assert set(WebhookEvent.objects.values_list("state", "attempts")) == {("processed", 1)}
+
+
+def stored_event(account, *, wamid, wa_id, text="hi", name="Giulia"):
+    message = {"id": wamid, "timestamp": "1752489300", "type": "text", "text": {"body": text}}
+    body = json.dumps(inbound_body(message, wa_id=wa_id, name=name)).encode()
+    with mock.patch("messaging.services.inbound.task_wake"):
+        webhook_event_store(provider="whatsapp_cloud", account=account, body=body, headers={})
+
+
+def test_one_batch_with_a_new_sender_twice_makes_one_contact_conversation_and_ticket(
+    wa_account, wa_channel
+):
+    from tickets.models import Ticket
+
+    stored_event(wa_account, wamid="wamid.b1", wa_id="393335550001", text="first", name="Ada")
+    stored_event(wa_account, wamid="wamid.b2", wa_id="393335550001", text="second")
+    stored_event(wa_account, wamid="wamid.b3", wa_id="393335550002", text="other")
+    assert webhook_events_drain() == 3
+
+    ada = Contact.objects.get(phone="+393335550001")
+    assert ada.name == "Ada" and ada.kind == "lead"
+    assert Conversation.objects.filter(contact=ada).count() == 1
+    ticket = Ticket.objects.get(contact=ada)
+    # In arrival order: the first message is the description, the second a comment.
+    assert ticket.description.endswith("first")
+    assert [c.text for c in ticket.comments.all()] == ["second"]
+    assert ticket.status == "customer_responded"
+    assert Message.objects.count() == 3
+
+
+def test_a_batch_skips_what_was_stored_before_and_flags_an_unreadable_sender(
+    wa_account, wa_channel
+):
+    stored_event(wa_account, wamid="wamid.once", wa_id="393335550003")
+    webhook_events_drain()
+    # A redelivery with another body (so another event), a bad sender and a good message.
+    stored_event(wa_account, wamid="wamid.once", wa_id="393335550003", text="again")
+    stored_event(wa_account, wamid="wamid.bad", wa_id="12")
+    stored_event(wa_account, wamid="wamid.good", wa_id="393335550004")
+    assert webhook_events_drain() == 3
+
+    states = dict(WebhookEvent.objects.values_list("body", "state"))
+    assert sorted(states.values()) == ["failed", "processed", "processed", "processed"]
+    failed = WebhookEvent.objects.get(state="failed")
+    assert "PhoneNumberInvalid" in failed.error
+    assert Message.objects.filter(provider_message_id="wamid.once").count() == 1
+    assert Message.objects.get(provider_message_id="wamid.once").text == "hi"
+    assert Message.objects.filter(provider_message_id="wamid.good").exists()
