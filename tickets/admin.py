@@ -20,7 +20,7 @@ from messaging.admin import ChannelAdmin, ConversationAdmin
 from messaging.models import Channel, Conversation, Message
 from messaging.services import MessageRefused
 from tickets.models import Ticket, TicketComment, TicketPriority, TicketStatus
-from tickets.routing import conversation_reply
+from tickets.routing import RoutingRefused, conversation_close, conversation_reply
 from tickets.selectors import (
     ticket_comment_list_visible_to,
     ticket_comments,
@@ -349,7 +349,7 @@ class TicketCommentAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
 
 
 class HelpdeskConversationAdmin(ConversationAdmin):
-    actions = [*ConversationAdmin.actions, "open_ticket"]
+    actions = [*ConversationAdmin.actions, "open_ticket", "close_conversations"]
     change_form_template = "admin/tickets/conversation/change_form.html"
 
     def reply_send(self, request, conversation, text: str):
@@ -383,6 +383,18 @@ class HelpdeskConversationAdmin(ConversationAdmin):
     def open_ticket(self, request, queryset):
         for conversation in queryset:
             self._open(request, conversation)
+
+    @admin.action(description="Close the selected conversations", permissions=["change"])
+    def close_conversations(self, request, queryset):
+        closed = 0
+        for conversation in queryset.select_related("contact", "channel"):
+            try:
+                closed += conversation_close(conversation=conversation, actor=request.user)
+            except (MessageRefused, RoutingRefused) as exc:
+                self.message_user(
+                    request, f"Conversation #{conversation.pk}: {exc}", messages.ERROR
+                )
+        self.message_user(request, f"{closed} conversation(s) closed.")
 
     def open_ticket_view(self, request, pk):
         conversation = get_object_or_404(self.get_queryset(request), pk=pk)

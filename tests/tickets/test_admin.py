@@ -209,6 +209,18 @@ def test_the_open_ticket_action_on_the_conversation_list(admin_client, wa_channe
     assert not Conversation.objects.filter(ticket__isnull=True).exists()
 
 
+def test_the_close_action_on_the_conversation_list(admin_client, wa_channel):
+    customer_writes(wa_channel, "+393351032246", "hello")
+    customer_writes(wa_channel, "+447700900123", "hi")
+    ids = list(Conversation.objects.values_list("pk", flat=True))
+    response = admin_client.post(
+        CONVERSATIONS, {"action": "close_conversations", "_selected_action": ids}, follow=True
+    )
+    assert "2 conversation(s) closed." in [str(m) for m in get_messages(response.wsgi_request)]
+    assert set(Conversation.objects.values_list("status", flat=True)) == {"closed"}
+    assert Conversation.objects.filter(closed_at__isnull=True).count() == 0
+
+
 def test_the_channel_page_has_a_helpdesk_section_that_checks_template_parameters(
     admin_client, wa_channel, utility_template
 ):
