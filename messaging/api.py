@@ -130,6 +130,42 @@ def refusal_answer(exc: MessageRefused) -> tuple[int, dict]:
     return status_code, error_body(status_code=status_code, message=str(exc), code=exc.code)
 
 
+IDEMPOTENCY_KEY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Any unique string up to 255 characters, e.g. a UUID.",
+)
+
+
+def idempotent_response(request, call) -> Response:
+    """Answer with `call()` -> (status, body), once per `Idempotency-Key` when the client sends
+    one: the same key and body replay the first answer, another body is a 409."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        status_code, body = call()
+        return Response(body, status=status_code)
+    if len(key) > MAX_KEY_LENGTH:
+        raise exceptions.ValidationError(
+            {"Idempotency-Key": [f"At most {MAX_KEY_LENGTH} characters."]}
+        )
+    try:
+        result = idempotent_call(
+            principal=str(request.user.pk),
+            key=key,
+            fingerprint=request_fingerprint(
+                method=request.method, path=request.path, data=request.data
+            ),
+            call=call,
+        )
+    except IdempotencyConflict as exc:
+        raise ApiError(str(exc), code=exc.code, status_code=409) from None
+    response = Response(result.body, status=result.status)
+    if result.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
 class MessageSendApi(APIView):
     throttle_scope = "api_write"
 
@@ -140,14 +176,7 @@ class MessageSendApi(APIView):
         "`Idempotency-Key` header a retry of the same request returns the first answer and "
         "sends nothing; the same key with another body is 409.",
         request=SendIn,
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                description="Any unique string up to 255 characters, e.g. a UUID.",
-            )
-        ],
+        parameters=[IDEMPOTENCY_KEY_HEADER],
         responses={
             201: MessageOut,
             400: OpenApiResponse(description="Invalid input"),
@@ -161,29 +190,7 @@ class MessageSendApi(APIView):
         data = SendIn(data=request.data)
         data.is_valid(raise_exception=True)
         require_writer(request)
-        key = request.headers.get("Idempotency-Key", "").strip()
-        if not key:
-            status_code, body = self._send(request, data.validated_data)
-            return Response(body, status=status_code)
-        if len(key) > MAX_KEY_LENGTH:
-            raise exceptions.ValidationError(
-                {"Idempotency-Key": [f"At most {MAX_KEY_LENGTH} characters."]}
-            )
-        try:
-            result = idempotent_call(
-                principal=str(request.user.pk),
-                key=key,
-                fingerprint=request_fingerprint(
-                    method=request.method, path=request.path, data=request.data
-                ),
-                call=lambda: self._send(request, data.validated_data),
-            )
-        except IdempotencyConflict as exc:
-            raise ApiError(str(exc), code=exc.code, status_code=409) from None
-        response = Response(result.body, status=result.status)
-        if result.replayed:
-            response["Idempotent-Replayed"] = "true"
-        return response
+        return idempotent_response(request, lambda: self._send(request, data.validated_data))
 
     def _send(self, request, data) -> tuple[int, dict]:
         """Returns the answer instead of raising for refusals, so a retry replays it too."""

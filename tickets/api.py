@@ -9,14 +9,21 @@ writes internal notes, which are for staff.
 """
 
 import django_filters
+from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api_errors import ApiError
+from config.api_errors import ApiError, error_body
 from crm.api import is_api_account, require_writer
-from messaging.api import REFUSAL_STATUS, conversations_visible, refusal_status
+from messaging.api import (
+    IDEMPOTENCY_KEY_HEADER,
+    REFUSAL_STATUS,
+    conversations_visible,
+    idempotent_response,
+    refusal_status,
+)
 from messaging.services import MessageRefused
 from tickets.models import Ticket, TicketComment, TicketPriority, TicketStatus
 from tickets.selectors import (
@@ -139,15 +146,19 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         "while their 24-hour window is open, else with the channel's utility template; the "
         "ticket then waits for their response. `internal: true` adds a note for staff that is "
         "never sent (staff only). With an API key the reply is sent as the system, on a channel "
-        "of the key's account.",
+        "of the key's account. With an `Idempotency-Key` header a retry returns the first "
+        "answer and sends nothing more; the same key with another body is 409.",
         request=TicketCommentIn,
+        parameters=[IDEMPOTENCY_KEY_HEADER],
         responses={
             201: TicketCommentOut,
             403: OpenApiResponse(
                 description="Read-only role, not one of your clients (`not_writable`), or a "
                 "channel the key may not send on"
             ),
-            409: OpenApiResponse(description="Conflict"),
+            409: OpenApiResponse(
+                description="Another open ticket, or Idempotency-Key reused or in progress"
+            ),
             422: OpenApiResponse(description=REFUSALS),
         },
     )
@@ -163,14 +174,26 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             self._check_key_may_reply(ticket, internal=internal)
         else:
             author = request.user
-        try:
-            comment = ticket_comment_add(
-                ticket=ticket, author=author, text=data.validated_data["text"], internal=internal
-            )
-        except MessageRefused as exc:
-            raise _refused(exc) from None
+        text = data.validated_data["text"]
+        return idempotent_response(
+            request, lambda: self._comment(ticket, author=author, text=text, internal=internal)
+        )
+
+    def _comment(self, ticket, *, author, text: str, internal: bool) -> tuple[int, dict]:
+        """Returns the answer instead of raising for refusals, so a retry replays it too."""
+        with transaction.atomic():
+            try:
+                comment = ticket_comment_add(
+                    ticket=ticket, author=author, text=text, internal=internal
+                )
+            except MessageRefused as exc:
+                transaction.set_rollback(True)
+                status_code = refusal_status(exc, statuses=TICKET_REFUSAL_STATUS)
+                return status_code, error_body(
+                    status_code=status_code, message=str(exc), code=exc.code
+                )
         comment = TicketComment.objects.select_related("author", "message").get(pk=comment.pk)
-        return Response(TicketCommentOut(comment).data, status=status.HTTP_201_CREATED)
+        return status.HTTP_201_CREATED, TicketCommentOut(comment).data
 
     def _check_key_may_reply(self, ticket: Ticket, *, internal: bool) -> None:
         if internal:

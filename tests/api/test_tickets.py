@@ -260,6 +260,27 @@ def test_inside_the_window_a_comment_goes_to_the_customer_as_text(
     assert giulia_ticket.status == "waiting_for_response"
 
 
+def test_a_retried_comment_with_the_same_idempotency_key_is_sent_once(
+    manager, giulia_ticket, graph, django_capture_on_commit_callbacks
+):
+    client = token_client(manager)
+    path = f"/api/v1/tickets/{giulia_ticket.pk}/comments/"
+
+    def comment(text, key):
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(path, {"text": text}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+
+    first = comment("On its way.", "c-1")
+    again = comment("On its way.", "c-1")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert TicketComment.objects.count() == 1
+    assert len(graph_bodies(graph)) == 1
+    assert_error(comment("Something else.", "c-1"), 409, "idempotency_key_reused")
+    assert len(graph_bodies(graph)) == 1
+
+
 def test_outside_the_window_a_comment_goes_with_the_channels_utility_template(
     manager, wa_channel, giulia, template, graph, post
 ):
