@@ -5,9 +5,11 @@ integration account's key its principal (see integrations/api_auth.py), asked th
 `_contacts_visible`; crm may not import integrations, so the principal carries its own scope.
 """
 
+from contextlib import contextmanager
+
 import django_filters
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.response import Response
@@ -15,10 +17,18 @@ from rest_framework.response import Response
 from accounts.models import Role
 from accounts.selectors import user_role
 from crm.models import Company, Contact, ContactKind, Deal, DealStatus
-from crm.selectors import contact_is_writable_by, contact_list_visible_to, contact_search
+from crm.selectors import (
+    company_list_visible_to,
+    contact_list_visible_to,
+    contact_search,
+    deal_list_visible_to,
+)
 from crm.serializers import CompanySerializer, ContactIn, ContactOut, DealSerializer
 from crm.services import (
     ContactPhoneTaken,
+    WriteRefused,
+    company_create,
+    company_update,
     contact_update,
     contact_upsert_by_phone,
     deal_contacts_set,
@@ -51,14 +61,10 @@ def require_writer(request) -> None:
         raise exceptions.PermissionDenied(f"{request.user} has no role that may write.")
 
 
-def require_contact_writable(request, contact: Contact) -> None:
-    require_writer(request)
-    if is_api_account(request):
-        return
-    if not contact_is_writable_by(user=request.user, contact=contact):
-        raise exceptions.PermissionDenied(
-            f"{request.user} may not write to {contact}: it is not one of their clients."
-        )
+def _actor(request):
+    """Who the services check: a user, or None for an account's key (Switchboard's own
+    integration, scoped by the key's principal instead)."""
+    return None if is_api_account(request) else request.user
 
 
 class ContactFilter(django_filters.FilterSet):
@@ -119,13 +125,15 @@ class ContactViewSet(
         fields = dict(data.validated_data)
         phone = fields.pop("phone")
         require_writer(request)
-        existing = Contact.objects.filter(phone=phone).first()
-        if existing is not None:
-            require_contact_writable(request, existing)
-        elif user_role(user=request.user) == Role.SALES_REP:
+        actor = _actor(request)
+        if (
+            user_role(user=actor) == Role.SALES_REP
+            and not Contact.objects.filter(phone=phone).exists()
+        ):
             # A rep's new contact is theirs, or they could not see what they just created.
-            fields.setdefault("responsible", request.user)
-        contact, created = contact_upsert_by_phone(phone=phone, **fields)
+            fields.setdefault("responsible", actor)
+        with refusals_as_403():
+            contact, created = contact_upsert_by_phone(phone=phone, actor=actor, **fields)
         if is_api_account(request):
             request.user.contact_claim(contact)
         return Response(
@@ -134,11 +142,14 @@ class ContactViewSet(
 
     def update(self, request, *args, **kwargs):
         contact = self.get_object()
-        require_contact_writable(request, contact)
+        require_writer(request)
         data = ContactIn(data=request.data, partial=kwargs.get("partial", False))
         data.is_valid(raise_exception=True)
         try:
-            contact = contact_update(contact=contact, **data.validated_data)
+            with refusals_as_403():
+                contact = contact_update(
+                    contact=contact, actor=_actor(request), **data.validated_data
+                )
         except ContactPhoneTaken as exc:
             raise exceptions.ValidationError({"phone": [str(exc)]}) from None
         return Response(ContactOut(contact).data)
@@ -153,30 +164,29 @@ class CompanyFilter(django_filters.FilterSet):
 
 
 def companies_visible(request):
-    if is_api_account(request) or user_role(user=request.user) == Role.SALES_REP:
-        mine = Q(pk__in=contacts_visible(request).values("company_id"))
-        if not is_api_account(request):
-            mine |= Q(responsible=request.user)
-        return Company.objects.filter(mine)
-    if user_role(user=request.user) in (Role.MANAGER, Role.QUALITY_CONTROL):
-        return Company.objects.all()
-    return Company.objects.none()
+    if is_api_account(request):
+        return Company.objects.filter(pk__in=contacts_visible(request).values("company_id"))
+    return company_list_visible_to(user=request.user)
 
 
 def deals_visible(request):
-    role = None if is_api_account(request) else user_role(user=request.user)
-    deals = Deal.objects.prefetch_related("contacts")
-    if role in (Role.MANAGER, Role.QUALITY_CONTROL):
-        return deals
-    if role is None and not is_api_account(request):
-        return deals.none()
-    with_visible_contact = Deal.contacts.through.objects.filter(
-        deal=OuterRef("pk"), contact__in=contacts_visible(request).values("pk")
-    )
-    condition = Exists(with_visible_contact)
-    if role == Role.SALES_REP:
-        condition |= Q(responsible=request.user)
-    return deals.filter(condition)
+    if is_api_account(request):
+        with_visible_contact = Deal.contacts.through.objects.filter(
+            deal=OuterRef("pk"), contact__in=contacts_visible(request).values("pk")
+        )
+        deals = Deal.objects.filter(Exists(with_visible_contact))
+    else:
+        deals = deal_list_visible_to(user=request.user)
+    return deals.prefetch_related("contacts")
+
+
+@contextmanager
+def refusals_as_403():
+    """The services' role checks (WriteRefused) answered as the API's 403."""
+    try:
+        yield
+    except WriteRefused as exc:
+        raise exceptions.PermissionDenied(" ".join(exc.messages)) from None
 
 
 class StaffWritesMixin:
@@ -214,22 +224,19 @@ class CompanyViewSet(
 
     def perform_create(self, serializer):
         self.check_write()
+        fields = dict(serializer.validated_data)
         if user_role(user=self.request.user) == Role.SALES_REP:
-            serializer.save(
-                responsible=serializer.validated_data.get("responsible") or self.request.user
-            )
-        else:
-            serializer.save()
+            # A rep's new company is theirs, or they could not see what they just created.
+            fields["responsible"] = fields.get("responsible") or self.request.user
+        with refusals_as_403():
+            serializer.instance = company_create(actor=self.request.user, **fields)
 
     def perform_update(self, serializer):
         self.check_write()
-        role = user_role(user=self.request.user)
-        if role == Role.SALES_REP and serializer.instance.responsible_id != self.request.user.pk:
-            raise exceptions.PermissionDenied(
-                f"{self.request.user} may not change {serializer.instance}: "
-                "it is not one of their companies."
+        with refusals_as_403():
+            company_update(
+                company=serializer.instance, actor=self.request.user, **serializer.validated_data
             )
-        serializer.save()
 
 
 class DealFilter(django_filters.FilterSet):
@@ -279,33 +286,27 @@ class DealViewSet(
         if user_role(user=request.user) == Role.SALES_REP:
             # A rep's new deal is theirs, or they could not see what they just created.
             fields["responsible"] = request.user
-        with transaction.atomic():
-            deal = deal_create(contacts=contacts, **fields)
-            deal_status_set(deal=deal, status=status_wanted)
+        with refusals_as_403(), transaction.atomic():
+            deal = deal_create(contacts=contacts, actor=request.user, **fields)
+            deal_status_set(deal=deal, status=status_wanted, actor=request.user)
         return Response(DealSerializer(deal).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
         deal = self.get_object()
         self.check_write()
-        if (
-            user_role(user=request.user) == Role.SALES_REP
-            and deal.responsible_id != request.user.pk
-        ):
-            raise exceptions.PermissionDenied(
-                f"{request.user} may not change the deal {deal}: they are not responsible for it."
-            )
         data = DealSerializer(deal, data=request.data, partial=kwargs.get("partial", False))
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         contacts = fields.pop("contacts", None)
         status_wanted = fields.pop("status", None)
-        with transaction.atomic():
+        actor = request.user
+        with refusals_as_403(), transaction.atomic():
             if fields:
-                deal_update(deal=deal, **fields)
+                deal_update(deal=deal, actor=actor, **fields)
             if contacts is not None:
                 self._check_contacts(contacts)
-                deal_contacts_set(deal=deal, contacts=contacts)
+                deal_contacts_set(deal=deal, contacts=contacts, actor=actor)
             if status_wanted is not None:
-                deal_status_set(deal=deal, status=status_wanted)
+                deal_status_set(deal=deal, status=status_wanted, actor=actor)
         deal = self.get_queryset().get(pk=deal.pk)
         return Response(DealSerializer(deal).data)

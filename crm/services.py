@@ -299,7 +299,7 @@ def _check_deal_writable(*, actor, deal: Deal) -> None:
     stored = Deal.objects.get(pk=deal.pk)
     _refuse_unless(
         deal_is_writable_by(user=actor, deal=stored),
-        f"{actor} may not change the deal {stored.name!r}: it is not theirs.",
+        f"{actor} may not change the deal {stored.name!r}: they are not responsible for it.",
     )
 
 
@@ -423,7 +423,7 @@ def deal_open_for_new_client(
 
 
 @transaction.atomic
-def contact_upsert_by_phone(*, phone: str, **fields) -> tuple[Contact, bool]:
+def contact_upsert_by_phone(*, phone: str, actor=None, **fields) -> tuple[Contact, bool]:
     """Update the contact owning `phone` (any format) or create it; True when created.
 
     Two concurrent upserts of a new number end in one contact: the loser of the insert updates
@@ -434,19 +434,19 @@ def contact_upsert_by_phone(*, phone: str, **fields) -> tuple[Contact, bool]:
     if existing is None:
         try:
             with transaction.atomic():
-                return contact_create(phone=e164, **fields), True
+                return contact_create(phone=e164, actor=actor, **fields), True
         except (ContactPhoneTaken, IntegrityError):
             existing = Contact.objects.get(phone=e164)
-    return contact_update(contact=existing, **fields), False
+    return contact_update(contact=existing, actor=actor, **fields), False
 
 
 @transaction.atomic
-def deal_status_set(*, deal: Deal, status: str) -> Deal:
+def deal_status_set(*, deal: Deal, status: str, actor=None) -> Deal:
     """Move a deal to `status` through close and reopen, so `closed_at` follows."""
     if status == deal.status:
         return deal
     if deal.status != DealStatus.OPEN:
-        deal_reopen(deal=deal)
+        deal_reopen(deal=deal, actor=actor)
     if status != DealStatus.OPEN:
-        deal_close(deal=deal, won=status == DealStatus.WON)
+        deal_close(deal=deal, won=status == DealStatus.WON, actor=actor)
     return deal

@@ -290,3 +290,18 @@ def test_a_sales_rep_cannot_change_a_deal_of_someone_else(rep1, rep2, giulia):
     assert "not responsible for it" in assert_error(response, 403)["message"]
     deal.refresh_from_db()
     assert deal.name == "D"
+
+
+def test_a_sales_rep_owns_the_company_they_create_and_cannot_change_a_colleagues(rep1, rep2):
+    client = token_client(rep1)
+    created = client.post("/api/v1/companies/", {"name": "Rossi Srl"}, format="json")
+    assert created.status_code == 201, created.content
+    assert Company.objects.get(pk=created.json()["id"]).responsible == rep1
+
+    theirs = Company.objects.create(name="Bianchi Spa", responsible=rep2)
+    Contact.objects.create(phone="+393351030999", company=theirs, responsible=rep1)
+    # Visible through rep1's client who works there, but it is rep2's company.
+    response = client.patch(f"/api/v1/companies/{theirs.pk}/", {"name": "X"}, format="json")
+    assert "not one of their companies" in assert_error(response, 403)["message"]
+    theirs.refresh_from_db()
+    assert theirs.name == "Bianchi Spa"
