@@ -299,7 +299,8 @@ def _check_deal_writable(*, actor, deal: Deal) -> None:
     stored = Deal.objects.get(pk=deal.pk)
     _refuse_unless(
         deal_is_writable_by(user=actor, deal=stored),
-        f"{actor} may not change the deal {stored.name!r}: they are not responsible for it.",
+        f"{actor} may not change the deal {stored.name!r}: it is not theirs, they are not "
+        "responsible for it.",
     )
 
 
