@@ -99,13 +99,15 @@ def business_event_receive(*, account, body) -> tuple[BusinessEvent, bool]:
     return event, True
 
 
-def business_event_process(*, event: BusinessEvent) -> BusinessEvent:
+def business_event_process(*, event: BusinessEvent, due: bool = False) -> BusinessEvent:
+    """Send the event's notification, or record why not. `due`: a scheduled reminder whose time
+    has come, sent now (its rule is read again: an operator may have switched it off since)."""
     try:
         rule = _rule_for(event)
         _check_status(event, rule)
         phone, name, contact = _recipient(event)
         event.recipient_phone = phone
-        if event.type == EventType.ACTIVITY_DUE:
+        if event.type == EventType.ACTIVITY_DUE and not due:
             send_at = _reminder_time(event, rule)
             if send_at > timezone.now():
                 event.send_at = send_at
@@ -140,23 +142,9 @@ def business_events_send_due(*, now=None) -> dict:
             ):
                 continue
             event = BusinessEvent.objects.select_related("account").get(pk=pk)
-            event = _send_scheduled(event)
+            event = business_event_process(event=event, due=True)
         counts[event.state] = counts.get(event.state, 0) + 1
     return counts
-
-
-def _send_scheduled(event: BusinessEvent) -> BusinessEvent:
-    # The rule is read again: an operator may have switched it off since.
-    try:
-        rule = _rule_for(event)
-        phone, name, contact = _recipient(event)
-        _send(event, rule, phone=phone, name=name, contact=contact)
-    except _Outcome as outcome:
-        event.state = outcome.state
-        event.reason = outcome.reason
-    event.processed_at = timezone.now()
-    event.save()
-    return event
 
 
 # ---------------------------------------------------------------------------------------------
