@@ -185,3 +185,24 @@ def test_reprocessing_never_processes_a_rejected_event(post_webhook, wa_channel)
     event = WebhookEvent.objects.get()
     assert webhook_event_reprocess(event_id=event.pk).state == WebhookEvent.State.REJECTED
     assert Message.objects.count() == 0
+
+
+def test_a_saved_account_is_not_served_from_the_cache(post_webhook, wa_account, wa_channel):
+    assert post_webhook("inbound_text.json").status_code == 200  # the account is now cached
+    wa_account.secrets = {**wa_account.secrets, "app_secret": "rotated-secret"}
+    wa_account.save()
+    body = fixture_bytes("status_sent.json")
+    # Signed with the old secret: refused at once, not after the cache expires.
+    assert post_webhook(body).status_code == 403
+    assert post_webhook(body, signature=sign(body, "rotated-secret")).status_code == 200
+
+
+def test_the_cache_lets_an_unchanged_account_skip_the_lookup(
+    post_webhook, wa_account, wa_channel, django_assert_num_queries
+):
+    post_webhook("status_sent.json")
+    body = fixture_bytes("inbound_text.json")
+    with mock.patch("messaging.services.inbound.task_wake"):
+        # The insert only: no account query, no savepoint.
+        with django_assert_num_queries(1):
+            post_webhook(body)
