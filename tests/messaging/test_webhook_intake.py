@@ -202,7 +202,6 @@ def test_the_cache_lets_an_unchanged_account_skip_the_lookup(
 ):
     post_webhook("status_sent.json")
     body = fixture_bytes("inbound_text.json")
-    with mock.patch("messaging.services.inbound.task_wake"):
-        # The insert only: no account query, no savepoint.
-        with django_assert_num_queries(1):
-            post_webhook(body)
+    # The insert only: no account query, no savepoint.
+    with mock.patch("messaging.services.inbound.task_wake"), django_assert_num_queries(1):
+        post_webhook(body)
