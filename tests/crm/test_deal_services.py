@@ -1,9 +1,7 @@
-import threading
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 
 from crm.models import Deal, DealStatus, Stage
 from crm.services import (
@@ -17,6 +15,7 @@ from crm.services import (
     deal_update,
     pipeline_create,
 )
+from tests.concurrency import run_at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -199,26 +198,15 @@ def test_a_pipeline_without_stages_gives_a_clear_error(giulia):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_simultaneous_new_client_calls_make_one_deal(sales, giulia):
-    barrier = threading.Barrier(8)
-    errors, deal_ids = [], []
+    deal_ids = []
 
-    def worker():
-        try:
-            barrier.wait(timeout=10)
-            deal = deal_open_for_new_client(
-                contact=giulia, pipeline=sales, stage=None, responsible=None
-            )
-            deal_ids.append(deal.pk)
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def open_deal(_):
+        deal = deal_open_for_new_client(
+            contact=giulia, pipeline=sales, stage=None, responsible=None
+        )
+        deal_ids.append(deal.pk)
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    errors = run_at_once(8, open_deal)
     assert errors == []
     assert Deal.objects.count() == 1
     assert set(deal_ids) == {Deal.objects.get().pk}

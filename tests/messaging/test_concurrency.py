@@ -1,38 +1,16 @@
 """Ten first messages from one new number at the same moment: one contact, one conversation."""
 
-import threading
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
 
 from crm.models import Contact
 from messaging.models import Conversation, Message
 from messaging.providers.base import InboundMessage
 from messaging.services import message_receive
+from tests.concurrency import run_at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_at_once(count, work):
-    barrier = threading.Barrier(count)
-    errors = []
-
-    def worker(index):
-        try:
-            barrier.wait(timeout=10)
-            work(index)
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return errors
 
 
 def test_ten_simultaneous_first_messages_make_one_contact_and_one_conversation(wa_channel):

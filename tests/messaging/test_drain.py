@@ -1,7 +1,6 @@
 """Stored webhook events reach the task cluster as batches drained by woken tasks."""
 
 import json
-import threading
 from types import SimpleNamespace
 from unittest import mock
 
@@ -13,6 +12,7 @@ from crm.models import Contact
 from messaging import queueing
 from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services import inbound, webhook_event_store, webhook_events_drain
+from tests.concurrency import run_at_once
 
 from .conftest import inbound_body, sign
 
@@ -156,23 +156,8 @@ def test_a_lost_wake_up_expires(redis_cluster, clock):
 def test_concurrent_drains_process_each_event_exactly_once(wa_account, wa_channel):
     with mock.patch("messaging.services.inbound.task_wake"):
         store(wa_account, 60)
-    counts, errors = [], []
-    barrier = threading.Barrier(3)
-
-    def drain():
-        try:
-            barrier.wait()
-            counts.append(webhook_events_drain(batch_size=5))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=drain) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    counts = []
+    errors = run_at_once(3, lambda _: counts.append(webhook_events_drain(batch_size=5)))
     assert errors == []
     assert sum(counts) == 60
     assert Message.objects.count() == 60

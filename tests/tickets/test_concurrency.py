@@ -1,40 +1,18 @@
 """Real threads on PostgreSQL: simultaneous first messages make one ticket, and ticket numbers
 stay unique however many open at once."""
 
-import threading
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
 
 from crm.models import Contact
 from messaging.models import Conversation, Message
 from messaging.providers.base import InboundMessage
 from messaging.services import message_receive
+from tests.concurrency import run_at_once
 from tickets.models import Ticket, TicketComment
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_at_once(count, work):
-    barrier = threading.Barrier(count)
-    errors = []
-
-    def worker(index):
-        try:
-            barrier.wait(timeout=10)
-            work(index)
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return errors
 
 
 def inbound(channel, index, sender="393351032246"):
