@@ -124,9 +124,9 @@ def refusal_status(exc: MessageRefused, *, statuses=REFUSAL_STATUS) -> int:
     return statuses.get(exc.code, 422)
 
 
-def refusal_answer(exc: MessageRefused) -> tuple[int, dict]:
+def refusal_answer(exc: MessageRefused, *, statuses=REFUSAL_STATUS) -> tuple[int, dict]:
     """The status and error body of a refused send: the service's own code and text."""
-    status_code = refusal_status(exc)
+    status_code = refusal_status(exc, statuses=statuses)
     return status_code, error_body(status_code=status_code, message=str(exc), code=exc.code)
 
 

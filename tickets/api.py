@@ -15,13 +15,14 @@ from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api_errors import ApiError, error_body
+from config.api_errors import ApiError
 from crm.api import is_api_account, require_writer
 from messaging.api import (
     IDEMPOTENCY_KEY_HEADER,
     REFUSAL_STATUS,
     conversations_visible,
     idempotent_response,
+    refusal_answer,
     refusal_status,
 )
 from messaging.services import MessageRefused
@@ -188,10 +189,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
                 )
             except MessageRefused as exc:
                 transaction.set_rollback(True)
-                status_code = refusal_status(exc, statuses=TICKET_REFUSAL_STATUS)
-                return status_code, error_body(
-                    status_code=status_code, message=str(exc), code=exc.code
-                )
+                return refusal_answer(exc, statuses=TICKET_REFUSAL_STATUS)
         comment = TicketComment.objects.select_related("author", "message").get(pk=comment.pk)
         return status.HTTP_201_CREATED, TicketCommentOut(comment).data
 
