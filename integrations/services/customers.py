@@ -16,7 +16,13 @@ from django.utils import timezone
 
 from crm.models import Company, Contact, ContactKind
 from crm.phones import PhoneNumberInvalid, phone_normalize
-from crm.services import ContactPhoneTaken, contact_get_or_create_by_phone, contact_update
+from crm.services import (
+    ContactPhoneTaken,
+    company_create,
+    company_update,
+    contact_get_or_create_by_phone,
+    contact_update,
+)
 from integrations.connectors.base import ConnectorError, ExternalRecord, RecordKind
 from integrations.models import (
     ExternalLink,
@@ -260,7 +266,7 @@ def _plain(value):
 
 def _create_local(*, account, object_type, record, phone, wanted):
     if object_type == LinkedObject.COMPANY:
-        return Company.objects.create(
+        return company_create(
             name=wanted.get("name") or phone, phone=phone, email=wanted.get("email", "")
         )
     kind = wanted.get("kind", ContactKind.LEAD)
@@ -282,10 +288,7 @@ def _apply(*, object_type, local, changes: dict):
             except ContactPhoneTaken:
                 logger.info("contact %s: the platform's new phone belongs to another", local.pk)
         return contact_update(contact=local, **changes) if changes else local
-    for name, value in changes.items():
-        setattr(local, name, value)
-    local.save()
-    return local
+    return company_update(company=local, **changes)
 
 
 def _link_save(*, account, object_type, local, record, link, keep_synced_at=False) -> None:
