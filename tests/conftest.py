@@ -1,6 +1,8 @@
 import pytest
 from django.db import connection
 
+pytest_plugins = ["tests.browser"]
+
 
 def pytest_collection_modifyitems(config, items):
     if connection.vendor == "postgresql":
