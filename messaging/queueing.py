@@ -13,10 +13,13 @@ that drains a table (stored webhook events) is woken, not enqueued per row:
 With the ORM broker (one development machine) and inline tasks (tests), every wake enqueues.
 """
 
+import logging
 import time
+from collections.abc import Callable
 from functools import cache
 
 from django.conf import settings
+from django.db import transaction
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
@@ -26,6 +29,8 @@ DRAIN_LINGER_SECONDS = 0.25  # must exceed WAKE_COALESCE_SECONDS
 
 _last_wake: dict[str, float] = {}
 
+logger = logging.getLogger(__name__)
+
 
 @cache
 def _broker():
@@ -34,6 +39,24 @@ def _broker():
 
 def task_enqueue(func: str, *args, **kwargs):
     return async_task(func, *args, broker=_broker(), **kwargs)
+
+
+def after_commit(callback: Callable[[], object], *, what: str) -> None:
+    """Hand work to the task cluster once the caller's rows are committed, best effort.
+
+    What was committed (a stored webhook, a queued message) is the durable promise and the
+    sweep re-drives it, so a broker that is down at this moment is logged, never raised: an
+    error here would turn a stored event or a queued send into a 500 that invites a retry and
+    a second send.
+    """
+
+    def run():
+        try:
+            callback()
+        except Exception:
+            logger.exception("%s: the task cluster was not reached; the sweep re-drives it", what)
+
+    transaction.on_commit(run)
 
 
 def _flag_key(name: str) -> str | None:

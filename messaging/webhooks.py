@@ -17,7 +17,12 @@ logger = logging.getLogger(__name__)
 @csrf_exempt
 def whatsapp(request, account_key):
     """Meta's GET handshake and signed POSTs for one WhatsApp Cloud account."""
-    account = webhook_account(platform="whatsapp_cloud", key=account_key)
+    try:
+        account = webhook_account(platform="whatsapp_cloud", key=account_key)
+    except DatabaseError:
+        # Nothing stored, so nothing acknowledged: the provider retries once we are back.
+        logger.exception("webhook account could not be read")
+        return _unavailable()
     if account is None:
         return JsonResponse({"error": "Unknown webhook address."}, status=404)
     provider = provider_class("whatsapp_cloud")(settings=account.settings, secrets=account.secrets)
@@ -47,7 +52,15 @@ def whatsapp(request, account_key):
     except DatabaseError:
         # Not stored means not acknowledged: Meta retries for days, so nothing is lost.
         logger.exception("webhook could not be stored")
-        return JsonResponse({"error": "Temporarily unable to store the event."}, status=503)
+        return _unavailable()
     if rejected:
         return HttpResponseForbidden(rejected)
     return HttpResponse("OK")
+
+
+def _unavailable() -> JsonResponse:
+    return JsonResponse(
+        {"error": "Temporarily unable to store the event."},
+        status=503,
+        headers={"Retry-After": "30"},
+    )

@@ -24,6 +24,7 @@ from messaging.providers.base import (
     UnparsedItem,
 )
 from messaging.queueing import (
+    after_commit,
     drain_linger_seconds,
     task_wake,
     task_wake_clear,
@@ -74,7 +75,7 @@ def webhook_event_store(
         error="" if account.is_active else "The account is inactive.",
     )
     if event_id is not None and state == WebhookEvent.State.PENDING:
-        transaction.on_commit(webhook_events_wake)
+        after_commit(webhook_events_wake, what=f"webhook event {event_id}")
     return event_id
 
 

@@ -1,9 +1,8 @@
 """How an inbound message becomes a Message row: shared by the one-by-one and the batch paths."""
 
-from django.db import transaction
-
 from messaging.models import Channel, Conversation, Message
 from messaging.providers.base import InboundMessage, MessageType
+from messaging.queueing import after_commit
 
 
 def message_build(*, channel: Channel, conversation: Conversation, inbound: InboundMessage):
@@ -32,7 +31,10 @@ def media_fetch_after_commit(message: Message) -> None:
     if message.media_state == Message.MediaState.PENDING:
         from messaging.services.media import media_fetch_enqueue
 
-        transaction.on_commit(lambda: media_fetch_enqueue(message_id=message.pk))
+        after_commit(
+            lambda: media_fetch_enqueue(message_id=message.pk),
+            what=f"media of message {message.pk}",
+        )
 
 
 def latest(current, candidate):

@@ -16,7 +16,7 @@ from django.utils import timezone
 from crm.selectors import contact_is_writable_by
 from messaging.models import Channel, Conversation, Message, MessageTemplate
 from messaging.providers.base import MessageType, OutboundMessage, ProviderError, TemplateCall
-from messaging.queueing import task_enqueue
+from messaging.queueing import after_commit, task_enqueue
 from messaging.selectors import conversation_window
 from messaging.services.inbound import conversation_get_or_open
 from messaging.services.statuses import pending_statuses_apply
@@ -155,7 +155,10 @@ def _queue(
         Conversation.objects.filter(pk=conversation.pk).update(
             last_message_at=message.created_at, last_message_status=S.QUEUED
         )
-        transaction.on_commit(lambda: message_deliver_enqueue(message_id=message.pk))
+        after_commit(
+            lambda: message_deliver_enqueue(message_id=message.pk),
+            what=f"queued message {message.pk}",
+        )
     return message
 
 
