@@ -30,3 +30,8 @@ def request(method: str, url: str, *, timeout: float | None = None, **kwargs) ->
         raise HttpFailure(f"{method} {url}: timed out", timeout=True) from exc
     except requests.RequestException as exc:
         raise HttpFailure(f"{method} {url}: {type(exc).__name__}") from exc
+
+
+def session_close() -> None:
+    """Drop the pooled connections (they reopen on the next request)."""
+    _session.close()

@@ -21,3 +21,16 @@ def forget_webhook_accounts():
     webhook_accounts_forget()
     yield
     webhook_accounts_forget()
+
+
+@pytest.fixture(autouse=True)
+def live_traffic_stopped():
+    # Nothing a test started may outlive it: the sandbox's status threads would post to a server
+    # (and a database) the next test no longer has, and a kept-alive outbound connection holds a
+    # live-server thread, with its database connection, open past the end of the session.
+    yield
+    from messaging import http
+    from messaging.sandbox import emulator
+
+    emulator.reset()
+    http.session_close()

@@ -359,12 +359,20 @@ class Media:
 
 
 _lock = threading.Lock()
+_stopping = threading.Event()
+_workers: set[threading.Thread] = set()
 _chats: dict[tuple[str, str], Chat] = {}
 _messages: dict[str, tuple[Chat, Entry]] = {}
 _media: dict[str, Media] = {}
 
 
 def reset() -> None:
+    """Forget every chat, and stop the status threads still posting (a test server they post
+    to may be going away)."""
+    _stopping.set()
+    for worker in list(_workers):
+        worker.join(timeout=WEBHOOK_TIMEOUT_SECONDS)
+    _stopping.clear()
     with _lock:
         _chats.clear()
         _messages.clear()
@@ -806,14 +814,23 @@ def start_statuses(sub, wamid, wa_id, plan, *, callback_data="", pricing=None) -
         name=f"sandbox-status-{wamid[-8:]}",
         daemon=True,
     )
+    _workers.add(worker)
     worker.start()
 
 
-def _emit_statuses(sub, wamid, wa_id, plan, scale, callback_data, pricing) -> None:
+def _emit_statuses(*args) -> None:
+    try:
+        _emit_statuses_in_order(*args)
+    finally:
+        _workers.discard(threading.current_thread())
+
+
+def _emit_statuses_in_order(sub, wamid, wa_id, plan, scale, callback_data, pricing) -> None:
     # One thread per message keeps its statuses in order even while a post is being retried.
     started = time.monotonic()
     for delay, status, error_code in plan:
-        time.sleep(max(0.0, started + delay * scale - time.monotonic()))
+        if _stopping.wait(max(0.0, started + delay * scale - time.monotonic())):
+            return
         item = {
             "id": wamid,
             "status": status,
