@@ -245,6 +245,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.api_schema.add_error_responses",
+        "config.api_schema.bound_path_ids",
     ],
 }
 # Minutes a temporary public link to a stored document stays valid (a provider fetches it once).

@@ -261,3 +261,20 @@ def test_what_django_refuses_before_any_view_answers_in_the_api_shape_under_api(
     page = client.get("/inbox/", HTTP_HOST="evil.example")
     assert page.status_code == 400
     assert page["Content-Type"].startswith("text/html")
+
+
+def test_an_id_filter_naming_nothing_is_an_empty_list_not_an_error(manager, giulia):
+    client = token_client(manager)
+    assert client.get("/api/v1/contacts/?company=999999").json()["count"] == 0
+    assert client.get(f"/api/v1/contacts/?responsible={giulia.responsible_id}").json()["count"] == 1
+    assert client.get("/api/v1/deals/?contacts=999999&contacts=1").status_code == 200
+
+
+def test_the_message_pages_bound_page_size_too(manager, wa_channel, giulia):
+    from .conftest import open_window
+
+    conversation = open_window(wa_channel, giulia)
+    path = f"/api/v1/conversations/{conversation.pk}/messages/"
+    error = assert_error(token_client(manager).get(f"{path}?page_size=201"), 400, "invalid")
+    assert set(error["fields"]) == {"page_size"}
+    assert token_client(manager).get(f"{path}?page_size=200").status_code == 200
