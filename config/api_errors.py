@@ -7,6 +7,9 @@ import logging
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, JsonResponse
+from django.views import csrf
+from django.views.csrf import CSRF_FAILURE_TEMPLATE_NAME
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -124,15 +127,38 @@ def api_exception_handler(exc, context):
     return Response(body, status=exc.status_code, headers=headers)
 
 
+def is_api_path(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+@csrf_exempt
 def api_not_found(request, *args, **kwargs):
-    """Unknown paths under /api/ answer in the API's shape instead of Django's HTML page."""
+    """Unknown paths under /api/ answer in the API's shape instead of Django's HTML page.
+
+    CSRF-exempt like every API view (DRF checks CSRF itself, for session logins only): without
+    it, the CSRF middleware refuses a POST here before this 404 can answer.
+    """
     message = f"No API endpoint at {request.path}."
     if not request.path.endswith("/"):
         message += " API paths end with a slash."
     return JsonResponse(error_body(status_code=404, message=message), status=404)
 
 
+def api_error_page(request, *, status_code: int, message: str) -> JsonResponse:
+    return JsonResponse(error_body(status_code=status_code, message=message), status=status_code)
+
+
 def api_server_error(request, *args, **kwargs):
     return JsonResponse(
         error_body(status_code=500, message="Internal error; it has been logged."), status=500
+    )
+
+
+def csrf_failure(request, reason="", template_name=CSRF_FAILURE_TEMPLATE_NAME):
+    """`CSRF_FAILURE_VIEW`: the API's shape under /api/, Django's page elsewhere."""
+    if not is_api_path(request):
+        return csrf.csrf_failure(request, reason=reason, template_name=template_name)
+    message = f"CSRF check failed: {reason}" if reason else "CSRF check failed."
+    return JsonResponse(
+        error_body(status_code=403, message=message, code="csrf_failed"), status=403
     )

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from accounts.models import Role
 from accounts.selectors import user_role
+from config.api_filters import ApiFilterSet
 from crm.models import Company, Contact, ContactKind, Deal, DealStatus
 from crm.selectors import (
     company_list_visible_to,
@@ -67,7 +68,7 @@ def _actor(request):
     return None if is_api_account(request) else request.user
 
 
-class ContactFilter(django_filters.FilterSet):
+class ContactFilter(ApiFilterSet):
     search = django_filters.CharFilter(
         method="filter_search",
         label="Name, email or phone in any format (`+39 335 1032246`, `0039...`, `335...`).",
@@ -155,7 +156,7 @@ class ContactViewSet(
         return Response(ContactOut(contact).data)
 
 
-class CompanyFilter(django_filters.FilterSet):
+class CompanyFilter(ApiFilterSet):
     search = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
 
     class Meta:
@@ -239,7 +240,7 @@ class CompanyViewSet(
             )
 
 
-class DealFilter(django_filters.FilterSet):
+class DealFilter(ApiFilterSet):
     status = django_filters.ChoiceFilter(choices=DealStatus.choices)
 
     class Meta:

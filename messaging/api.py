@@ -16,7 +16,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api_errors import ApiError, error_body
-from config.api_pagination import MessageCursorPagination
+from config.api_filters import ApiFilterSet
+from config.api_pagination import MAX_PAGE_SIZE, MessageCursorPagination
 from crm.api import contacts_visible, is_api_account, require_writer
 from crm.models import Contact
 from crm.services import contact_get_or_create_by_phone
@@ -50,7 +51,7 @@ def templates_visible(request):
     return MessageTemplate.objects.all()
 
 
-class ConversationFilter(django_filters.FilterSet):
+class ConversationFilter(ApiFilterSet):
     status = django_filters.ChoiceFilter(choices=Conversation.Status.choices)
 
     class Meta:
@@ -78,7 +79,9 @@ class ConversationViewSet(
         filters=False,
         parameters=[
             OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next`/`previous`."),
-            OpenApiParameter("page_size", OpenApiTypes.INT),
+            OpenApiParameter(
+                "page_size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}
+            ),
         ],
     )
     @action(
@@ -95,7 +98,7 @@ class ConversationViewSet(
         return self.get_paginated_response(MessageOut(page, many=True).data)
 
 
-class TemplateFilter(django_filters.FilterSet):
+class TemplateFilter(ApiFilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains")
 
     class Meta:

@@ -16,6 +16,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api_errors import ApiError
+from config.api_filters import ApiFilterSet
 from crm.api import is_api_account, require_writer
 from messaging.api import (
     IDEMPOTENCY_KEY_HEADER,
@@ -62,7 +63,7 @@ def _refused(exc: MessageRefused) -> ApiError:
     )
 
 
-class TicketFilter(django_filters.FilterSet):
+class TicketFilter(ApiFilterSet):
     search = django_filters.CharFilter(
         method="filter_search",
         label="Ticket number (`TT24` or `24`), contact name, or a phone in any format.",

@@ -16,6 +16,7 @@ from .base import (
     Connector,
     ConnectorError,
     ExternalRecord,
+    PushResult,
     RateLimiter,
     RecordKind,
     join_name,
@@ -300,18 +301,51 @@ class ActiveCampaignConnector(Connector):
         body = _contact_body(email, first_name, last_name, phone, field_values)
         return self._contact_id(self._request("PUT", f"contacts/{contact_id}", json=body))
 
+    def contact_find_by_phone(self, phone: str) -> ExternalRecord | None:
+        """The contact whose stored phone has the same digits as `phone`, or None.
+
+        §4: phones are kept as typed and `phone` is a prefix match on that text, so ask for the
+        forms an international number is usually typed in and compare the digits here.
+        """
+        digits = _phone_digits(phone)
+        if not digits:
+            return None
+        variants = dict.fromkeys((phone.strip(), f"+{digits}", f"00{digits}", digits))
+        for variant in variants:
+            body = self._request("GET", "contacts", params={"phone": variant})
+            for contact in body.get("contacts") or []:
+                if _phone_digits(contact.get("phone") or "") == digits:
+                    return self._to_record(contact)
+        return None
+
     def push(self, record: ExternalRecord) -> str:
+        return self.push_result(record).external_id
+
+    def push_result(self, record: ExternalRecord) -> PushResult:
         if record.kind == RecordKind.COMPANY:
             raise ConnectorError(f"{self.label}: this connector stores contacts only.")
         first, last = split_name(record.name)
         values = {"email": record.email, "first_name": first, "last_name": last}
         if record.external_id:
-            return self.contact_update(record.external_id, phone=record.phone, **values)
-        if record.email:
-            return self.contact_sync(phone=record.phone, **values)
-        if record.phone:
-            return self.contact_create(phone=record.phone, **values)
-        raise ConnectorError(f"{self.label}: a contact needs an e-mail address or a phone.")
+            return PushResult(self.contact_update(record.external_id, phone=record.phone, **values))
+        if not record.email and not record.phone:
+            raise ConnectorError(f"{self.label}: a contact needs an e-mail address or a phone.")
+        try:
+            if record.email:
+                return PushResult(self.contact_sync(phone=record.phone, **values))
+            return PushResult(self.contact_create(phone=record.phone, **values))
+        except ConnectorError as exc:
+            # §8: 422 `duplicate` says the e-mail or phone is already on a contact there. That
+            # contact is ours: update it rather than fail on every run.
+            if exc.code != "duplicate":
+                raise
+            existing = (record.email and self.contact_find_by_email(record.email)) or (
+                record.phone and self.contact_find_by_phone(record.phone)
+            )
+            if not existing or not existing.external_id:
+                raise
+        contact_id = self.contact_update(existing.external_id, phone=record.phone, **values)
+        return PushResult(contact_id, existed=True)
 
     def _contact_id(self, body: dict) -> str:
         contact_id = (body.get("contact") or {}).get("id")
@@ -379,6 +413,12 @@ class ActiveCampaignConnector(Connector):
             return False
         self._request("DELETE", f"contactTags/{link_id}")
         return True
+
+
+def _phone_digits(phone: str) -> str:
+    """The digits of an international number, without its 00 or + prefix."""
+    digits = "".join(c for c in phone if c.isdigit())
+    return digits[2:] if digits.startswith("00") else digits
 
 
 def _contact_body(email, first_name, last_name, phone, field_values) -> dict:

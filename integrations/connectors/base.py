@@ -45,6 +45,15 @@ class ExternalRecord:
     raw: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class PushResult:
+    """What a push did. `existed` says the platform already held the record (it refused to create
+    a duplicate), so the push linked ours to that one and updated it instead of creating one."""
+
+    external_id: str
+    existed: bool = False
+
+
 class ConnectorError(Exception):
     """A call to the platform failed.
 
@@ -113,6 +122,11 @@ class Connector:
     def push(self, record: ExternalRecord) -> str:
         """Create the record, or update it when it has an external id; return the external id."""
         raise NotImplementedError
+
+    def push_result(self, record: ExternalRecord) -> PushResult:
+        """`push`, also saying whether the record was found already there. Connectors whose
+        platform can answer "it exists" to a create override this."""
+        return PushResult(self.push(record))
 
     def _http(self, method: str, url: str, **kwargs) -> requests.Response:
         try:

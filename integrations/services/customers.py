@@ -23,7 +23,7 @@ from crm.services import (
     contact_get_or_create_by_phone,
     contact_update,
 )
-from integrations.connectors.base import ConnectorError, ExternalRecord, RecordKind
+from integrations.connectors.base import ConnectorError, ExternalRecord, PushResult, RecordKind
 from integrations.models import (
     ExternalLink,
     IntegrationAccount,
@@ -334,7 +334,7 @@ def _push_changed(*, account, connector, object_type, since, stats, errors) -> N
         if link and link.synced_at and obj.updated_at <= link.synced_at:
             continue  # unchanged since it was last synced (or just pulled)
         try:
-            _push_one(
+            result = _push_one(
                 account=account,
                 connector=connector,
                 object_type=object_type,
@@ -347,7 +347,8 @@ def _push_changed(*, account, connector, object_type, since, stats, errors) -> N
             if len(errors) < MAX_ERROR_LINES:
                 errors.append(f"{object_type} #{obj.pk} not sent: {exc.message}")
             continue
-        stats["pushed"] += 1
+        # The platform already held it (and refused a duplicate): ours is now linked to that one.
+        stats["push_linked" if result.existed else "pushed"] += 1
 
 
 def _company_external_ids(account) -> dict[int, str]:
@@ -387,11 +388,12 @@ def _record_for(*, account, object_type, obj, link, company_ids) -> ExternalReco
     )
 
 
-def _push_one(*, account, connector, object_type, obj, link, company_ids) -> str:
+def _push_one(*, account, connector, object_type, obj, link, company_ids) -> PushResult:
     record = _record_for(
         account=account, object_type=object_type, obj=obj, link=link, company_ids=company_ids
     )
-    external_id = connector.push(record)
+    result = connector.push_result(record)
+    external_id = result.external_id
     try:
         with transaction.atomic():
             ExternalLink.objects.update_or_create(
@@ -414,7 +416,7 @@ def _push_one(*, account, connector, object_type, obj, link, company_ids) -> str
             f"the platform stored it as {external_id}, which is already linked to "
             f"{object_type} #{other.local_id if other else '?'}."
         ) from None
-    return external_id
+    return result
 
 
 # --- one record, now ---------------------------------------------------------------------------
@@ -451,7 +453,7 @@ def record_send(*, account: IntegrationAccount, object_type: str, local_id: int)
             obj=obj,
             link=link,
             company_ids=_company_external_ids(account),
-        )
+        ).external_id
     finally:
         close = getattr(connector, "close", None)
         if close:

@@ -1,6 +1,7 @@
 """The OpenAPI schema is valid, its docs page works offline, and the API keeps its promises:
-a schemathesis run against the live WSGI app (fixed examples, fixed seed) finds no server error
-and no response that breaks the schema."""
+a schemathesis run against the live WSGI app (fixed examples, fixed seed) finds no server error,
+no undocumented status or content type, no response that breaks the schema, and no request the
+schema refuses but the server takes."""
 
 import contextlib
 
@@ -11,7 +12,14 @@ from django.core.management import call_command
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from rest_framework.test import APIClient
-from schemathesis.checks import not_a_server_error, response_schema_conformance
+from schemathesis.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    not_a_server_error,
+    positive_data_acceptance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from config.wsgi import application
 from integrations.models import NotificationRule
@@ -121,6 +129,19 @@ def _no_throttling(monkeypatch):
     monkeypatch.setattr(ScopedRateThrottle, "allow_request", lambda self, request, view: True)
 
 
+# Every answer is documented, in its schema and its content type, and what the schema refuses
+# the server refuses. Reads also accept whatever the schema allows (filters, pages, ids); a write
+# may still refuse a body the schema cannot judge (a phone that is no number, an id of nothing).
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
+READ_CHECKS = [*CHECKS, positive_data_acceptance]
+
+
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES,
@@ -132,9 +153,8 @@ def _no_throttling(monkeypatch):
 def test_the_api_answers_every_generated_request_within_its_schema(case, principals):
     for headers in principals:
         with _connection_kept():
-            case.call_and_validate(
-                headers=headers, checks=[not_a_server_error, response_schema_conformance]
-            )
+            checks = READ_CHECKS if case.method == "GET" else CHECKS
+            case.call_and_validate(headers=headers, checks=checks)
 
 
 @pytest.mark.django_db
@@ -142,3 +162,20 @@ def test_the_anonymous_root_is_not_an_html_page():
     response = APIClient().get("/api/v1/")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_the_schema_bounds_pages_page_sizes_and_ids_as_the_server_does(client):
+    schema = client.get("/api/schema/?format=json").json()
+    deals = schema["paths"]["/api/v1/deals/"]["get"]
+    parameters = {p["name"]: p["schema"] for p in deals["parameters"]}
+    assert parameters["page"] == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    assert parameters["page_size"] == {"type": "integer", "minimum": 1, "maximum": 200}
+    one_id = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
+    assert parameters["company"] == one_id
+    assert parameters["contacts"] == {"type": "array", "items": one_id}
+    assert {"400", "404"} <= set(deals["responses"])
+    messages = schema["paths"]["/api/v1/conversations/{id}/messages/"]["get"]
+    parameters = {p["name"]: p["schema"] for p in messages["parameters"]}
+    assert parameters["id"] == one_id
+    assert parameters["page_size"]["maximum"] == 200

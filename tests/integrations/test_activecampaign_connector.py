@@ -10,7 +10,13 @@ from responses import matchers
 
 from integrations.connectors import connector_class
 from integrations.connectors.activecampaign import ActiveCampaignConnector
-from integrations.connectors.base import ConnectorError, ExternalRecord, RateLimiter, RecordKind
+from integrations.connectors.base import (
+    ConnectorError,
+    ExternalRecord,
+    PushResult,
+    RateLimiter,
+    RecordKind,
+)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "activecampaign"
 ACCOUNT_URL = "https://acmeshop.api-us1.com"
@@ -345,6 +351,90 @@ def test_it_pushes_a_known_contact_with_put(rsps, clock):
     )
 
     assert make(clock).push(record) == "2187"
+
+
+def listed(contact_id: str, phone: str, email: str = "") -> dict:
+    """A one-contact answer of GET /contacts."""
+    contact = load("contacts_list_by_email")["contacts"][0]
+    return {
+        **load("contacts_list_by_email"),
+        "contacts": [{**contact, "id": contact_id, "phone": phone, "email": email}],
+    }
+
+
+def test_a_phone_only_duplicate_is_found_by_phone_updated_and_reported_as_existing(rsps, clock):
+    rsps.post(f"{API}/contacts", status=422, json=load("error_422_duplicate"))
+    # Stored as typed: the E.164 query finds a longer number only, the 00 form finds it.
+    rsps.get(
+        f"{API}/contacts",
+        match=[matchers.query_param_matcher({"phone": "+393205550101"})],
+        json=listed("2300", "+39 320 555 01019"),
+    )
+    rsps.get(
+        f"{API}/contacts",
+        match=[matchers.query_param_matcher({"phone": "00393205550101"})],
+        json=listed("2240", "0039 320 555 0101"),
+    )
+    rsps.put(
+        f"{API}/contacts/2240",
+        match=[
+            matchers.json_params_matcher(
+                {"contact": {"firstName": "Paolo", "lastName": "Russo", "phone": "+393205550101"}}
+            )
+        ],
+        json={"contact": {"id": "2240"}},
+    )
+    record = ExternalRecord(
+        external_id="", kind=RecordKind.CONTACT, name="Paolo Russo", phone="+393205550101"
+    )
+
+    assert make(clock).push_result(record) == PushResult("2240", existed=True)
+    assert [c.request.method for c in rsps.calls] == ["POST", "GET", "GET", "PUT"]
+
+
+def test_a_duplicate_is_looked_up_by_email_before_phone(rsps, clock):
+    rsps.post(f"{API}/contact/sync", status=422, json=load("error_422_duplicate"))
+    rsps.get(
+        f"{API}/contacts",
+        match=[matchers.query_param_matcher({"email": "giulia.ferrari@example.com"})],
+        json=load("contacts_list_by_email"),
+    )
+    rsps.put(f"{API}/contacts/2187", json=load("contact_updated"))
+    record = ExternalRecord(
+        external_id="",
+        kind=RecordKind.CONTACT,
+        name="Giulia Ferrari",
+        phone="+393471234567",
+        email="giulia.ferrari@example.com",
+    )
+
+    assert make(clock).push(record) == "2187"
+    assert len(rsps.calls) == 3  # no phone search: the e-mail found it
+
+
+def test_a_duplicate_that_cannot_be_found_is_still_the_platforms_refusal(rsps, clock):
+    rsps.post(f"{API}/contacts", status=422, json=load("error_422_duplicate"))
+    rsps.get(f"{API}/contacts", json=load("contacts_list_empty"))
+    record = ExternalRecord(external_id="", kind=RecordKind.CONTACT, phone="+393205550101")
+
+    with pytest.raises(ConnectorError, match="already exists") as caught:
+        make(clock).push(record)
+
+    assert caught.value.code == "duplicate"
+    assert {c.request.url.split("phone=")[1] for c in rsps.calls[1:]} == {
+        "%2B393205550101",
+        "00393205550101",
+        "393205550101",
+    }
+
+
+def test_other_refusals_of_a_create_are_not_looked_up(rsps, clock):
+    rsps.post(f"{API}/contacts", status=422, json=load("error_422_missing_attribute"))
+    record = ExternalRecord(external_id="", kind=RecordKind.CONTACT, phone="+393205550101")
+
+    with pytest.raises(ConnectorError, match="Missing attribute"):
+        make(clock).push(record)
+    assert len(rsps.calls) == 1
 
 
 def test_it_refuses_to_push_companies_and_empty_contacts(clock):

@@ -60,6 +60,8 @@ def test_a_platform_refusal_is_shown_as_it_said_it(admin_client, rsps):
     account = ac_account()
     contact = Contact.objects.create(phone="+393205550101", name="Sofia Romano")
     rsps.post(f"{AC_API}/contacts", json=load("activecampaign", "error_422_duplicate"), status=422)
+    # The duplicate is looked up; when nobody there has the number, the refusal stands.
+    rsps.get(f"{AC_API}/contacts", json=load("activecampaign", "contacts_list_empty"))
     response = admin_client.post(url("contact", contact.pk), {"account": account.pk})
     assert response.status_code == 200
     page = response.content.decode()

@@ -264,6 +264,31 @@ def test_activecampaign_contacts_are_upserted_by_phone_and_ours_pushed(job, rsps
     assert link_of(account, paolo).external_id == "2240"
 
 
+def test_a_contact_activecampaign_already_has_is_linked_and_updated_not_failed(job, rsps):
+    with time_machine.travel(NOW):
+        paolo = contact_create(phone="333 444 5566", name="Paolo Russo")
+        account = ac_account()
+        ac_list(rsps, SINCE_ISO, [(0, "contacts_list_empty")])
+        rsps.post(
+            f"{AC_API}/contacts", json=load("activecampaign", "error_422_duplicate"), status=422
+        )
+        found = load("activecampaign", "contacts_list_by_email")
+        found["contacts"][0].update(id="2250", phone="+39 333 444 5566", email="")
+        rsps.get(f"{AC_API}/contacts", json=found)
+        rsps.put(f"{AC_API}/contacts/2250", json={"contact": {"id": "2250"}})
+
+        run = run_job(job)
+
+    assert run.outcome == JobRun.Outcome.SUCCESS, run.error
+    assert run.counts["push_linked"] == 1
+    assert "push_failed" not in run.counts and "pushed" not in run.counts
+    assert link_of(account, paolo).external_id == "2250"
+    [put] = [c for c in rsps.calls if c.request.method == "PUT"]
+    assert json.loads(put.request.body) == {
+        "contact": {"firstName": "Paolo", "lastName": "Russo", "phone": "+393334445566"}
+    }
+
+
 def test_activecampaign_is_asked_for_contacts_updated_since_now_minus_the_window(job, rsps):
     SyncJob.objects.filter(pk=job.pk).update(window_days=3)
     with time_machine.travel(NOW):
