@@ -19,7 +19,8 @@ def admin_page(page_for, username="boss"):
 
 
 def admin_messages(page) -> list[str]:
-    """The messages the admin shows at the top of the page after an action."""
+    """The messages the admin shows at the top of the page after an action (it capitalises
+    their first letter)."""
     return [text.strip() for text in page.locator("ul.messagelist li").all_inner_texts()]
 
 
