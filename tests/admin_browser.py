@@ -65,3 +65,21 @@ def form_owner_id(page, selector: str) -> str | None:
         " return el && el.form ? el.form.id : null; }",
         selector,
     )
+
+
+def row_of(page, name: str):
+    """The row of an admin list that mentions `name`."""
+    return page.locator("#result_list tbody tr").filter(has_text=name)
+
+
+def cell(page, name: str, field: str) -> str:
+    return row_of(page, name).locator(f".field-{field}").inner_text().strip()
+
+
+def choose_action(page, rows: list[str], action_label: str):
+    """Tick the rows, pick the action in the drop-down and press Go, as in the admin."""
+    for name in rows:
+        row_of(page, name).locator("input.action-select").check()
+    page.select_option("select[name=action]", label=action_label)
+    page.click("button[name=index]")
+    page.wait_for_load_state()

@@ -15,7 +15,14 @@ import responses
 from crm.models import Contact
 from integrations.models import ExternalLink, JobRun, SyncJob
 from messaging.models import Channel, MessageTemplate
-from tests.admin_browser import admin_messages, admin_page, form_owner_id, screenshot
+from tests.admin_browser import (
+    admin_messages,
+    admin_page,
+    cell,
+    choose_action,
+    form_owner_id,
+    screenshot,
+)
 from tests.messaging import conftest as messaging_fixtures
 
 from .crm_mocks import load, vt_account, vt_calls, vt_login, vt_logout, vt_post
@@ -50,23 +57,6 @@ def jobs_page(sandbox, page_for, jobs):
     _, page = admin_page(page_for)
     page.goto(f"{sandbox}{JOBS}")
     return page
-
-
-def row_of(page, name: str):
-    return page.locator("#result_list tbody tr").filter(has_text=name)
-
-
-def cell(page, name: str, field: str) -> str:
-    return row_of(page, name).locator(f".field-{field}").inner_text().strip()
-
-
-def choose_action(page, rows: list[str], action_label: str):
-    """Tick the rows, pick the action in the drop-down and press Go, as in the admin."""
-    for name in rows:
-        row_of(page, name).locator("input.action-select").check()
-    page.select_option("select[name=action]", label=action_label)
-    page.click("button[name=index]")
-    page.wait_for_load_state()
 
 
 def test_run_now_shows_the_message_and_the_rows_last_run(jobs, jobs_page):

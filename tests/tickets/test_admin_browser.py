@@ -11,6 +11,8 @@ from tests.admin_browser import (
     admin_page,
     business_bubbles,
     business_texts,
+    cell,
+    choose_action,
     form_owner_id,
     screenshot,
     settled,
@@ -170,3 +172,48 @@ def test_open_ticket_on_a_conversation_page_opens_it_and_shows_the_ticket(
     ]
     assert "Can I change my delivery address?" in page.inner_text(".field-description_text")
     emulator.reset()
+
+
+def test_the_ticket_list_actions_close_reopen_and_assign_the_ticked_rows(sandbox, ticket, page_for):
+    staff_user("colleague")
+    _, page = admin_page(page_for)
+    page.goto(f"{sandbox}/admin/tickets/ticket/")
+    number = ticket.number
+
+    choose_action(page, [number], "Close selected tickets")
+    page.wait_for_selector("ul.messagelist")
+    assert admin_messages(page) == ["1 ticket(s) closed."]
+    assert cell(page, number, "status") == "Closed"
+
+    choose_action(page, [number], "Reopen selected tickets")
+    page.wait_for_selector("ul.messagelist")
+    assert admin_messages(page) == ["1 ticket(s) reopened."]
+    assert cell(page, number, "status") == "Open"
+
+    # "Assign to" next to the action drop-down picks the person.
+    page.select_option("select[name=assignee]", label="colleague")
+    choose_action(page, [number], "Assign selected tickets to the person chosen above")
+    page.wait_for_selector("ul.messagelist")
+    assert admin_messages(page) == ["1 ticket(s) assigned to colleague."]
+    assert cell(page, number, "assignee") == "colleague"
+
+    choose_action(page, [number], "Assign selected tickets to me")
+    page.wait_for_selector("ul.messagelist")
+    assert admin_messages(page) == ["1 ticket(s) assigned to you."]
+    assert cell(page, number, "assignee") == "boss"
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.assignee.username) == ("open", "boss")
+
+
+def test_the_conversation_list_closes_the_ticked_conversation(sandbox, ticket, page_for):
+    conversation = Conversation.objects.get(ticket=ticket)
+    _, page = admin_page(page_for)
+    page.goto(f"{sandbox}/admin/messaging/conversation/")
+    row = str(conversation.contact)
+    assert cell(page, row, "status") == "Open"
+    choose_action(page, [row], "Close the selected conversations")
+    page.wait_for_selector("ul.messagelist")
+    assert admin_messages(page) == ["1 conversation(s) closed."]
+    assert cell(page, row, "status") == "Closed"
+    conversation.refresh_from_db()
+    assert conversation.status == "closed" and conversation.closed_at is not None
