@@ -263,8 +263,12 @@ class TicketAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
             assignee = _staff_users().filter(pk=chosen).first() if chosen else None
             if chosen and assignee is None:
                 self.message_user(request, "Choose an active member of staff.", messages.ERROR)
-            else:
-                self._assign(request, ticket, assignee)
+            elif self._assign(request, ticket, assignee):
+                self.message_user(
+                    request,
+                    f"{ticket.number} is now "
+                    + (f"assigned to {assignee}." if assignee else "unassigned."),
+                )
         return self._back(pk)
 
     def _assign(self, request, ticket, assignee) -> bool:

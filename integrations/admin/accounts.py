@@ -127,7 +127,7 @@ class IntegrationAccountAdmin(admin.ModelAdmin):
                     **self.admin_site.each_context(request),
                     "platforms": Platform.choices,
                     "opts": self.model._meta,
-                    "title": "Choose the platform",
+                    "title": "Choose the platform of the new account",
                 },
             )
         return super().add_view(request, form_url, extra_context)
