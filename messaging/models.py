@@ -245,6 +245,10 @@ class Message(models.Model):
     payload = models.JSONField(default=dict, blank=True)
     raw = models.JSONField(default=dict, blank=True)
     reply_to_provider_id = models.CharField(max_length=MAX_ID_LENGTH, blank=True)
+    # The current reaction of each person to this message, set, changed and cleared by their
+    # reaction messages: {"contact:<pk>": {"emoji": "👍" or "" (taken back), "at": ISO time of
+    # that reaction, "id": its provider id}}. A removal is kept so a late older one stays out.
+    reactions = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices)
     error_code = models.IntegerField(null=True, blank=True)
     error_title = models.CharField(max_length=255, blank=True)

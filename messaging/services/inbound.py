@@ -31,7 +31,12 @@ from messaging.queueing import (
     task_wake_clear,
     task_wake_helper,
 )
-from messaging.services.inbound_rows import latest, media_fetch_after_commit, message_build
+from messaging.services.inbound_rows import (
+    latest,
+    media_fetch_after_commit,
+    message_build,
+    reaction_apply,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -394,6 +399,7 @@ def message_receive(*, channel: Channel, inbound: InboundMessage) -> Message | N
             conversation, opened = conversation_get_or_open(channel=channel, contact=contact)
             message = message_build(channel=channel, conversation=conversation, inbound=inbound)
             message.save(force_insert=True)
+            reaction_apply(reaction=message, contact_id=contact.pk)
             Conversation.objects.filter(pk=conversation.pk).update(
                 last_inbound_at=latest(conversation.last_inbound_at, inbound.timestamp),
                 last_message_at=timezone.now(),
