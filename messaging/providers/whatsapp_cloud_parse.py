@@ -104,7 +104,9 @@ def _messages_items(value: dict) -> list[WebhookItem]:
     names = {}
     for contact in _list(value, "contacts"):
         if isinstance(contact, dict) and contact.get("wa_id"):
-            names[str(contact["wa_id"])] = (contact.get("profile") or {}).get("name") or ""
+            name = str((contact.get("profile") or {}).get("name") or "")
+            # A display name, not an id: drop what the database cannot store and keep the rest.
+            names[str(contact["wa_id"])] = REFUSED_CHARACTERS.sub("", name)
 
     items: list[WebhookItem] = []
     for message in _list(value, "messages"):

@@ -8,6 +8,7 @@ from unittest import mock
 import pytest
 import time_machine
 
+from crm.models import Contact
 from messaging.models import Message, WebhookEvent
 from messaging.providers.base import InboundMessage, UnparsedItem
 from messaging.providers.whatsapp_cloud_parse import parse_body
@@ -177,3 +178,21 @@ def test_an_item_failing_to_apply_still_fails_its_event_for_a_retry(wa_account):
     assert event.state == WebhookEvent.State.FAILED
     assert "No channel has the provider id" in event.error
     assert "Unreadable item" in event.error
+
+
+@pytest.mark.parametrize("path", ["batch", "one by one"])
+def test_a_bad_profile_name_is_cleaned_and_its_message_stored(wa_account, wa_channel, path):
+    body = json.loads(webhook(text_message("wamid.named", "hello")))
+    contact = body["entry"][0]["changes"][0]["value"]["contacts"][0]
+    contact["profile"]["name"] = "Giu\u0000lia" + "a" * 5000
+    event_id = store(wa_account, json.dumps(body).encode())
+
+    if path == "batch":
+        assert webhook_events_drain() == 1
+    else:
+        webhook_event_process(event_id=event_id)
+
+    assert WebhookEvent.objects.get().state == "processed"
+    assert Message.objects.get().text == "hello"
+    name = Contact.objects.get().name
+    assert name.startswith("Giulia") and len(name) == 200
