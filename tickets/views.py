@@ -65,6 +65,11 @@ def _conversation_for_reply(user, pk) -> Conversation:
     return get_object_or_404(reachable, pk=pk)
 
 
+def _person(user) -> str:
+    """A user as the inbox pages show them: full name, else username."""
+    return user.get_full_name() or user.get_username()
+
+
 def _admin_url(name: str, *args, query: dict | None = None) -> str | None:
     try:
         url = reverse(name, args=args)
@@ -199,6 +204,7 @@ def _page_strings() -> dict:
         "unknown": _("Unknown"),
         "left": _("Window open: %s left"),
         "closed": _("Window closed"),
+        "unassigned": _("unassigned"),
     }
 
 
@@ -276,7 +282,8 @@ def conversation_poll(request, pk):
                 for s in statuses
             ],
             "state": _reply_state(request.user, conversation),
-            "assignee": str(conversation.assignee) if conversation.assignee else None,
+            # The page shows a transfer made elsewhere without a reload.
+            "assignee": _person(conversation.assignee) if conversation.assignee else None,
         }
     )
 
@@ -365,9 +372,7 @@ def conversation_transfer_view(request, pk):
     except RoutingRefused as exc:
         messages.error(request, str(exc))
     else:
-        # The name the page shows everywhere else, not the login.
-        name = to_user.get_full_name() or to_user.get_username()
-        messages.success(request, _("Transferred to %(name)s.") % {"name": name})
+        messages.success(request, _("Transferred to %(name)s.") % {"name": _person(to_user)})
     return redirect("inbox:conversation", pk=conversation.pk)
 
 

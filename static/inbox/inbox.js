@@ -65,6 +65,7 @@
   var replyForm = document.getElementById("reply-form");
   var templateForm = document.getElementById("template-form");
   var windowLeft = document.getElementById("window-left");
+  var assignee = document.getElementById("assignee");
   var closesAt = windowLeft && windowLeft.dataset.closesAt ? new Date(windowLeft.dataset.closesAt) : null;
 
   function scrollToEnd() { thread.scrollTop = thread.scrollHeight; }
@@ -120,6 +121,8 @@
       lastId = Math.max(lastId, data.last_id);
       data.statuses.forEach(showTicks);
       applyState(data.state);
+      // A manager may transfer the conversation while this page is open.
+      if (assignee) assignee.textContent = data.assignee || strings.unassigned;
       if (data.messages.length && atEnd) scrollToEnd();
     });
   });

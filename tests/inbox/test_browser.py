@@ -48,6 +48,7 @@ def test_a_sales_rep_replies_and_watches_the_ticks_reach_read(sandbox, channel, 
     ticks.wait_for()
     page.wait_for_selector(f'#m{reply.pk} .ticks[data-status="read"]')
     assert ticks.inner_text() == "Read"
+    assert page.inner_text(f"#m{reply.pk} .text") == "Yes, it leaves today!"
     conversation.refresh_from_db()
     assert conversation.assignee == team["rep"]  # the first reply claimed the client
 
@@ -87,6 +88,7 @@ def test_the_template_picker_fills_parameters_with_a_live_preview(sandbox, chann
     sent = wait_for(lambda: Message.objects.filter(direction="out", type="template").first())
     assert sent.text == preview
     page.wait_for_selector(f'#m{sent.pk} .ticks[data-status="read"]')
+    assert page.inner_text(f"#m{sent.pk} .text") == preview  # the agent sees what went out
     state = wait_for(
         lambda: [
             m["text"]
