@@ -36,7 +36,13 @@ class QuietProvider(Provider):
 
     key = "quiet"
     label = "Quiet test provider"
+    channel_setting_fields = ("chat_id",)
+    channel_secret_fields = ("bot_token",)
     capabilities = Capabilities(service_window_hours=None, max_text_length=100)
+
+    @classmethod
+    def validate_channel_config(cls, *, config, secrets):
+        return {} if secrets.get("bot_token") else {"bot_token": "Required."}
 
     def verify_request(self, request):
         if request.headers.get("X-Token") != self.secrets.get("token"):
@@ -335,3 +341,46 @@ def test_the_admin_shows_the_generic_webhook_url(settings, wa_account):
     assert webhook_url(wa_account) == (
         f"https://desk.example.com/webhooks/whatsapp_cloud/{wa_account.key}/"
     )
+
+
+# The channel admin
+
+
+def channel_change(admin_client, channel, **fields):
+    url = f"/admin/messaging/channel/{channel.pk}/change/"
+    form = admin_client.get(url).context["adminform"].form
+    data = {n: v for n, v in form.initial.items() if v is not None and n in form.fields}
+    data.update(config=json.dumps(channel.config), **fields)
+    return admin_client.post(url, data)
+
+
+@pytest.mark.django_db
+def test_the_channel_admin_never_shows_channel_secrets(admin_client, wa_channel):
+    wa_channel.secrets = {"bot_token": "123:secret-token"}
+    wa_channel.save()
+    page = admin_client.get(f"/admin/messaging/channel/{wa_channel.pk}/change/")
+    assert "secret-token" not in page.content.decode()
+    assert "secrets" not in page.context["adminform"].form.fields
+
+
+@pytest.mark.django_db
+def test_the_channel_admin_edits_the_providers_channel_fields(admin_client, quiet_provider):
+    account = IntegrationAccount.objects.create(description="Quiet", platform="quiet")
+    channel = Channel.objects.create(
+        name="Bot", account=account, provider="quiet", external_id="bot-1"
+    )
+    refused = channel_change(admin_client, channel, setting_chat_id="42", secret_bot_token="")
+    assert refused.status_code == 200
+    assert "Required." in refused.content.decode()
+
+    saved = channel_change(admin_client, channel, setting_chat_id="42", secret_bot_token="t0k")
+    assert saved.status_code == 302
+    channel.refresh_from_db()
+    assert (channel.config["chat_id"], channel.secrets) == ("42", {"bot_token": "t0k"})
+
+    page = admin_client.get(f"/admin/messaging/channel/{channel.pk}/change/").content.decode()
+    assert "Stored (hidden)" in page and "t0k" not in page
+    # A blank secret field keeps the stored one.
+    assert channel_change(admin_client, channel, secret_bot_token="").status_code == 302
+    channel.refresh_from_db()
+    assert channel.secrets == {"bot_token": "t0k"}
