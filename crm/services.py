@@ -131,7 +131,14 @@ def contact_get_or_create_by_phone(
     Two first messages from a new number at once end in one contact: the unique index decides and
     the loser reads the winner's row (`get_or_create` retries the read on IntegrityError).
     """
-    return Contact.objects.get_or_create(phone=phone_e164, defaults={"name": name, "kind": kind})
+    return Contact.objects.get_or_create(
+        phone=phone_e164, defaults={"name": _name_fit(name), "kind": kind}
+    )
+
+
+def _name_fit(name: str) -> str:
+    """A name as given from outside (a chat profile), cut to what the column keeps."""
+    return name[: Contact._meta.get_field("name").max_length]
 
 
 def contacts_get_or_create_by_phones(*, names: dict[str, str]) -> dict[str, Contact]:
@@ -146,7 +153,10 @@ def contacts_get_or_create_by_phones(*, names: dict[str, str]) -> dict[str, Cont
     missing = [phone for phone in names if phone not in known]
     if missing:
         Contact.objects.bulk_create(
-            [Contact(phone=phone, name=names[phone], kind=ContactKind.LEAD) for phone in missing],
+            [
+                Contact(phone=phone, name=_name_fit(names[phone]), kind=ContactKind.LEAD)
+                for phone in missing
+            ],
             ignore_conflicts=True,
         )
     return {contact.phone: contact for contact in Contact.objects.filter(phone__in=names)}

@@ -18,8 +18,10 @@ def strings_in_tests() -> set[str]:
 
 def is_named(fixture: Path, strings: set[str]) -> bool:
     # By file name ("inbound_text.json"), by stem (load("login_ok")) or by a path ending in it.
-    return fixture.name in strings or fixture.stem in strings or any(
-        s.endswith("/" + fixture.name) for s in strings
+    return (
+        fixture.name in strings
+        or fixture.stem in strings
+        or any(s.endswith("/" + fixture.name) for s in strings)
     )
 
 

@@ -32,6 +32,8 @@ from messaging.selectors import (
     conversation_reachable_for_reply,
     conversation_window,
     message_list_visible_to,
+    message_reactions_current,
+    reaction_is_superseded,
     template_list_fillable,
 )
 from messaging.services import MessageRefused
@@ -146,15 +148,22 @@ def inbox_list_json(request):
 def _thread_context(conversation: Conversation, thread: list[Message]) -> list[dict]:
     # Replies and reactions point at provider ids: resolve them within the page, no query per row.
     by_provider_id = {m.provider_message_id: m for m in thread if m.provider_message_id}
-    return [
-        {"m": m, "quoted": by_provider_id.get(m.reply_to_provider_id or "")}
-        | (
-            {"reacted_to": by_provider_id.get(m.payload.get("message_id", ""))}
-            if m.type == "reaction"
-            else {}
-        )
-        for m in thread
-    ]
+    items = []
+    for m in thread:
+        item = {
+            "m": m,
+            "quoted": by_provider_id.get(m.reply_to_provider_id or ""),
+            "reactions": message_reactions_current(message=m),
+        }
+        if m.type == "reaction":
+            reacted = by_provider_id.get(m.payload.get("message_id", ""))
+            if reaction_is_superseded(
+                reaction=m, reacted=reacted, contact_id=conversation.contact_id
+            ):
+                continue
+            item["reacted_to"] = reacted
+        items.append(item)
+    return items
 
 
 def _render_messages(request, conversation, thread) -> list[dict]:

@@ -18,7 +18,12 @@ from crm.services import contacts_get_or_create_by_phones
 from messaging.models import Channel, Conversation, Message
 from messaging.pipeline import inbound_pipeline_run
 from messaging.providers.base import InboundMessage
-from messaging.services.inbound_rows import latest, media_fetch_after_commit, message_build
+from messaging.services.inbound_rows import (
+    latest,
+    media_fetch_after_commit,
+    message_build,
+    reaction_apply,
+)
 
 
 @dataclass
@@ -67,6 +72,10 @@ def messages_receive_batch(received: list[Received]) -> None:
         conversation.last_message_at = now
         conversation.last_message_status = Message.Status.RECEIVED
     _messages_insert(messages)
+    # In arrival order, after every message of the batch is stored: a reaction may follow the
+    # message it reacts to within one batch.
+    for item in fresh:
+        reaction_apply(reaction=item.message, contact_id=contacts[item.phone].pk)
     Conversation.objects.bulk_update(
         {c.pk: c for c in conversations.values()}.values(),
         ["last_inbound_at", "last_message_at", "last_message_status"],

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0004_idempotency_keys_and_document_links'),
+        ('messaging', '0006_message_reactions'),
     ]
 
     operations = [
