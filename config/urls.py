@@ -14,7 +14,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("inbox/", include("tickets.urls")),
-    path("webhooks/whatsapp/<uuid:account_key>/", webhooks.whatsapp, name="webhook-whatsapp"),
+    *webhooks.webhook_urlpatterns(),
     path("api/", include("config.api_urls")),
     path("documents/<str:signed>/", document_views.document_fetch, name="document-fetch"),
 ]

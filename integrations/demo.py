@@ -14,8 +14,9 @@ from django.db import transaction
 
 from accounts.models import AgentProfile, Role
 from crm.models import Company, Contact, ContactKind, Pipeline, Stage
-from integrations.models import IntegrationAccount, Platform
+from integrations.models import IntegrationAccount
 from messaging.models import Channel, RoutingMode
+from messaging.providers.whatsapp_cloud import WhatsAppCloudProvider
 from messaging.sandbox.emulator import demo_template_infos
 from messaging.services import templates_store
 from tickets.services import channel_helpdesk_defaults_apply
@@ -130,13 +131,13 @@ SANDBOX_CHANNELS = [
 def _sandbox_channels_load(*, pipeline: Pipeline, stage: Stage) -> list[Channel]:
     account, _ = IntegrationAccount.objects.get_or_create(
         description=SANDBOX_ACCOUNT["description"],
-        platform=Platform.WHATSAPP_CLOUD,
+        platform=WhatsAppCloudProvider.key,
         defaults={"settings": SANDBOX_ACCOUNT["settings"], "secrets": SANDBOX_ACCOUNT["secrets"]},
     )
     channels = []
     for spec in SANDBOX_CHANNELS:
         channel, _ = Channel.objects.get_or_create(
-            provider="whatsapp_cloud",
+            provider=WhatsAppCloudProvider.key,
             external_id=spec["external_id"],
             defaults={
                 "name": spec["name"],

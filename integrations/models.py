@@ -4,11 +4,23 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from rest_framework_api_key.models import AbstractAPIKey
 
-from integrations.crypto import EncryptedJSONField
+from config.crypto import EncryptedJSONField
+
+
+def platform_choices():
+    # Imported here: integrations.platforms imports the provider and connector registries.
+    from integrations.platforms import platform_choices
+
+    return platform_choices()
 
 
 class Platform(models.TextChoices):
-    WHATSAPP_CLOUD = "whatsapp_cloud", "WhatsApp Cloud API"
+    """The connector platforms and the shop, named in code that treats them specially.
+
+    Messaging providers are not listed: they live in `messaging.providers.PROVIDERS`, and the
+    field's choices are the union of both registries (`integrations.platforms.platform_choices`).
+    """
+
     VTENEXT = "vtenext", "vtenext / vtiger CRM"
     ACTIVECAMPAIGN = "activecampaign", "ActiveCampaign"
     CLERK = "clerk", "Clerk.io"
@@ -24,7 +36,7 @@ class IntegrationAccount(models.Model):
 
     key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     description = models.CharField(max_length=200)
-    platform = models.CharField(max_length=30, choices=Platform.choices)
+    platform = models.CharField(max_length=30, choices=platform_choices)
     is_active = models.BooleanField("active", default=True)
     settings = models.JSONField(default=dict, blank=True)
     secrets = EncryptedJSONField(default=dict, blank=True)

@@ -1,25 +1,19 @@
-"""Which code owns each platform's settings: the messaging provider or the CRM connector.
+"""Which code owns each platform's settings: a messaging provider, a CRM connector or the shop.
 
-One literal dict, like the provider registry; an unknown platform is an error.
+The union of the two registries plus the e-commerce shop; no third list of class paths. An unknown
+platform is an error.
 """
 
-from django.utils.module_loading import import_string
+from integrations.connectors import CONNECTORS
+from messaging.providers import PROVIDERS
 
-from integrations.models import Platform
-
-PLATFORMS = {
-    Platform.WHATSAPP_CLOUD: "messaging.providers.whatsapp_cloud.WhatsAppCloudProvider",
-    Platform.VTENEXT: "integrations.connectors.vtenext.VtenextConnector",
-    Platform.ACTIVECAMPAIGN: "integrations.connectors.activecampaign.ActiveCampaignConnector",
-    Platform.CLERK: "integrations.connectors.clerk.ClerkConnector",
-    Platform.ECOMMERCE: "integrations.platforms.EcommercePlatform",
-}
+ECOMMERCE = "ecommerce"
 
 
 class EcommercePlatform:
     """An external shop that calls Switchboard with business events; it is never called back."""
 
-    key = "ecommerce"
+    key = ECOMMERCE
     label = "E-commerce shop"
     setting_fields = ("shop_url",)
     secret_fields = ()
@@ -39,10 +33,22 @@ class EcommercePlatform:
 
 
 def platform_class(platform: str):
-    try:
-        return import_string(PLATFORMS[platform])
-    except KeyError:
-        raise LookupError(f"No code is registered for the platform {platform!r}.") from None
+    if platform in PROVIDERS:
+        return PROVIDERS.get(platform)
+    if platform in CONNECTORS:
+        return CONNECTORS.get(platform)
+    if platform == ECOMMERCE:
+        return EcommercePlatform
+    raise LookupError(f"No code is registered for the platform {platform!r}.")
+
+
+def platform_keys() -> tuple[str, ...]:
+    return (*PROVIDERS.keys(), *CONNECTORS.keys(), ECOMMERCE)
+
+
+def platform_choices() -> list[tuple[str, str]]:
+    """`IntegrationAccount.platform` choices (a callable: nothing is imported at model load)."""
+    return [(key, platform_class(key).label) for key in platform_keys()]
 
 
 def platform_client(account):

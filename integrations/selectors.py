@@ -7,10 +7,11 @@ from django.db.models import Q
 from crm.models import Contact
 from integrations.models import AccountContact, IntegrationAccount, Platform
 from messaging.models import Channel, Conversation
+from messaging.providers import PROVIDERS
 
-# Which jobs work over accounts of each platform.
+# Which jobs work over accounts of each platform: every messaging provider drives the same three.
 JOBS_BY_PLATFORM = {
-    Platform.WHATSAPP_CLOUD: ("sync_templates", "sync_messages", "close_conversations"),
+    **{key: ("sync_templates", "sync_messages", "close_conversations") for key in PROVIDERS},
     Platform.VTENEXT: ("sync_customers",),
     Platform.ACTIVECAMPAIGN: ("sync_customers",),
     Platform.CLERK: ("sync_customers",),

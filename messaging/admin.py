@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect
@@ -8,6 +9,7 @@ from accounts.admin_scoping import RoleScopedAdminMixin, RoleScopedInlineMixin
 from accounts.models import Role
 from crm.selectors import contact_is_writable_by
 from messaging.models import Channel, Conversation, Message, MessageTemplate, WebhookEvent
+from messaging.providers import provider_class
 from messaging.providers.base import ProviderError
 from messaging.selectors import conversation_list_visible_to, message_list_visible_to
 from messaging.services import (
@@ -24,6 +26,61 @@ from messaging.services import (
 # own model permissions, which staff roles are not given) see them.
 
 
+class ChannelProviderFields:
+    """Mixed into the channel admin's form: the provider's own channel settings and secrets,
+    added by `channel_form_for` the way the account form adds the platform's."""
+
+    provider_key = ""
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.provider_key:
+            return cleaned
+        klass = provider_class(self.provider_key)
+        config = dict(cleaned.get("config") or {})
+        for name in klass.channel_setting_fields:
+            config[name] = cleaned.get(f"setting_{name}", "")
+        cleaned["config"] = config
+        given = {n: cleaned.get(f"secret_{n}", "") for n in klass.channel_secret_fields}
+        self.channel_secrets = {**self.instance.secrets, **{k: v for k, v in given.items() if v}}
+        for field, error in klass.validate_channel_config(
+            config=config, secrets=self.channel_secrets
+        ).items():
+            name = (
+                f"setting_{field}" if field in klass.channel_setting_fields else f"secret_{field}"
+            )
+            self.add_error(name if name in self.fields else None, error)
+        return cleaned
+
+    def save(self, commit=True):
+        if self.provider_key:
+            self.instance.secrets = self.channel_secrets
+        return super().save(commit)
+
+
+def channel_form_for(channel: Channel | None, base: type[forms.ModelForm]):
+    """`base` with the channel's provider fields (known once the channel exists)."""
+    if channel is None:
+        return base
+    klass = provider_class(channel.provider)
+    attrs = {"provider_key": channel.provider}
+    for name in klass.channel_setting_fields:
+        attrs[f"setting_{name}"] = forms.CharField(
+            label=name.replace("_", " ").capitalize(),
+            required=False,
+            initial=channel.config.get(name, ""),
+        )
+    for name in klass.channel_secret_fields:
+        stored = bool(channel.secrets.get(name))
+        attrs[f"secret_{name}"] = forms.CharField(
+            label=name.replace("_", " ").capitalize(),
+            required=False,
+            widget=forms.PasswordInput(render_value=False),
+            help_text="Stored (hidden). Leave blank to keep it." if stored else "Secret.",
+        )
+    return type("ProviderChannelForm", (ChannelProviderFields, base), attrs)
+
+
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
     list_display = ("name", "display_number", "external_id", "account", "is_healthy", "error")
@@ -31,7 +88,22 @@ class ChannelAdmin(admin.ModelAdmin):
     list_select_related = ("account",)
     search_fields = ("name", "display_number", "external_id")
     readonly_fields = ("key", "is_healthy", "last_error", "last_error_at", "created_at")
+    # Never shown back: set through the provider's secret fields.
+    exclude = ("secrets",)
     actions = ["sync_templates"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = channel_form_for(obj, kwargs.get("form") or self.form)
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        # The provider's fields are declared on the form class, so list them explicitly.
+        fieldsets = super().get_fieldsets(request, obj)
+        form = channel_form_for(obj, self.form)
+        extra = [n for n in form.base_fields if n.startswith(("setting_", "secret_"))]
+        if extra:
+            fieldsets = [*fieldsets, ("Provider settings for this channel", {"fields": extra})]
+        return fieldsets
 
     @admin.display(description="Last error")
     def error(self, obj):

@@ -9,10 +9,12 @@ class MessagingConfig(AppConfig):
     def ready(self):
         from messaging.webhook_accounts import webhook_accounts_forget
 
-        # A cache, not business logic: a saved account must not be served stale by this process.
-        for signal in (post_save, post_delete):
-            signal.connect(
-                webhook_accounts_forget,
-                sender="integrations.IntegrationAccount",
-                dispatch_uid=f"webhook_accounts_forget_{signal}",
-            )
+        # A cache, not business logic: a saved account or channel must not be served stale by
+        # this process.
+        for sender in ("integrations.IntegrationAccount", "messaging.Channel"):
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    webhook_accounts_forget,
+                    sender=sender,
+                    dispatch_uid=f"webhook_accounts_forget_{sender}_{signal}",
+                )

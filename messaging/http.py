@@ -8,6 +8,39 @@ USER_AGENT = "Switchboard/0.1"
 _session = requests.Session()
 
 
+class RemoteError(Exception):
+    """A call to a remote platform (messaging provider or connector) failed.
+
+    `permanent` errors will fail again if retried; the others may succeed later, after
+    `retry_after` seconds when the platform said so. `credentials_invalid` marks the account
+    unhealthy. `code` is the platform's own error code when it gave one; `raw` its answer.
+    The subclasses differ only in their default: a provider error is transient unless marked
+    permanent, a connector error permanent unless marked transient.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | str | None = None,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        credentials_invalid: bool = False,
+        raw: dict | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.credentials_invalid = credentials_invalid
+        self.raw = raw or {}
+
+    @property
+    def transient(self) -> bool:
+        return not self.permanent
+
+
 class HttpFailure(Exception):
     """The request never got an HTTP answer (connection refused, timeout, DNS)."""
 

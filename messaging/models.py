@@ -3,8 +3,10 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.functional import cached_property
 
-from messaging.providers import PROVIDER_CHOICES
+from config.crypto import EncryptedJSONField
+from messaging.providers import provider_choices, provider_class
 from messaging.providers.base import MAX_ID_LENGTH, MessageType
 
 
@@ -33,13 +35,16 @@ class Channel(models.Model):
     account = models.ForeignKey(
         "integrations.IntegrationAccount", on_delete=models.PROTECT, related_name="channels"
     )
-    provider = models.CharField(max_length=30, choices=PROVIDER_CHOICES)
+    provider = models.CharField(max_length=30, choices=provider_choices)
     transport = models.CharField(max_length=20, choices=Transport.choices, default=Transport.WABA)
     external_id = models.CharField(
         "provider id", max_length=64, help_text="WhatsApp: the phone-number-id (not the number)."
     )
     display_number = models.CharField(max_length=32, blank=True)
+    # The provider's per-channel settings and secrets (`channel_setting_fields`,
+    # `channel_secret_fields`): a Telegram bot token belongs to one channel, not to the account.
     config = models.JSONField(default=dict, blank=True)
+    secrets = EncryptedJSONField(default=dict, blank=True)
     international_prefix = models.CharField(
         max_length=2, choices=InternationalPrefix.choices, default=InternationalPrefix.PLUS
     )
@@ -65,8 +70,8 @@ class Channel(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="Approved utility template that carries a staff comment once the 24-hour window "
-        "has closed.",
+        help_text="Approved utility template that carries a staff comment once the "
+        "customer-service window has closed.",
     )
     utility_template_parameters = models.JSONField(
         default=list,
@@ -100,10 +105,18 @@ class Channel(models.Model):
         return f"{self.name} ({self.display_number or self.external_id})"
 
     def get_provider(self):
-        from messaging.providers import provider_class
-
         account = self.account
-        return provider_class(self.provider)(settings=account.settings, secrets=account.secrets)
+        return provider_class(self.provider)(
+            settings=account.settings,
+            secrets=account.secrets,
+            channel_config=self.config,
+            channel_secrets=self.secrets,
+        )
+
+    @cached_property
+    def capabilities(self):
+        """What this channel can do (window, text length, templates, media), from its provider."""
+        return provider_class(self.provider).capabilities_for(channel_config=self.config)
 
 
 class WebhookEvent(models.Model):

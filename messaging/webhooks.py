@@ -1,61 +1,90 @@
-"""Webhook endpoints: verify, store, enqueue, answer. No provider calls happen in the request."""
+"""Webhook endpoints: verify, store, enqueue, answer. No provider calls happen in the request.
+
+One view serves every provider at /webhooks/<provider>/<account key>/; the provider decides how
+a request is verified (and whether GET answers a handshake).
+"""
 
 import logging
 
 from django.db import DatabaseError
 from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
+from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from messaging.providers import provider_class
+from messaging.providers import PROVIDERS
 from messaging.providers.base import WebhookRejected
 from messaging.services import webhook_event_store
 from messaging.webhook_accounts import webhook_account
+from messaging.webhook_request import webhook_request_from_django
 
 logger = logging.getLogger(__name__)
 
 
 @csrf_exempt
-def whatsapp(request, account_key):
-    """Meta's GET handshake and signed POSTs for one WhatsApp Cloud account."""
+def webhook(request, provider, account_key):
+    """A provider's GET handshake (where it has one) and its signed POSTs for one account."""
+    if provider not in PROVIDERS:
+        return JsonResponse({"error": f"Unknown provider {provider!r}."}, status=404)
+    has_handshake = PROVIDERS.get(provider).has_handshake
+    allowed = ("GET", "POST") if has_handshake else ("POST",)
+    if request.method not in allowed:
+        return HttpResponse(status=405, headers={"Allow": ", ".join(allowed)})
     try:
-        account = webhook_account(platform="whatsapp_cloud", key=account_key)
+        target = webhook_account(provider=provider, key=account_key)
     except DatabaseError:
         # Nothing stored, so nothing acknowledged: the provider retries once we are back.
         logger.exception("webhook account could not be read")
         return _unavailable()
-    if account is None:
+    if target is None:
         return JsonResponse({"error": "Unknown webhook address."}, status=404)
-    provider = provider_class("whatsapp_cloud")(settings=account.settings, secrets=account.secrets)
+    webhook_request = webhook_request_from_django(request)
 
     if request.method == "GET":
         try:
-            return HttpResponse(provider.handshake(params=request.GET), content_type="text/plain")
+            challenge = target.provider.handshake(webhook_request)
         except WebhookRejected as exc:
             return HttpResponseForbidden(str(exc))
-    if request.method != "POST":
-        return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+        return HttpResponse(challenge, content_type="text/plain")
 
-    body = request.body
     try:
-        provider.verify_request(body=body, headers=request.headers)
+        target.provider.verify_request(webhook_request)
         rejected = ""
     except WebhookRejected as exc:
         rejected = str(exc) or "Signature rejected."
     try:
         webhook_event_store(
-            provider="whatsapp_cloud",
-            account=account,
-            body=body,
-            headers=request.headers,
+            provider=provider,
+            account=target.account,
+            body=webhook_request.body,
+            headers=webhook_request.headers,
             rejected_reason=rejected,
         )
     except DatabaseError:
-        # Not stored means not acknowledged: Meta retries for days, so nothing is lost.
+        # Not stored means not acknowledged: providers retry (Meta for days), so nothing is lost.
         logger.exception("webhook could not be stored")
         return _unavailable()
     if rejected:
         return HttpResponseForbidden(rejected)
     return HttpResponse("OK")
+
+
+def webhook_urlpatterns() -> list:
+    """The generic route, after the aliases a provider keeps for URLs configured at it before the
+    generic route existed (they come first: `<slug:provider>` would take the alias as a key)."""
+    aliases = [
+        path(
+            f"webhooks/{alias}/<uuid:account_key>/",
+            webhook,
+            {"provider": key},
+            name=f"webhook-{alias}",
+        )
+        for key in PROVIDERS
+        for alias in PROVIDERS.get(key).url_aliases
+    ]
+    return [
+        *aliases,
+        path("webhooks/<slug:provider>/<uuid:account_key>/", webhook, name="webhook"),
+    ]
 
 
 def _unavailable() -> JsonResponse:

@@ -5,8 +5,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from integrations.models import IntegrationAccount, Platform
-from integrations.platforms import platform_class
+from integrations.models import IntegrationAccount
+from integrations.platforms import platform_choices, platform_class, platform_keys
 from integrations.selectors import account_dependents
 from integrations.services import (
     AccountConfigInvalid,
@@ -14,6 +14,8 @@ from integrations.services import (
     account_set_active,
     account_verify_credentials,
 )
+from messaging.providers import PROVIDERS
+from messaging.webhook_accounts import webhook_url
 
 
 class AccountForm(forms.ModelForm):
@@ -107,25 +109,21 @@ class IntegrationAccountAdmin(admin.ModelAdmin):
 
     @admin.display(description="Webhook URL")
     def webhook_url(self, obj):
-        from django.conf import settings
-
-        if obj.platform != Platform.WHATSAPP_CLOUD or not obj.pk:
+        if obj.platform not in PROVIDERS or not obj.pk:
             return "—"
-        return format_html(
-            "<code>{}/webhooks/whatsapp/{}/</code>", settings.PUBLIC_BASE_URL, obj.key
-        )
+        return format_html("<code>{}</code>", webhook_url(obj))
 
     def _platform(self, request, obj):
         return obj.platform if obj else request.GET.get("platform") or request.POST.get("platform")
 
     def add_view(self, request, form_url="", extra_context=None):
-        if self._platform(request, None) not in Platform.values:
+        if self._platform(request, None) not in platform_keys():
             return TemplateResponse(
                 request,
                 "admin/integrations/choose_platform.html",
                 {
                     **self.admin_site.each_context(request),
-                    "platforms": Platform.choices,
+                    "platforms": platform_choices(),
                     "opts": self.model._meta,
                     "title": "Choose the platform of the new account",
                 },

@@ -54,12 +54,11 @@ class PushResult:
     existed: bool = False
 
 
-class ConnectorError(Exception):
-    """A call to the platform failed.
+class ConnectorError(http.RemoteError):
+    """A call to the platform failed: permanent unless `transient`.
 
     `transient` errors may succeed later (after `retry_after` seconds when the platform said so);
     `credentials_invalid` marks the account unhealthy until someone fixes its settings.
-    `code` is the platform's own error code when it gave one.
     """
 
     def __init__(
@@ -72,13 +71,14 @@ class ConnectorError(Exception):
         credentials_invalid: bool = False,
         raw: dict | None = None,
     ):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.transient = transient
-        self.retry_after = retry_after
-        self.credentials_invalid = credentials_invalid
-        self.raw = raw or {}
+        super().__init__(
+            message,
+            code=code,
+            permanent=not transient,
+            retry_after=retry_after,
+            credentials_invalid=credentials_invalid,
+            raw=raw,
+        )
 
     def __repr__(self):
         return (

@@ -3,6 +3,7 @@ from django.utils import timezone
 
 from integrations.models import AccountContact, IntegrationAccount
 from integrations.platforms import platform_class, platform_client
+from messaging.models import Channel
 
 
 class AccountConfigInvalid(Exception):
@@ -55,10 +56,14 @@ def account_set_active(*, account: IntegrationAccount, active: bool) -> Integrat
 
 
 def secrets_rotate() -> int:
-    """Re-encrypt every account's secrets with the first key of SECRETS_ENCRYPTION_KEYS."""
+    """Re-encrypt every account's and channel's secrets with the first key of
+    SECRETS_ENCRYPTION_KEYS; returns how many rows were rewritten."""
     count = 0
     for account in IntegrationAccount.objects.all():
         account.save(update_fields=["secrets"])
+        count += 1
+    for channel in Channel.objects.exclude(secrets=""):
+        channel.save(update_fields=["secrets"])
         count += 1
     return count
 

@@ -1,8 +1,9 @@
 """The jobs that drive messaging: template sync, re-driving what was left behind, closing."""
 
-from integrations.models import IntegrationAccount, Platform
+from integrations.models import IntegrationAccount
 from integrations.services.jobs import JobReport
-from messaging.providers.base import ProviderError
+from messaging.providers import PROVIDERS
+from messaging.providers.base import ProviderError, TemplateKind
 from messaging.services import (
     messages_retry_due,
     templates_sync,
@@ -12,9 +13,17 @@ from tickets.routing import conversations_close_due
 
 
 def templates_sync_all() -> JobReport:
-    """Every active WhatsApp account's templates and approval states; inactive ones are skipped."""
+    """Every active messaging account's templates and approval states; inactive ones are skipped.
+
+    Providers without templates (a Telegram bot) have nothing to sync.
+    """
     report = JobReport()
-    accounts = IntegrationAccount.objects.filter(platform=Platform.WHATSAPP_CLOUD).order_by("pk")
+    with_templates = [
+        key
+        for key in PROVIDERS
+        if PROVIDERS.get(key).capabilities.template_kind != TemplateKind.NONE
+    ]
+    accounts = IntegrationAccount.objects.filter(platform__in=with_templates).order_by("pk")
     ran = 0
     for account in accounts:
         if not account.is_active:

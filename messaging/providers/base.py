@@ -10,6 +10,10 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import ClassVar
+
+from messaging.http import RemoteError
+from messaging.webhook_request import WebhookRequest
 
 # What the store keeps of a provider's ids (message ids, reply and reaction targets). A longer id
 # is not one the provider makes: the parser refuses the item rather than have the database do it.
@@ -48,6 +52,37 @@ class DeliveryStatus:
     READ = "read"
     FAILED = "failed"
     UNKNOWN = "unknown"
+
+
+class TemplateKind:
+    """Which kind of message templates a provider sends (and the picker offers)."""
+
+    NONE = ""  # no templates (a Telegram bot)
+    META = "meta_components"  # header/body/button components synced from the WABA
+    TWILIO_CONTENT = "twilio_content"
+
+
+@dataclass(frozen=True)
+class MediaLimit:
+    mime_types: frozenset[str]  # empty = any type
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a channel can do, so services ask the channel instead of assuming WhatsApp."""
+
+    # Hours after the customer's last message during which free text may be sent; None = any time.
+    service_window_hours: int | None
+    max_text_length: int
+    template_kind: str = TemplateKind.NONE
+    # Template categories a contact without a phone number cannot receive.
+    templates_needing_phone: frozenset[str] = frozenset()
+    # MessageType -> limit; a type missing here cannot be sent.
+    media: Mapping[str, MediaLimit] = field(default_factory=dict)
+    # A per-recipient rate limit waits base ** attempts seconds; None = the usual backoff.
+    rate_limit_backoff_base: float | None = None
+    read_receipts: bool = False
 
 
 @dataclass(frozen=True)
@@ -189,12 +224,11 @@ class MalformedPayload(Exception):
     """The body as a whole cannot be read (not JSON, wrong envelope)."""
 
 
-class ProviderError(Exception):
-    """A call to the provider failed.
+class ProviderError(RemoteError):
+    """A call to the provider failed: transient (retried with backoff) unless `permanent`.
 
-    `permanent` errors fail the message at once; the others are retried with backoff, after
-    `retry_after` seconds when the provider said so. `credentials_invalid` marks the account
-    unhealthy; `per_recipient` means only this recipient must wait (pair rate limit).
+    `permanent` errors fail the message at once. `per_recipient` means only this recipient must
+    wait (pair rate limit).
     """
 
     def __init__(
@@ -208,40 +242,75 @@ class ProviderError(Exception):
         per_recipient: bool = False,
         raw: dict | None = None,
     ):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.permanent = permanent
-        self.retry_after = retry_after
-        self.credentials_invalid = credentials_invalid
+        super().__init__(
+            message,
+            code=code,
+            permanent=permanent,
+            retry_after=retry_after,
+            credentials_invalid=credentials_invalid,
+            raw=raw,
+        )
         self.per_recipient = per_recipient
-        self.raw = raw or {}
 
 
 class Provider:
-    """Base class. One instance per account, built from its settings and decrypted secrets."""
+    """Base class. One instance per account (or channel), built from its settings and decrypted
+    secrets. messaging/providers/README.md is the checklist for adding one."""
 
-    key: str = ""
-    label: str = ""
-    setting_fields: tuple[str, ...] = ()
-    secret_fields: tuple[str, ...] = ()
+    key: ClassVar[str] = ""  # the registry key, also the account's platform value
+    label: ClassVar[str] = ""
+    setting_fields: ClassVar[tuple[str, ...]] = ()  # IntegrationAccount.settings
+    secret_fields: ClassVar[tuple[str, ...]] = ()  # IntegrationAccount.secrets (encrypted)
+    channel_setting_fields: ClassVar[tuple[str, ...]] = ()  # Channel.config
+    channel_secret_fields: ClassVar[tuple[str, ...]] = ()  # Channel.secrets (encrypted)
+    # Lower-case header names stored with each webhook event, besides content-type and user-agent.
+    kept_headers: ClassVar[tuple[str, ...]] = ()
+    has_handshake: ClassVar[bool] = False  # answers GET on its webhook URL
+    # Extra /webhooks/<alias>/<key>/ prefixes, only for URLs already configured at the provider.
+    url_aliases: ClassVar[tuple[str, ...]] = ()
+    recipient_transports: ClassVar[tuple[str, ...]] = ()  # address transports it can send to
+    capabilities: ClassVar[Capabilities]
 
-    def __init__(self, *, settings: Mapping, secrets: Mapping):
+    def __init__(
+        self,
+        *,
+        settings: Mapping,
+        secrets: Mapping,
+        channel_config: Mapping | None = None,
+        channel_secrets: Mapping | None = None,
+    ):
         self.settings = dict(settings)
         self.secrets = dict(secrets)
+        self.channel_config = dict(channel_config or {})
+        self.channel_secrets = dict(channel_secrets or {})
 
     @classmethod
     def validate_config(cls, *, settings: Mapping, secrets: Mapping) -> dict[str, str]:
         """Return {field: error} for what is wrong; empty when the config is usable."""
         return {}
 
-    def handshake(self, *, params: Mapping) -> str:
+    @classmethod
+    def validate_channel_config(cls, *, config: Mapping, secrets: Mapping) -> dict[str, str]:
+        """The same for one channel's config and secrets."""
+        return {}
+
+    @classmethod
+    def capabilities_for(cls, *, channel_config: Mapping) -> Capabilities:
+        """A channel's capabilities; a provider whose channels differ (Wazzup: WABA or not)
+        overrides this."""
+        return cls.capabilities
+
+    def handshake(self, request: WebhookRequest) -> str:
+        """Answer a GET challenge with the text to return; raise WebhookRejected otherwise."""
         raise WebhookRejected("This provider has no GET handshake.")
 
-    def verify_request(self, *, body: bytes, headers: Mapping) -> None:
+    def verify_request(self, request: WebhookRequest) -> None:
+        """Raise WebhookRejected unless the request is authentic. A missing secret rejects."""
         raise NotImplementedError
 
-    def parse_webhook(self, *, body: bytes) -> list[WebhookItem]:
+    def parse_webhook(self, request: WebhookRequest) -> list[WebhookItem]:
+        """The request's items; raise MalformedPayload when the body as a whole is unreadable.
+        Never needs `request.url` (stored events are replayed without it)."""
         raise NotImplementedError
 
     def send(self, *, sender_id: str, message: OutboundMessage) -> SendResult:

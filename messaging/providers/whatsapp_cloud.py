@@ -15,7 +15,9 @@ from django.conf import settings as django_settings
 
 from messaging import http
 from messaging.providers.base import (
+    Capabilities,
     MediaFile,
+    MediaLimit,
     MessageType,
     OutboundMessage,
     Provider,
@@ -23,10 +25,12 @@ from messaging.providers.base import (
     SendResult,
     TemplateCall,
     TemplateInfo,
+    TemplateKind,
     WebhookItem,
     WebhookRejected,
 )
 from messaging.providers.whatsapp_cloud_parse import parse_body
+from messaging.webhook_request import WebhookRequest
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 TEMPLATE_FIELDS = "id,name,language,status,category,components,parameter_format,rejected_reason"
@@ -49,6 +53,28 @@ _VERSION = re.compile(r"v[0-9]+\.[0-9]+")
 _SIGNATURE = re.compile(r"sha256=[0-9a-fA-F]{64}")
 _CODE_PREFIX = re.compile(r"^\(#\d+\)\s*")
 
+_MB = 1024 * 1024
+# meta-cloud-api.md section 11 (size and type limits) and section 12 (the 24 h window).
+CAPABILITIES = Capabilities(
+    service_window_hours=24,
+    max_text_length=4096,  # text.body
+    template_kind=TemplateKind.META,
+    # Error 131062: authentication templates go to phone numbers only, never to a BSUID.
+    templates_needing_phone=frozenset({"AUTHENTICATION"}),
+    media={
+        MessageType.AUDIO: MediaLimit(
+            frozenset({"audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"}), 16 * _MB
+        ),
+        MessageType.DOCUMENT: MediaLimit(frozenset(), 100 * _MB),
+        MessageType.IMAGE: MediaLimit(frozenset({"image/jpeg", "image/png"}), 5 * _MB),
+        # 100 KB static, 500 KB animated: the larger bound, Meta refuses an oversized static one.
+        MessageType.STICKER: MediaLimit(frozenset({"image/webp"}), 500 * 1024),
+        MessageType.VIDEO: MediaLimit(frozenset({"video/mp4", "video/3gpp"}), 16 * _MB),
+    },
+    rate_limit_backoff_base=4,  # 131056 pair rate limit: wait 4**attempts seconds
+    read_receipts=True,
+)
+
 
 def signature_for(body: bytes, app_secret: str) -> str:
     """The X-Hub-Signature-256 value Meta sends for `body` (raw bytes, never re-serialised)."""
@@ -61,6 +87,12 @@ class WhatsAppCloudProvider(Provider):
     label = "WhatsApp Cloud API"
     setting_fields = ("app_id", "waba_id", "graph_version")
     secret_fields = ("app_secret", "verify_token", "access_token")
+    kept_headers = ("x-hub-signature-256", "x-hub-signature")
+    has_handshake = True
+    # The URL every account was configured with at Meta before the one generic route existed.
+    url_aliases = ("whatsapp",)
+    recipient_transports = ("whatsapp",)
+    capabilities = CAPABILITIES
 
     @classmethod
     def validate_config(cls, *, settings: Mapping, secrets: Mapping) -> dict[str, str]:
@@ -81,7 +113,8 @@ class WhatsAppCloudProvider(Provider):
 
     # Webhooks
 
-    def handshake(self, *, params: Mapping) -> str:
+    def handshake(self, request: WebhookRequest) -> str:
+        params = request.query
         expected = self.secrets.get("verify_token") or ""
         if not expected:
             raise WebhookRejected("Handshake refused: no verify token is configured.")
@@ -97,7 +130,8 @@ class WhatsAppCloudProvider(Provider):
             raise WebhookRejected("Handshake refused: hub.challenge is missing.")
         return challenge
 
-    def verify_request(self, *, body: bytes, headers: Mapping) -> None:
+    def verify_request(self, request: WebhookRequest) -> None:
+        body, headers = request.body, request.headers
         app_secret = self.secrets.get("app_secret") or ""
         if not app_secret:
             raise WebhookRejected("Cannot verify the webhook: no app secret configured.")
@@ -113,8 +147,8 @@ class WhatsAppCloudProvider(Provider):
                 f"{SIGNATURE_HEADER} does not match the body (wrong app secret or altered body)."
             )
 
-    def parse_webhook(self, *, body: bytes) -> list[WebhookItem]:
-        return parse_body(body)
+    def parse_webhook(self, request: WebhookRequest) -> list[WebhookItem]:
+        return parse_body(request.body)
 
     # Graph API calls
 

@@ -37,11 +37,14 @@ from messaging.services.inbound_rows import (
     message_build,
     reaction_apply,
 )
+from messaging.webhook_request import webhook_request_from_event
 
 logger = logging.getLogger(__name__)
 
 # Headers worth keeping with the raw body: enough to re-verify and to debug, no cookies or auth.
-KEPT_HEADERS = ("content-type", "user-agent", "x-hub-signature-256", "x-hub-signature")
+# Each provider adds its own (signature headers) through `Provider.kept_headers`.
+BASE_KEPT_HEADERS = ("content-type", "user-agent")
+_kept_headers: dict[str, tuple[str, ...]] = {}
 MAX_PROCESS_ATTEMPTS = 5
 DRAIN_TASK = "messaging.tasks.webhook_events_drain"
 DRAIN_FLAG = "webhook-events"
@@ -59,7 +62,11 @@ def webhook_event_store(
     A rejected (badly signed) request is stored flagged and never processed; an inactive
     account's event is stored and skipped.
     """
-    kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
+    names = _kept_headers.get(provider)
+    if names is None:
+        # Once per provider key and process: this runs on the webhook acknowledgment path.
+        names = _kept_headers[provider] = BASE_KEPT_HEADERS + provider_class(provider).kept_headers
+    kept = {name: headers[name] for name in names if name in headers}
     if rejected_reason:
         return WebhookEvent.objects.create(
             provider=provider,
@@ -205,7 +212,7 @@ def _event_items(event: WebhookEvent) -> tuple[list, str | None, list[str]]:
         return [], WebhookEvent.State.SKIPPED, ["The account is inactive."]
     provider = provider_class(event.provider)(settings=account.settings, secrets=account.secrets)
     try:
-        return provider.parse_webhook(body=bytes(event.body)), None, []
+        return provider.parse_webhook(webhook_request_from_event(event)), None, []
     except MalformedPayload as exc:
         return [], WebhookEvent.State.FAILED, [f"Malformed payload: {exc}"]
 

@@ -130,3 +130,10 @@ def status_body(wamid: str, status: str, *, timestamp="1752489400", **extra) -> 
             }
         ],
     }
+
+
+def pytest_generate_tests(metafunc):
+    # One case per fixture a ProviderWebhookCases subclass lists (tests/messaging/webhook_cases.py).
+    if "fixture_name" in metafunc.fixturenames and metafunc.cls is not None:
+        cases = getattr(metafunc.cls, "FIXTURE_CASES", {})
+        metafunc.parametrize("fixture_name", sorted(cases))

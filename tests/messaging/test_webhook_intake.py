@@ -12,9 +12,43 @@ from django.db import DatabaseError
 from messaging.models import Message, WebhookEvent
 from messaging.services import webhook_event_reprocess, webhook_events_requeue
 
-from .conftest import fixture_bytes, sign
+from .conftest import FIXTURES, PHONE_NUMBER_ID, WABA_ID, fixture_bytes, sign
+from .webhook_cases import ProviderWebhookCases
 
 pytestmark = pytest.mark.django_db
+
+
+def only_message(**expected):
+    def check():
+        message = Message.objects.get()
+        assert {name: getattr(message, name) for name in expected} == expected
+
+    return check
+
+
+class TestWhatsAppCloudWebhook(ProviderWebhookCases):
+    PROVIDER = "whatsapp_cloud"
+    FIXTURE_DIR = FIXTURES
+    VALID_FIXTURE = "inbound_text.json"
+    SIGNING_SECRETS = ("app_secret",)
+    FIXTURE_CASES = {
+        "inbound_text.json": only_message(direction="in", type="text"),
+        "inbound_image.json": only_message(direction="in", type="image"),
+        "inbound_location.json": only_message(direction="in", type="location"),
+        "inbound_interactive_button_reply.json": only_message(direction="in", type="interactive"),
+    }
+
+    def account_settings(self):
+        return {"app_id": "1234567890", "waba_id": WABA_ID, "graph_version": "v23.0"}
+
+    def account_secrets(self):
+        return {"app_secret": "kit-app-secret", "verify_token": "v", "access_token": "EAAtok"}
+
+    def channel_kwargs(self):
+        return {"name": "Support line", "external_id": PHONE_NUMBER_ID}
+
+    def sign(self, *, method, url, body, content_type, secrets):
+        return {"X-Hub-Signature-256": sign(body, secrets["app_secret"])}
 
 
 class TestSignatureSecurity:

@@ -31,6 +31,7 @@ from messaging.providers.whatsapp_cloud import (
     WhatsAppCloudProvider,
     signature_for,
 )
+from messaging.webhook_request import webhook_request
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "whatsapp_cloud"
 GRAPH = "https://graph.facebook.com/v23.0"
@@ -86,7 +87,7 @@ def graph():
 
 def parse(provider, data) -> list:
     body = data if isinstance(data, bytes) else json.dumps(data).encode()
-    return provider.parse_webhook(body=body)
+    return provider.parse_webhook(webhook_request(body))
 
 
 def parse_one(provider, name):
@@ -165,7 +166,7 @@ def test_it_signs_like_the_reference_vector():
 def test_it_accepts_the_reference_signature(provider):
     body = fixture_bytes("signed_body.json")
     headers = {VECTOR["header_name"]: VECTOR["expected_header_value"]}
-    assert provider.verify_request(body=body, headers=headers) is None
+    assert provider.verify_request(webhook_request(body, headers=headers)) is None
 
 
 def test_it_rejects_the_signature_of_reserialised_json(provider):
@@ -174,7 +175,7 @@ def test_it_rejects_the_signature_of_reserialised_json(provider):
     negative = VECTOR["negative_case_reserialized_unescaped_json"]
     assert signature_for(reserialised.encode(), APP_SECRET) == negative
     with pytest.raises(WebhookRejected, match="does not match"):
-        provider.verify_request(body=body, headers={"X-Hub-Signature-256": negative})
+        provider.verify_request(webhook_request(body, headers={"X-Hub-Signature-256": negative}))
 
 
 @pytest.mark.parametrize(
@@ -187,20 +188,24 @@ def test_it_rejects_the_signature_of_reserialised_json(provider):
 )
 def test_it_finds_the_signature_header_in_any_casing(provider, headers):
     body = fixture_bytes("signed_body.json")
-    assert provider.verify_request(body=body, headers=headers) is None
+    assert provider.verify_request(webhook_request(body, headers=headers)) is None
 
 
 def test_it_rejects_a_missing_signature(provider):
     legacy_only = {"X-Hub-Signature": "sha1=0123456789abcdef0123456789abcdef01234567"}
     with pytest.raises(WebhookRejected, match="Missing X-Hub-Signature-256"):
-        provider.verify_request(body=fixture_bytes("signed_body.json"), headers=legacy_only)
+        provider.verify_request(
+            webhook_request(fixture_bytes("signed_body.json"), headers=legacy_only)
+        )
 
 
 @pytest.mark.parametrize("value", ["sha1=abc", "sha256=xyz", "sha256=", "17eceff8b12d258ea97c"])
 def test_it_rejects_a_malformed_signature(provider, value):
     with pytest.raises(WebhookRejected, match="Malformed"):
         provider.verify_request(
-            body=fixture_bytes("signed_body.json"), headers={"X-Hub-Signature-256": value}
+            webhook_request(
+                fixture_bytes("signed_body.json"), headers={"X-Hub-Signature-256": value}
+            )
         )
 
 
@@ -208,14 +213,14 @@ def test_it_rejects_a_signature_made_with_another_secret(provider):
     body = fixture_bytes("signed_body.json")
     headers = {"X-Hub-Signature-256": signature_for(body, "another-app-secret")}
     with pytest.raises(WebhookRejected, match="does not match"):
-        provider.verify_request(body=body, headers=headers)
+        provider.verify_request(webhook_request(body, headers=headers))
 
 
 def test_it_rejects_a_tampered_body(provider):
     body = fixture_bytes("signed_body.json").replace(b"447700900456", b"447700900999")
     headers = {"X-Hub-Signature-256": VECTOR["expected_header_value"]}
     with pytest.raises(WebhookRejected, match="does not match"):
-        provider.verify_request(body=body, headers=headers)
+        provider.verify_request(webhook_request(body, headers=headers))
 
 
 def test_it_rejects_everything_without_an_app_secret():
@@ -223,7 +228,7 @@ def test_it_rejects_everything_without_an_app_secret():
     body = fixture_bytes("signed_body.json")
     headers = {"X-Hub-Signature-256": signature_for(body, "")}
     with pytest.raises(WebhookRejected, match="no app secret configured"):
-        provider.verify_request(body=body, headers=headers)
+        provider.verify_request(webhook_request(body, headers=headers))
 
 
 # Handshake
@@ -231,32 +236,32 @@ def test_it_rejects_everything_without_an_app_secret():
 
 def test_it_answers_the_handshake_with_the_challenge(provider):
     params = QueryDict(fixture_bytes("verify_get.query").decode().strip())
-    assert provider.handshake(params=params) == "1158201444"
+    assert provider.handshake(webhook_request(method="GET", query=params)) == "1158201444"
 
 
 def test_it_refuses_a_handshake_with_the_wrong_token(provider):
     params = {"hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "1"}
     with pytest.raises(WebhookRejected, match="verify_token does not match"):
-        provider.handshake(params=params)
+        provider.handshake(webhook_request(method="GET", query=params))
 
 
 def test_it_refuses_a_handshake_with_another_mode(provider):
     params = {"hub.mode": "unsubscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"}
     with pytest.raises(WebhookRejected, match=r"hub\.mode"):
-        provider.handshake(params=params)
+        provider.handshake(webhook_request(method="GET", query=params))
 
 
 def test_it_refuses_a_handshake_without_challenge(provider):
     params = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN}
     with pytest.raises(WebhookRejected, match="challenge"):
-        provider.handshake(params=params)
+        provider.handshake(webhook_request(method="GET", query=params))
 
 
 def test_it_refuses_every_handshake_without_a_verify_token():
     provider = make_provider(verify_token="")
     params = {"hub.mode": "subscribe", "hub.verify_token": "", "hub.challenge": "1"}
     with pytest.raises(WebhookRejected, match="no verify token"):
-        provider.handshake(params=params)
+        provider.handshake(webhook_request(method="GET", query=params))
 
 
 # Inbound messages
@@ -730,7 +735,7 @@ def test_it_returns_nothing_for_an_empty_entry_list(provider):
 )
 def test_it_refuses_a_malformed_body(provider, body):
     with pytest.raises(MalformedPayload):
-        provider.parse_webhook(body=body)
+        provider.parse_webhook(webhook_request(body))
 
 
 # Sending

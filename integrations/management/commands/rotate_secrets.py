@@ -8,4 +8,4 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         count = secrets_rotate()
-        self.stdout.write(f"Re-encrypted the secrets of {count} account(s).")
+        self.stdout.write(f"Re-encrypted the secrets of {count} account(s) and channel(s).")
