@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from accounts.admin_scoping import RoleScopedAdminMixin, RoleScopedInlineMixin
 from accounts.models import Role
 from crm import admin_sections
-from crm.models import Company, Contact, Deal, DealStatus, Pipeline, Stage
+from crm.models import Company, Contact, ContactAddress, Deal, DealStatus, Pipeline, Stage
 from crm.phones import phone_normalize
 from crm.selectors import (
     company_is_writable_by,
@@ -114,13 +114,40 @@ class CrmScopedAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
 class ContactForm(forms.ModelForm):
     class Meta:
         model = Contact
-        fields = ("kind", "name", "phone", "email", "company", "responsible")
+        fields = ("kind", "name", "phone", "handle", "email", "company", "responsible")
 
     def clean_phone(self):
+        phone = self.cleaned_data["phone"]
+        if not phone:
+            # A contact found by a WhatsApp username or a Telegram chat has no phone; a new one
+            # typed here is reached by phone, so it needs one.
+            if self.instance.pk is None:
+                raise forms.ValidationError("A new contact needs a phone number.")
+            return None
         try:
-            return phone_normalize(self.cleaned_data["phone"])
+            return phone_normalize(phone)
         except ValidationError as exc:
             raise forms.ValidationError(exc.messages) from exc
+
+
+class ContactAddressInline(admin.TabularInline):
+    """Every way the contact was reached, as inbound learnt it: read-only, crm services write."""
+
+    model = ContactAddress
+    fields = ("transport", "address", "handle", "verified", "first_seen_at", "last_seen_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        # Whoever may open the contact may see how it is reached.
+        return True
 
 
 class AssignResponsibleForm(forms.Form):
@@ -138,7 +165,7 @@ class ContactAdmin(CrmScopedAdmin):
         lambda *, user, obj: contact_is_writable_by(user=user, contact=obj)
     )
     form = ContactForm
-    list_display = ("name", "phone", "kind", "company", "responsible", "open_deals", "updated_at")
+    list_display = ("name", "reach", "kind", "company", "responsible", "open_deals", "updated_at")
     # Filter choices come from the rows the viewer sees, so no other client's company shows.
     list_filter = (
         "kind",
@@ -146,8 +173,10 @@ class ContactAdmin(CrmScopedAdmin):
         ("company", admin.RelatedOnlyFieldListFilter),
     )
     list_select_related = ("company", "responsible")
-    search_fields = ("name", "phone", "email")
-    search_help_text = "Name, email, or a phone number in any format (+39 335…, 0039…, 335…)."
+    search_fields = ("name", "phone", "email", "handle", "addresses__address")
+    search_help_text = (
+        "Name, email, username, or a phone number in any format (+39 335…, 0039…, 335…)."
+    )
     autocomplete_fields = ("company", "responsible")
     readonly_fields = (
         "created_at",
@@ -167,6 +196,14 @@ class ContactAdmin(CrmScopedAdmin):
             .get_queryset(request)
             .annotate(open_deal_total=Count("deals", filter=OPEN_DEALS))
         )
+
+    def get_inline_instances(self, request, obj=None):
+        # On the change page only: the add page has no addresses yet.
+        return [ContactAddressInline(self.model, self.admin_site)] if obj is not None else []
+
+    @admin.display(description="Phone or username", ordering="phone")
+    def reach(self, obj):
+        return obj.reach
 
     def get_search_results(self, request, queryset, search_term):
         return contact_search(queryset=queryset, term=search_term), False
@@ -506,13 +543,13 @@ class DealAdmin(CrmScopedAdmin):
     )
     list_select_related = ("pipeline", "stage", "responsible", "company")
     search_fields = ("name",)
-    search_help_text = "Deal name, or a contact's name or phone in any format."
+    search_help_text = "Deal name, or a contact's name, username or phone in any format."
     autocomplete_fields = ("contacts", "responsible", "company")
     readonly_fields = ("status", "closed_at", "created_at", "updated_at")
     actions = ("mark_won", "mark_lost", "reopen")
 
     def get_queryset(self, request):
-        contacts = Prefetch("contacts", queryset=Contact.objects.only("name", "phone"))
+        contacts = Prefetch("contacts", queryset=Contact.objects.only("name", "phone", "handle"))
         return super().get_queryset(request).prefetch_related(contacts)
 
     def get_search_results(self, request, queryset, search_term):
@@ -531,7 +568,7 @@ class DealAdmin(CrmScopedAdmin):
 
     @admin.display(description="Contacts")
     def contact_names(self, obj):
-        return ", ".join(contact.name or contact.phone for contact in obj.contacts.all())
+        return ", ".join(contact.name or contact.reach for contact in obj.contacts.all())
 
     def save_model(self, request, obj, form, change):
         details = {

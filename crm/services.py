@@ -110,6 +110,7 @@ def contact_create(
     *,
     phone: str,
     name: str = "",
+    handle: str = "",
     kind: str = ContactKind.LEAD,
     email: str = "",
     company: Company | None = None,
@@ -127,6 +128,7 @@ def contact_create(
             contact = Contact.objects.create(
                 phone=e164,
                 name=name,
+                handle=handle,
                 kind=kind,
                 email=email,
                 company=company,

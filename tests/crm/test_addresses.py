@@ -127,3 +127,60 @@ def test_the_batch_resolver_creates_new_phone_senders_with_a_few_statements(
         contacts = contacts_get_or_create_by_addresses(senders=senders)
     assert len({c.pk for c in contacts}) == 20
     assert ContactAddress.objects.count() == 20
+
+
+@pytest.fixture
+def username_contact(db):
+    contact, _ = contact_get_or_create_by_addresses(
+        addresses=[Address("whatsapp_bsuid", BSUID, "giulia.shop")], name="Giulia"
+    )
+    return contact
+
+
+def test_the_admin_finds_a_contact_by_username_or_user_id(admin_client, username_contact):
+    contact_create(phone="+393331234567", name="Marco Neri")
+    for term in ("giulia.sh", "1502576394"):
+        page = admin_client.get("/admin/crm/contact/", {"q": term}).content.decode()
+        assert ">Giulia</a>" in page
+        assert "Marco Neri" not in page
+
+
+def test_the_admin_lists_a_phoneless_contact_by_username_and_shows_its_addresses(
+    admin_client, username_contact
+):
+    listing = admin_client.get("/admin/crm/contact/").content.decode()
+    assert "giulia.shop" in listing
+    page = admin_client.get(f"/admin/crm/contact/{username_contact.pk}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert BSUID in text and "WhatsApp user id" in text
+    # Saving the page without a phone keeps it phone-less (NULL, not "").
+    response = admin_client.post(
+        f"/admin/crm/contact/{username_contact.pk}/change/",
+        {
+            "kind": "lead",
+            "name": "Giulia B.",
+            "phone": "",
+            "handle": "giulia.shop",
+            "email": "",
+            "company": "",
+            "responsible": "",
+            "addresses-TOTAL_FORMS": "1",
+            "addresses-INITIAL_FORMS": "1",
+            "addresses-MIN_NUM_FORMS": "0",
+            "addresses-MAX_NUM_FORMS": "1000",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    username_contact.refresh_from_db()
+    assert username_contact.name == "Giulia B."
+    assert username_contact.phone is None
+
+
+def test_the_admin_refuses_a_new_contact_without_a_phone(admin_client):
+    response = admin_client.post(
+        "/admin/crm/contact/add/", {"kind": "lead", "name": "Nobody", "phone": ""}
+    )
+    assert response.status_code == 200
+    assert "A new contact needs a phone number." in response.content.decode()
+    assert not Contact.objects.exists()
