@@ -4,6 +4,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import Role
 from accounts.selectors import user_role
+from crm.addresses import PHONE_TRANSPORTS, Address
 from crm.models import Company, Contact, ContactAddress, Deal, Pipeline
 from crm.phones import PhoneNumberInvalid, phone_normalize
 
@@ -27,6 +28,20 @@ def contact_search(*, queryset: QuerySet[Contact], term: str) -> QuerySet[Contac
     with contextlib.suppress(PhoneNumberInvalid):
         condition |= Q(phone=phone_normalize(term))
     return queryset.filter(condition)
+
+
+def contact_by_address(*, address: Address) -> Contact | None:
+    """The contact `address` (normalized) belongs to, through `Contact.phone` for a phone."""
+    row = (
+        ContactAddress.objects.select_related("contact")
+        .filter(transport=address.transport, address=address.value)
+        .first()
+    )
+    if row is not None:
+        return row.contact
+    if address.transport in PHONE_TRANSPORTS:
+        return Contact.objects.filter(phone=address.value).first()
+    return None
 
 
 def contact_list_visible_to(*, user) -> QuerySet[Contact]:

@@ -28,7 +28,12 @@ from crm.models import (
     Stage,
 )
 from crm.phones import phone_normalize
-from crm.selectors import company_is_writable_by, contact_is_writable_by, deal_is_writable_by
+from crm.selectors import (
+    company_is_writable_by,
+    contact_by_address,
+    contact_is_writable_by,
+    deal_is_writable_by,
+)
 
 
 class WriteRefused(ValidationError):
@@ -521,20 +526,6 @@ def _new_phone_senders(new_by_phone, senders, identities, result, contacts, slow
                 slow.append(index)
             else:
                 result[index] = contact
-
-
-def contact_by_address(*, address: Address) -> Contact | None:
-    """The contact `address` (normalized) belongs to, through `Contact.phone` for a phone."""
-    row = (
-        ContactAddress.objects.select_related("contact")
-        .filter(transport=address.transport, address=address.value)
-        .first()
-    )
-    if row is not None:
-        return row.contact
-    if address.transport in PHONE_TRANSPORTS:
-        return Contact.objects.filter(phone=address.value).first()
-    return None
 
 
 @transaction.atomic

@@ -6,11 +6,11 @@ from django.db import IntegrityError
 from crm.addresses import Address, AddressInvalid, address_normalize, addresses_by_strength
 from crm.models import Contact, ContactAddress
 from crm.phones import PhoneNumberInvalid
+from crm.selectors import contact_by_address
 from crm.services import (
     ContactAddressTaken,
     SenderIdentity,
     contact_address_add,
-    contact_by_address,
     contact_create,
     contact_get_or_create_by_addresses,
     contact_get_or_create_by_phone,
