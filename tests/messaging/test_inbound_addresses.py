@@ -84,7 +84,18 @@ def test_a_username_only_message_makes_a_lead_without_phone_with_conversation_an
     conversation = Conversation.objects.get()
     assert conversation.contact == contact
     assert Message.objects.get().conversation == conversation
-    assert Ticket.objects.get().contact == contact
+    ticket = Ticket.objects.get()
+    assert ticket.contact == contact
+    assert ticket.title.endswith(" - giulia.shop")
+
+
+def test_the_inbox_lists_a_phoneless_contact_by_username(receive, admin_client):
+    receive(wamid="wamid.U1")
+    contact = Contact.objects.get()
+    contact.name = ""
+    contact.save()
+    page = admin_client.get("/inbox/").content.decode()
+    assert '<span class="name">giulia.shop</span>' in page
 
 
 def test_a_message_with_user_id_and_phone_joins_them_on_one_contact(receive):
