@@ -193,6 +193,11 @@ def contact_get_or_create_by_phone(
     )
 
 
+def _name_fit(name: str) -> str:
+    """A name as given from outside (a chat profile), cut to what the column keeps."""
+    return name[: Contact._meta.get_field("name").max_length]
+
+
 # Contact resolution by address. Race-freedom lives in the unique indexes on Contact.phone and
 # ContactAddress(transport, address): a creator INSERTs in a savepoint and, on a conflict, rolls
 # back and reads the winner's committed row. Nothing checks first and inserts after.
@@ -294,7 +299,10 @@ def contact_get_or_create_by_addresses(
         try:
             with transaction.atomic():
                 contact = Contact.objects.create(
-                    phone=phone, handle=_handle_for_new(addresses)[:200], name=name, kind=kind
+                    phone=phone,
+                    handle=_handle_for_new(addresses)[:200],
+                    name=_name_fit(name),
+                    kind=kind,
                 )
                 ContactAddress.objects.bulk_create(
                     [
@@ -492,7 +500,7 @@ def _new_phone_senders(new_by_phone, senders, identities, result, contacts, slow
         [
             Contact(
                 phone=phone,
-                name=senders[first[phone]].name,
+                name=_name_fit(senders[first[phone]].name),
                 handle=_handle_for_new(identities[first[phone]])[:200],
                 kind=ContactKind.LEAD,
             )

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from messaging.providers import PROVIDER_CHOICES
-from messaging.providers.base import MessageType
+from messaging.providers.base import MAX_ID_LENGTH, MessageType
 
 
 class Transport(models.TextChoices):
@@ -115,6 +115,9 @@ class WebhookEvent(models.Model):
         FAILED = "failed", "Failed"
         REJECTED = "rejected", "Rejected (signature)"
         SKIPPED = "skipped", "Skipped (account inactive)"
+        # Every readable item was applied; the others are unreadable as sent, so trying again
+        # would change nothing: kept for an operator, never retried.
+        FLAGGED = "flagged", "Processed, some items unreadable"
 
     provider = models.CharField(max_length=30)
     account = models.ForeignKey(
@@ -236,12 +239,16 @@ class Message(models.Model):
     )
     direction = models.CharField(max_length=3, choices=Direction.choices)
     # NULL until the provider accepts an outbound message; unique per channel once known.
-    provider_message_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    provider_message_id = models.CharField(max_length=MAX_ID_LENGTH, null=True, blank=True)  # noqa: DJ001
     type = models.CharField(max_length=20, choices=TYPE_CHOICES, default=MessageType.TEXT)
     text = models.TextField(blank=True)
     payload = models.JSONField(default=dict, blank=True)
     raw = models.JSONField(default=dict, blank=True)
-    reply_to_provider_id = models.CharField(max_length=128, blank=True)
+    reply_to_provider_id = models.CharField(max_length=MAX_ID_LENGTH, blank=True)
+    # The current reaction of each person to this message, set, changed and cleared by their
+    # reaction messages: {"contact:<pk>": {"emoji": "👍" or "" (taken back), "at": ISO time of
+    # that reaction, "id": its provider id}}. A removal is kept so a late older one stays out.
+    reactions = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices)
     error_code = models.IntegerField(null=True, blank=True)
     error_title = models.CharField(max_length=255, blank=True)
@@ -293,7 +300,7 @@ class PendingStatus(models.Model):
     """A status for a message id not yet stored; applied when the message appears."""
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
-    provider_message_id = models.CharField(max_length=128)
+    provider_message_id = models.CharField(max_length=MAX_ID_LENGTH)
     status = models.CharField(max_length=12)
     timestamp = models.DateTimeField()
     callback_data = models.CharField(max_length=512, blank=True)

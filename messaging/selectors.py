@@ -148,6 +148,25 @@ def conversation_messages(*, conversation: Conversation, after_id: int = 0, limi
     return list(reversed(messages.order_by("-pk")[:limit]))
 
 
+def reaction_key(*, contact_id: int) -> str:
+    """Whose reaction it is, as a reacted message's `reactions` keys it."""
+    return f"contact:{contact_id}"
+
+
+def message_reactions_current(*, message: Message) -> list[str]:
+    """The emojis people react to this message with now (a removed reaction is not one)."""
+    return [r["emoji"] for r in message.reactions.values() if r.get("emoji")]
+
+
+def reaction_is_superseded(*, reaction: Message, reacted: Message | None, contact_id: int) -> bool:
+    """True for a customer's reaction that a later one of theirs on the same message replaced
+    (or took back): the thread shows only the current one, never a stale emoji."""
+    if reaction.direction != Message.Direction.INBOUND or reacted is None:
+        return False
+    current = reacted.reactions.get(reaction_key(contact_id=contact_id))
+    return current is not None and current.get("id") != reaction.provider_message_id
+
+
 def conversation_outbound_statuses(*, conversation: Conversation, limit: int = 200) -> list[dict]:
     """The current status of the latest outbound messages, so a poll can move ticks on messages
     it already shows (statuses change without a new row, and may arrive while offline)."""

@@ -32,6 +32,8 @@ from messaging.selectors import (
     conversation_reachable_for_reply,
     conversation_window,
     message_list_visible_to,
+    message_reactions_current,
+    reaction_is_superseded,
     template_list_fillable,
 )
 from messaging.services import MessageRefused
@@ -146,15 +148,22 @@ def inbox_list_json(request):
 def _thread_context(conversation: Conversation, thread: list[Message]) -> list[dict]:
     # Replies and reactions point at provider ids: resolve them within the page, no query per row.
     by_provider_id = {m.provider_message_id: m for m in thread if m.provider_message_id}
-    return [
-        {"m": m, "quoted": by_provider_id.get(m.reply_to_provider_id or "")}
-        | (
-            {"reacted_to": by_provider_id.get(m.payload.get("message_id", ""))}
-            if m.type == "reaction"
-            else {}
-        )
-        for m in thread
-    ]
+    items = []
+    for m in thread:
+        item = {
+            "m": m,
+            "quoted": by_provider_id.get(m.reply_to_provider_id or ""),
+            "reactions": message_reactions_current(message=m),
+        }
+        if m.type == "reaction":
+            reacted = by_provider_id.get(m.payload.get("message_id", ""))
+            if reaction_is_superseded(
+                reaction=m, reacted=reacted, contact_id=conversation.contact_id
+            ):
+                continue
+            item["reacted_to"] = reacted
+        items.append(item)
+    return items
 
 
 def _render_messages(request, conversation, thread) -> list[dict]:
@@ -283,16 +292,23 @@ def conversation_reply_view(request, pk):
     form = ReplyForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Write a message first (at most 4096 characters)."))
-    else:
-        try:
-            conversation_reply(
-                conversation=conversation, user=request.user, text=form.cleaned_data["text"]
-            )
-        except ConversationTaken as exc:
-            return _taken(request, exc)
-        except MessageRefused as exc:
-            messages.error(request, str(exc))
-    return redirect("inbox:conversation", pk=conversation.pk)
+        return redirect("inbox:conversation", pk=conversation.pk)
+    try:
+        sent = conversation_reply(
+            conversation=conversation, user=request.user, text=form.cleaned_data["text"]
+        )
+    except ConversationTaken as exc:
+        return _taken(request, exc)
+    except MessageRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("inbox:conversation", pk=conversation.pk)
+    return _to_sent(sent)
+
+
+def _to_sent(sent: Message):
+    # A send from a closed conversation's page opens a new conversation: follow the message
+    # there, or the agent is left on a page where what they sent never appears.
+    return redirect("inbox:conversation", pk=sent.conversation_id)
 
 
 def _taken(request, exc):
@@ -321,7 +337,7 @@ def conversation_template_view(request, pk):
         messages.error(request, _("Fill in every template parameter."))
         return redirect("inbox:conversation", pk=conversation.pk)
     try:
-        conversation_reply_template(
+        sent = conversation_reply_template(
             conversation=conversation,
             user=request.user,
             template=template,
@@ -332,7 +348,8 @@ def conversation_template_view(request, pk):
         return _taken(request, exc)
     except MessageRefused as exc:
         messages.error(request, str(exc))
-    return redirect("inbox:conversation", pk=conversation.pk)
+        return redirect("inbox:conversation", pk=conversation.pk)
+    return _to_sent(sent)
 
 
 @login_required
@@ -348,7 +365,9 @@ def conversation_transfer_view(request, pk):
     except RoutingRefused as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, _("Transferred to %(name)s.") % {"name": to_user})
+        # The name the page shows everywhere else, not the login.
+        name = to_user.get_full_name() or to_user.get_username()
+        messages.success(request, _("Transferred to %(name)s.") % {"name": name})
     return redirect("inbox:conversation", pk=conversation.pk)
 
 

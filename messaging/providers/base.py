@@ -6,11 +6,21 @@ Providers only translate between the wire and these types: no ORM, no business r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from crm.addresses import Address, AddressTransport  # re-exported for providers
+
+# What the store keeps of a provider's ids (message ids, reply and reaction targets). A longer id
+# is not one the provider makes: the parser refuses the item rather than have the database do it.
+MAX_ID_LENGTH = 128
+# No provider sends an item nested this deep; storing one fails in the JSON encoder or the
+# database, so the parser refuses it.
+MAX_ITEM_DEPTH = 32
+# Characters PostgreSQL refuses in text and jsonb: NUL, and lone UTF-16 surrogates (not UTF-8).
+REFUSED_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
 
 
 class MessageType:

@@ -11,6 +11,9 @@ import json
 from datetime import UTC, datetime
 
 from messaging.providers.base import (
+    MAX_ID_LENGTH,
+    MAX_ITEM_DEPTH,
+    REFUSED_CHARACTERS,
     Address,
     AddressTransport,
     DeliveryStatus,
@@ -34,10 +37,18 @@ STATUSES = {
     "failed": DeliveryStatus.FAILED,
 }
 
+# Where a body too deep for the JSON parser is cut (see `_cut_too_deep`); well past any real
+# item's depth, so the item holding the cut is refused for its depth.
+CUT_DEPTH = 4 * MAX_ITEM_DEPTH
+CHANNEL_ID_LENGTH = 64
+
 
 def parse_body(body: bytes) -> list[WebhookItem]:
     try:
-        data = json.loads(body)
+        try:
+            data = json.loads(body)
+        except RecursionError:
+            data = json.loads(_cut_too_deep(body))
     except ValueError as exc:
         raise MalformedPayload(f"Webhook body is not JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -82,6 +93,7 @@ def _change_items(entry: dict, change: dict) -> list[WebhookItem]:
     if field == "messages":
         return _messages_items(value)
     if field == "message_template_status_update":
+        _check_storable(value)
         return [_template_status(entry, value)]
     return [IgnoredItem(reason=f"Webhook field {field!r} is not handled.", raw=change)]
 
@@ -89,6 +101,8 @@ def _change_items(entry: dict, change: dict) -> list[WebhookItem]:
 def _messages_items(value: dict) -> list[WebhookItem]:
     # Channels are routed by phone_number_id; without it nothing in this change can be placed.
     channel = str(value["metadata"]["phone_number_id"])
+    if len(channel) > CHANNEL_ID_LENGTH or REFUSED_CHARACTERS.search(channel):
+        raise ValueError(f"metadata.phone_number_id {_shown(channel)} is not a phone number id")
     # A sender's contact entry, by phone (wa_id) and by user id (BSUID): a username user comes
     # with the user id only (meta-cloud-api.md section 4a).
     names: dict[str, dict] = {}
@@ -124,10 +138,13 @@ def _one(reader, raw, channel: str, *args, what: str) -> WebhookItem:
     try:
         if not isinstance(raw, dict):
             raise ValueError(f"{what} is not an object")
-        return reader(raw, channel, *args)
+        _check_storable(raw)
+        item = reader(raw, channel, *args)
+        _check_ids(item)
+        return item
     except Exception as exc:
         ident = raw.get("id", "") if isinstance(raw, dict) else ""
-        label = f"{what} {ident}" if ident else what
+        label = f"{what} {_shown(str(ident))}" if ident else what
         return UnparsedItem(
             error=f"Could not read {label}: {_describe(exc)}",
             raw=_as_dict(raw),
@@ -143,7 +160,8 @@ def _inbound(message: dict, channel: str, names: dict[str, dict]) -> InboundMess
         raise KeyError("from")
     contact = names.get(sender) or names.get(user_id) or {}
     profile = contact.get("profile") or {}
-    username = str(profile.get("username") or "")
+    # Display names, not ids: drop what the database cannot store and keep the rest.
+    username = REFUSED_CHARACTERS.sub("", str(profile.get("username") or ""))
     user_id = user_id or str(contact.get("user_id") or "")
     addresses = []
     if user_id:
@@ -159,7 +177,7 @@ def _inbound(message: dict, channel: str, names: dict[str, dict]) -> InboundMess
         provider_message_id=str(message["id"]),
         channel_external_id=channel,
         sender=sender,
-        sender_name=profile.get("name") or "",
+        sender_name=REFUSED_CHARACTERS.sub("", str(profile.get("name") or "")),
         addresses=tuple(addresses),
         sender_handle=username,
         timestamp=_timestamp(message["timestamp"]),
@@ -275,6 +293,82 @@ def _template_status(entry: dict, value: dict) -> TemplateStatusUpdate:
         reason="" if reason == "NONE" else reason,
         raw=value,
     )
+
+
+def _check_storable(raw: dict) -> None:
+    """Refuse an item the database would refuse (anywhere in it, since its raw form is kept):
+    nesting past MAX_ITEM_DEPTH, characters PostgreSQL cannot store."""
+    stack = [(raw, "", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_ITEM_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_ITEM_DEPTH} levels (at {path})")
+            pairs = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, child in pairs:
+                key = str(key)
+                if REFUSED_CHARACTERS.search(key):
+                    raise ValueError(f"a field name under {path or 'the item'} {_refused(key)}")
+                stack.append((child, f"{path}.{key}" if path else key, depth + 1))
+        elif isinstance(value, str) and REFUSED_CHARACTERS.search(value):
+            raise ValueError(f"{path} {_refused(value)}")
+
+
+def _check_ids(item) -> None:
+    if not item.provider_message_id:
+        raise ValueError("id is empty")
+    ids = [("id", item.provider_message_id)]
+    if isinstance(item, InboundMessage):
+        ids.append(("context.id", item.reply_to))
+        if item.type == MessageType.REACTION:
+            ids.append(("reaction.message_id", item.payload["message_id"]))
+    for label, value in ids:
+        if len(value) > MAX_ID_LENGTH:
+            raise ValueError(
+                f"{label} is {len(value)} characters long; an id has at most {MAX_ID_LENGTH}"
+            )
+
+
+def _refused(text: str) -> str:
+    char = REFUSED_CHARACTERS.search(text).group()
+    return f"contains U+{ord(char):04X}, a character the database cannot store"
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """A wire value fit for an error message: short, and storable."""
+    short = text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+    return REFUSED_CHARACTERS.sub(lambda m: f"\\u{ord(m.group()):04x}", short)
+
+
+def _cut_too_deep(body: bytes) -> str:
+    """The body with every value nested past CUT_DEPTH replaced by {}: a body deeper than the
+    JSON parser's stack would otherwise be lost whole, neighbours of the deep item included."""
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    parts, depth, kept_from, cut_at = [], 0, 0, None
+    in_string = escaped = False
+    for i, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth == CUT_DEPTH + 1 and cut_at is None:
+                parts.append(text[kept_from:i])
+                cut_at = i
+        elif char in "]}":
+            depth -= 1
+            if cut_at is not None and depth == CUT_DEPTH:
+                parts.append("{}")
+                kept_from, cut_at = i + 1, None
+    if cut_at is None:
+        parts.append(text[kept_from:])
+    return "".join(parts)
 
 
 def _error_info(error: dict) -> ErrorInfo:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from messaging.models import Channel, Conversation, Message, WebhookEvent
 from messaging.providers import provider_class
 from messaging.providers.base import (
+    REFUSED_CHARACTERS,
     IgnoredItem,
     InboundMessage,
     MalformedPayload,
@@ -206,24 +207,48 @@ def _event_process(event: WebhookEvent, *, channels: dict) -> tuple[str, list[st
     items, stop, errors = _event_items(event)
     if stop:
         return stop, errors
+    flags = []
     for item in items:
+        if _item_flag(item, event=event, flags=flags):
+            continue
         try:
             _item_apply(item, account=event.account, provider=event.provider, channels=channels)
         except Exception as exc:
             logger.exception("webhook event %s: item failed", event.pk)
             errors.append(f"{type(exc).__name__}: {exc}")
-    return (WebhookEvent.State.FAILED if errors else WebhookEvent.State.PROCESSED), errors
+    return _event_outcome(errors, flags)
+
+
+def _item_flag(item, *, event: WebhookEvent, flags: list[str]) -> bool:
+    """Note an item the provider's parser could not read; True when `item` is one. It is
+    unreadable as sent, so it never fails (and retries) its event: it flags it."""
+    if not isinstance(item, UnparsedItem):
+        return False
+    logger.warning("webhook event %s: unreadable item: %s", event.pk, item.error)
+    flags.append(f"Unreadable item: {item.error}")
+    return True
+
+
+def _event_outcome(errors: list[str], flags: list[str]) -> tuple[str, list[str]]:
+    """Failed (retried) when applying an item failed; flagged (kept, not retried) when only
+    unreadable items were left out; processed otherwise."""
+    if errors:
+        return WebhookEvent.State.FAILED, errors + flags
+    return (WebhookEvent.State.FLAGGED if flags else WebhookEvent.State.PROCESSED), flags
 
 
 def _events_process_batch(events: list[WebhookEvent], *, channels: dict) -> list[tuple]:
     """Like `_event_process` for each event, with the inbound messages of all of them stored
     together (see inbound_rows). Returns (event, state, errors) for each."""
-    results, received = [], {}
+    results, received, flagged = [], {}, {}
     for event in events:
         items, stop, errors = _event_items(event)
         results.append((event, stop, errors))
         mine = received[event.pk] = []
+        flagged[event.pk] = []
         for item in items:
+            if _item_flag(item, event=event, flags=flagged[event.pk]):
+                continue
             try:
                 if isinstance(item, InboundMessage):
                     channel = _channel_for(
@@ -244,7 +269,7 @@ def _events_process_batch(events: list[WebhookEvent], *, channels: dict) -> list
             errors += [
                 f"{type(r.error).__name__}: {r.error}" for r in received[event.pk] if r.error
             ]
-            stop = WebhookEvent.State.FAILED if errors else WebhookEvent.State.PROCESSED
+            stop, errors = _event_outcome(errors, flagged[event.pk])
         outcomes.append((event, stop, errors))
     return outcomes
 
@@ -254,7 +279,9 @@ def _events_finish(outcomes: list[tuple[WebhookEvent, str, list[str]]]) -> None:
     now = timezone.now()
     clean = []
     for event, state, errors in outcomes:
-        event.state, event.error, event.processed_at = state, "\n".join(errors), now
+        # An error may quote the wire (an id, a field): never with a character the column refuses.
+        error = REFUSED_CHARACTERS.sub("\ufffd", "\n".join(errors))
+        event.state, event.error, event.processed_at = state, error, now
         event.attempts += 1
         if state == WebhookEvent.State.PROCESSED:
             clean.append(event.pk)
@@ -304,8 +331,6 @@ def _item_apply(item, *, account, provider: str, channels: dict) -> None:
     elif isinstance(item, TemplateStatusUpdate):
         with transaction.atomic():
             template_status_apply(account=account, update=item)
-    elif isinstance(item, UnparsedItem):
-        raise ValueError(f"Unreadable item: {item.error}")
     elif isinstance(item, IgnoredItem):
         logger.info("webhook item ignored: %s", item.reason)
 

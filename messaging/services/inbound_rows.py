@@ -11,6 +11,7 @@ error there rolls the batch back and the drain processes its events one by one t
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -22,6 +23,7 @@ from messaging.models import Channel, Conversation, Message
 from messaging.pipeline import inbound_pipeline_run
 from messaging.providers.base import InboundMessage, MessageType
 from messaging.queueing import after_commit
+from messaging.selectors import reaction_key
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,10 @@ def messages_receive(received: list[Received]) -> None:
         conversation.last_message_at = now
         conversation.last_message_status = Message.Status.RECEIVED
     _messages_insert(messages)
+    # In arrival order, after every message of the batch is stored: a reaction may follow the
+    # message it reacts to within one batch.
+    for item, contact in zip(fresh, contacts, strict=True):
+        reaction_apply(reaction=item.message, contact_id=contact.pk)
     Conversation.objects.bulk_update(
         sorted({c.pk: c for c in conversations.values()}.values(), key=lambda c: c.pk),
         ["last_inbound_at", "last_message_at", "last_message_status"],
@@ -122,6 +128,38 @@ def message_build(*, channel: Channel, conversation: Conversation, inbound: Inbo
             else Message.MediaState.NONE
         ),
     )
+
+
+def reaction_apply(*, reaction: Message, contact_id: int) -> bool:
+    """Make a stored inbound reaction the sender's current one on the message it reacts to: set,
+    changed, or cleared by an empty emoji. One reaction per person per message; one older than
+    the current one (a late delivery) changes nothing. Returns True when the reacted message
+    changed; False as well when it is not stored here."""
+    if reaction.type != MessageType.REACTION or not reaction.payload.get("message_id"):
+        return False
+    target = (
+        Message.objects.select_for_update()
+        .filter(channel=reaction.channel_id, provider_message_id=reaction.payload["message_id"])
+        .only("pk", "reactions")
+        .first()
+    )
+    if target is None:
+        return False
+    key = reaction_key(contact_id=contact_id)
+    current = target.reactions.get(key)
+    at = reaction.provider_timestamp
+    if current and current.get("at") and at and datetime.fromisoformat(current["at"]) > at:
+        return False
+    reactions = {
+        **target.reactions,
+        key: {
+            "emoji": reaction.payload.get("emoji", ""),
+            "at": at.isoformat() if at else "",
+            "id": reaction.provider_message_id,
+        },
+    }
+    Message.objects.filter(pk=target.pk).update(reactions=reactions)
+    return True
 
 
 def media_fetch_after_commit(message: Message) -> None:

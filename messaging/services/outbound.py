@@ -376,7 +376,11 @@ def message_deliver(*, message_id: int) -> Message | None:
             provider_message_id=result.provider_message_id
         )
         Message.objects.filter(pk=message.pk, status=S.SENDING).update(
-            status=S.SENT, sent_at=timezone.now(), error_title="", error_code=None
+            status=S.SENT,
+            sent_at=timezone.now(),
+            error_title="",
+            error_code=None,
+            error_detail="",
         )
         Conversation.objects.filter(pk=message.conversation_id).update(last_message_status=S.SENT)
         if not channel.is_healthy:

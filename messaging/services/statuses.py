@@ -18,10 +18,15 @@ MAY_BECOME = {
 }
 
 
+# A message that reached the customer has no error any more: whatever a send attempt left (a
+# timeout, a retry) is settled by this status. Only `failed` writes an error.
+SETTLED = {"error_code": None, "error_title": "", "error_detail": ""}
+
+
 def _changes(update: StatusUpdate) -> dict:
     at = update.timestamp
     status = update.status
-    changes = {"status": status}
+    changes = {"status": status} | (SETTLED if status != S.FAILED else {})
     if status == S.SENT:
         changes["sent_at"] = Coalesce("sent_at", Value(at))
     elif status == S.DELIVERED:

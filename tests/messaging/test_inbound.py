@@ -117,7 +117,8 @@ def test_a_batch_with_one_broken_item_keeps_the_others(post_webhook, wa_channel)
     assert {"First", "Last"} <= stored
     assert "Bad timestamp" not in stored
     event = WebhookEvent.objects.get()
-    assert event.state == WebhookEvent.State.FAILED
+    # Unreadable as sent, so flagged for an operator and never retried.
+    assert event.state == WebhookEvent.State.FLAGGED
     assert "Unreadable item" in event.error
 
 

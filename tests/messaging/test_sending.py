@@ -1,6 +1,7 @@
 """The send service: the 24-hour rule, templates, roles, then delivery with its error classes."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -20,7 +21,7 @@ from messaging.services import (
 )
 from messaging.services.outbound import channel_throttle_acquire
 
-from .conftest import PHONE_NUMBER_ID, fixture_json
+from .conftest import PHONE_NUMBER_ID, fixture_json, status_body
 
 pytestmark = pytest.mark.django_db
 SEND_URL = f"https://graph.facebook.com/v23.0/{PHONE_NUMBER_ID}/messages"
@@ -288,6 +289,65 @@ def test_a_timeout_leaves_the_outcome_unknown_instead_of_sending_twice(
     message.refresh_from_db()
     assert message.status == "failed"
     assert len(graph.calls) == 1
+
+
+def test_a_timed_out_send_settled_by_delivered_no_longer_shows_the_timeout(
+    graph,
+    wa_channel,
+    contact,
+    window_open,
+    post_webhook,
+    admin_client,
+    django_capture_on_commit_callbacks,
+):
+    import requests
+
+    graph.post(SEND_URL, body=requests.ReadTimeout("read timed out"))
+    with django_capture_on_commit_callbacks(execute=True):
+        message = send_text(wa_channel, contact)
+    message.refresh_from_db()
+    assert message.error_title.startswith("No answer from the provider")
+    # The request had reached Meta after all: its statuses carry our id as callback data.
+    post_webhook(status_body("wamid.LATE", "delivered", biz_opaque_callback_data=str(message.pk)))
+    message.refresh_from_db()
+    assert (message.status, message.provider_message_id) == ("delivered", "wamid.LATE")
+    assert (message.error_code, message.error_title, message.error_detail) == (None, "", "")
+
+    url = f"/inbox/c/{message.conversation_id}/"
+    poll = admin_client.get(url + "poll.json?after=0").json()
+    assert next(s for s in poll["statuses"] if s["id"] == message.pk) == {
+        "id": message.pk,
+        "status": "delivered",
+        "error": "",
+        "code": None,
+    }
+    html = next(m["html"] for m in poll["messages"] if m["id"] == message.pk)
+    # The ticks' tooltip is the status alone, with no stale error after it.
+    assert re.search(r'title="Delivered\s*"', html)
+    assert "No answer" not in admin_client.get(url).content.decode()
+
+
+def test_a_failure_after_a_timeout_keeps_its_own_code_and_reason(
+    graph, wa_channel, contact, window_open, post_webhook, django_capture_on_commit_callbacks
+):
+    import requests
+
+    graph.post(SEND_URL, body=requests.ReadTimeout("read timed out"))
+    with django_capture_on_commit_callbacks(execute=True):
+        message = send_text(wa_channel, contact)
+    error = {"code": 131026, "title": "Message undeliverable", "error_data": {"details": "x"}}
+    post_webhook(
+        status_body(
+            "wamid.LATE", "failed", biz_opaque_callback_data=str(message.pk), errors=[error]
+        )
+    )
+    message.refresh_from_db()
+    assert (message.status, message.error_code, message.error_title, message.error_detail) == (
+        "failed",
+        131026,
+        "Message undeliverable",
+        "x",
+    )
 
 
 def test_the_throttle_never_lets_more_than_the_limit_through_in_a_second(wa_channel):
