@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from accounts.admin_scoping import RoleScopedAdminMixin, RoleScopedInlineMixin
 from accounts.models import Role
 from crm import admin_sections
-from crm.models import Company, Contact, ContactAddress, Deal, DealStatus, Pipeline, Stage
+from crm.models import Company, Contact, Deal, DealStatus, Pipeline, Stage
 from crm.phones import phone_normalize
 from crm.selectors import (
     company_is_writable_by,
@@ -130,26 +130,6 @@ class ContactForm(forms.ModelForm):
             raise forms.ValidationError(exc.messages) from exc
 
 
-class ContactAddressInline(admin.TabularInline):
-    """Every way the contact was reached, as inbound learnt it: read-only, crm services write."""
-
-    model = ContactAddress
-    fields = ("transport", "address", "handle", "verified", "first_seen_at", "last_seen_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        # Whoever may open the contact may see how it is reached.
-        return True
-
-
 class AssignResponsibleForm(forms.Form):
     responsible = forms.ModelChoiceField(
         queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
@@ -181,6 +161,7 @@ class ContactAdmin(CrmScopedAdmin):
     readonly_fields = (
         "created_at",
         "updated_at",
+        "addresses_section",
         "conversations_section",
         "tickets_section",
         "deals_section",
@@ -196,10 +177,6 @@ class ContactAdmin(CrmScopedAdmin):
             .get_queryset(request)
             .annotate(open_deal_total=Count("deals", filter=OPEN_DEALS))
         )
-
-    def get_inline_instances(self, request, obj=None):
-        # On the change page only: the add page has no addresses yet.
-        return [ContactAddressInline(self.model, self.admin_site)] if obj is not None else []
 
     @admin.display(description="Phone or username", ordering="phone")
     def reach(self, obj):
@@ -233,6 +210,7 @@ class ContactAdmin(CrmScopedAdmin):
             return [details]
         return [
             details,
+            ("Addresses", {"fields": ["addresses_section"]}),
             ("Conversations", {"fields": ["conversations_section"]}),
             ("Tickets", {"fields": ["tickets_section"]}),
             ("Deals", {"fields": ["deals_section"]}),
@@ -242,6 +220,10 @@ class ContactAdmin(CrmScopedAdmin):
     @admin.display(description="Open deals", ordering="open_deal_total")
     def open_deals(self, obj):
         return obj.open_deal_total
+
+    @admin.display(description="Addresses")
+    def addresses_section(self, obj):
+        return admin_sections.addresses_table(obj)
 
     @admin.display(description="Conversations")
     def conversations_section(self, obj):

@@ -162,10 +162,10 @@ def test_an_unreadable_phone_beside_a_user_id_is_not_refused(receive):
     assert addresses_of(contact) == {("whatsapp_bsuid", BSUID)}
 
 
-def test_a_message_with_neither_phone_nor_user_id_is_reported(post_webhook, wa_channel):
+def test_a_message_with_neither_phone_nor_user_id_is_flagged(post_webhook, wa_channel):
     post_webhook(body(wamid="wamid.N1", user_id=None))
     event = WebhookEvent.objects.get()
-    assert event.state == WebhookEvent.State.FAILED
+    assert event.state == WebhookEvent.State.FLAGGED
     assert "from" in event.error
     assert not Contact.objects.exists()
 
