@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import phonenumbers
 import requests
 from django.conf import settings
+from django.urls import reverse
 
 from crm.addresses import BSUID_RE
 from messaging.providers.whatsapp_cloud import WhatsAppCloudProvider
@@ -280,7 +281,9 @@ def _subscription(channel) -> Subscription:
         display_number=digits(channel.display_number),
         channel_name=channel.name,
         waba_id=str((account.settings or {}).get("waba_id", "")),
-        webhook_url=f"{settings.PUBLIC_BASE_URL}/webhooks/whatsapp/{account.key}/",
+        # The URL accounts were set up with at Meta (the provider's alias), as Meta would post.
+        webhook_url=settings.PUBLIC_BASE_URL
+        + reverse("webhook-whatsapp", kwargs={"account_key": account.key}),
         app_secret=secret_values.get("app_secret", ""),
         access_token=secret_values.get("access_token", ""),
     )
