@@ -107,7 +107,8 @@ class SendIn(serializers.Serializer):
     )
     contact_id = serializers.IntegerField(required=False, min_value=1)
     phone = PhoneField(required=False)
-    text = serializers.CharField(required=False, max_length=4096)
+    # No fixed limit: the channel decides, and the send refuses `too_long` (422).
+    text = serializers.CharField(required=False)
     template = TemplateCallIn(required=False)
 
     def validate(self, attrs):

@@ -14,10 +14,15 @@ from messaging.services.inbound import (
 from messaging.services.lifecycle import conversations_close_expired
 from messaging.services.media import media_fetch, media_fetch_enqueue, media_retry_due
 from messaging.services.outbound import (
+    MediaContent,
     MessageRefused,
+    ReactionContent,
+    TemplateContent,
+    TextContent,
     message_deliver,
     message_delivery_retry,
     message_mark_read,
+    message_send,
     message_send_media,
     message_send_reaction,
     message_send_template,
@@ -28,7 +33,11 @@ from messaging.services.statuses import pending_statuses_apply, status_apply
 from messaging.services.templates import template_status_apply, templates_store, templates_sync
 
 __all__ = [
+    "MediaContent",
     "MessageRefused",
+    "ReactionContent",
+    "TemplateContent",
+    "TextContent",
     "conversation_get_or_open",
     "conversations_close_expired",
     "media_fetch",
@@ -38,6 +47,7 @@ __all__ = [
     "message_delivery_retry",
     "message_mark_read",
     "message_receive",
+    "message_send",
     "message_send_media",
     "message_send_reaction",
     "message_send_template",
