@@ -107,7 +107,8 @@ def document_send(
 ):
     """Send a stored document as a WhatsApp document message through a temporary link.
 
-    A refused send (24-hour window, role) raises `MessageRefused` and leaves no file behind.
+    A refused send (customer-service window, role) raises `MessageRefused` and leaves no file
+    behind.
     """
     link, url = document_link_create(file=file, filename=filename)
     try:

@@ -299,7 +299,8 @@ def conversation_reply_template(
     body_params: list[str] | None = None,
     header_params: list[str] | None = None,
 ):
-    """Reply with an approved template (the way back in once the 24-hour window has closed)."""
+    """Reply with an approved template (the way back in once the customer-service window has
+    closed)."""
     conversation = _fresh(conversation)
     _check_may_reply(conversation=conversation, user=user)
     conversation_claim(conversation=conversation, user=user)

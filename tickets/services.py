@@ -376,7 +376,7 @@ def channel_helpdesk_defaults_apply(
     auto_create_tickets: bool = True,
 ) -> MessageTemplate:
     """Make a channel a helpdesk line: customer messages open tickets, and staff comments sent
-    after the 24-hour window go out with the account's approved `template_name`.
+    after the customer-service window closed go out with the account's approved `template_name`.
 
     Of that template's synced languages, the first of `languages` wins (default: the site's
     LANGUAGE_CODE), then one of the same base language, then the first approved one. Templates
