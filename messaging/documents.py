@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from messaging.models import DocumentLink
 from messaging.providers.base import MessageType
-from messaging.services import message_send_media
+from messaging.services import MediaContent, message_send
 
 logger = logging.getLogger(__name__)
 
@@ -112,13 +112,17 @@ def document_send(
     """
     link, url = document_link_create(file=file, filename=filename)
     try:
-        return message_send_media(
+        return message_send(
             channel=channel,
             contact=contact,
-            kind=MessageType.DOCUMENT,
-            link=url,
-            caption=caption,
-            filename=link.filename,
+            content=MediaContent(
+                kind=MessageType.DOCUMENT,
+                link=url,
+                caption=caption,
+                filename=link.filename,
+                mime_type=link.content_type,
+                size=link.file.size,
+            ),
             actor=actor,
         )
     except Exception:

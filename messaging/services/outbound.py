@@ -79,6 +79,9 @@ class MediaContent:
     media_id: str = ""
     caption: str = ""
     filename: str = ""
+    # Known for a file we upload or link ourselves; checked against the channel's limits.
+    mime_type: str = ""
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,21 @@ def _prepare(*, content: Content, channel: Channel, caps: Capabilities) -> _Prep
         if bool(content.link) == bool(content.media_id):
             raise MessageRefused(
                 "Give either a link or an uploaded media id.", code="invalid_media"
+            )
+        limit = caps.media.get(kind)
+        if limit is None:
+            raise MessageRefused(f"This channel cannot send {kind} messages.", code="invalid_media")
+        if content.mime_type and limit.mime_types and content.mime_type not in limit.mime_types:
+            raise MessageRefused(
+                f"This channel cannot send {content.mime_type} as {kind}; it takes "
+                f"{', '.join(sorted(limit.mime_types))}.",
+                code="invalid_media",
+            )
+        if content.size is not None and content.size > limit.max_bytes:
+            raise MessageRefused(
+                f"The {kind} is {content.size} bytes; this channel takes at most "
+                f"{limit.max_bytes}.",
+                code="media_too_large",
             )
         media = {"link": content.link} if content.link else {"id": content.media_id}
         if content.caption and kind in (MessageType.IMAGE, MessageType.VIDEO, MessageType.DOCUMENT):

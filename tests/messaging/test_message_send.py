@@ -14,6 +14,7 @@ from messaging.models import Channel, Conversation, Message, MessageTemplate
 from messaging.providers.base import TemplateKind
 from messaging.selectors import conversation_window, template_list_fillable
 from messaging.services import (
+    MediaContent,
     MessageRefused,
     TemplateContent,
     TextContent,
@@ -254,3 +255,26 @@ def test_a_channel_without_read_receipts_marks_nothing_read(
     with patch.object(type(wa_channel.get_provider()), "mark_read") as mark_read:
         message_mark_read(message=inbound)
     mark_read.assert_not_called()
+
+
+def test_media_is_checked_against_the_channels_kinds_types_and_sizes(
+    wa_channel, contact, window_open, capabilities
+):
+    def send(**fields):
+        content = MediaContent(link="https://example.com/f", **fields)
+        return message_send(channel=wa_channel, contact=contact, content=content)
+
+    with pytest.raises(MessageRefused, match="cannot send image/gif as image") as refused:
+        send(kind="image", mime_type="image/gif")
+    assert refused.value.code == "invalid_media"
+    with pytest.raises(MessageRefused) as refused:
+        send(kind="image", mime_type="image/png", size=5 * 1024 * 1024 + 1)
+    assert refused.value.code == "media_too_large"
+    assert send(kind="image", mime_type="image/png", size=1000).type == "image"
+
+    base = wa_channel.capabilities
+    capabilities(media={k: v for k, v in base.media.items() if k != "video"})
+    with pytest.raises(MessageRefused, match="cannot send video messages") as refused:
+        send(kind="video")
+    assert refused.value.code == "invalid_media"
+    assert Message.objects.count() == 1
