@@ -114,11 +114,18 @@ class CrmScopedAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
 class ContactForm(forms.ModelForm):
     class Meta:
         model = Contact
-        fields = ("kind", "name", "phone", "email", "company", "responsible")
+        fields = ("kind", "name", "phone", "handle", "email", "company", "responsible")
 
     def clean_phone(self):
+        phone = self.cleaned_data["phone"]
+        if not phone:
+            # A contact found by a WhatsApp username or a Telegram chat has no phone; a new one
+            # typed here is reached by phone, so it needs one.
+            if self.instance.pk is None:
+                raise forms.ValidationError("A new contact needs a phone number.")
+            return None
         try:
-            return phone_normalize(self.cleaned_data["phone"])
+            return phone_normalize(phone)
         except ValidationError as exc:
             raise forms.ValidationError(exc.messages) from exc
 
@@ -138,7 +145,7 @@ class ContactAdmin(CrmScopedAdmin):
         lambda *, user, obj: contact_is_writable_by(user=user, contact=obj)
     )
     form = ContactForm
-    list_display = ("name", "phone", "kind", "company", "responsible", "open_deals", "updated_at")
+    list_display = ("name", "reach", "kind", "company", "responsible", "open_deals", "updated_at")
     # Filter choices come from the rows the viewer sees, so no other client's company shows.
     list_filter = (
         "kind",
@@ -146,12 +153,15 @@ class ContactAdmin(CrmScopedAdmin):
         ("company", admin.RelatedOnlyFieldListFilter),
     )
     list_select_related = ("company", "responsible")
-    search_fields = ("name", "phone", "email")
-    search_help_text = "Name, email, or a phone number in any format (+39 335…, 0039…, 335…)."
+    search_fields = ("name", "phone", "email", "handle", "addresses__address")
+    search_help_text = (
+        "Name, email, username, or a phone number in any format (+39 335…, 0039…, 335…)."
+    )
     autocomplete_fields = ("company", "responsible")
     readonly_fields = (
         "created_at",
         "updated_at",
+        "addresses_section",
         "conversations_section",
         "tickets_section",
         "deals_section",
@@ -167,6 +177,10 @@ class ContactAdmin(CrmScopedAdmin):
             .get_queryset(request)
             .annotate(open_deal_total=Count("deals", filter=OPEN_DEALS))
         )
+
+    @admin.display(description="Phone or username", ordering="phone")
+    def reach(self, obj):
+        return obj.reach
 
     def get_search_results(self, request, queryset, search_term):
         return contact_search(queryset=queryset, term=search_term), False
@@ -196,6 +210,7 @@ class ContactAdmin(CrmScopedAdmin):
             return [details]
         return [
             details,
+            ("Addresses", {"fields": ["addresses_section"]}),
             ("Conversations", {"fields": ["conversations_section"]}),
             ("Tickets", {"fields": ["tickets_section"]}),
             ("Deals", {"fields": ["deals_section"]}),
@@ -205,6 +220,10 @@ class ContactAdmin(CrmScopedAdmin):
     @admin.display(description="Open deals", ordering="open_deal_total")
     def open_deals(self, obj):
         return obj.open_deal_total
+
+    @admin.display(description="Addresses")
+    def addresses_section(self, obj):
+        return admin_sections.addresses_table(obj)
 
     @admin.display(description="Conversations")
     def conversations_section(self, obj):
@@ -506,13 +525,13 @@ class DealAdmin(CrmScopedAdmin):
     )
     list_select_related = ("pipeline", "stage", "responsible", "company")
     search_fields = ("name",)
-    search_help_text = "Deal name, or a contact's name or phone in any format."
+    search_help_text = "Deal name, or a contact's name, username or phone in any format."
     autocomplete_fields = ("contacts", "responsible", "company")
     readonly_fields = ("status", "closed_at", "created_at", "updated_at")
     actions = ("mark_won", "mark_lost", "reopen")
 
     def get_queryset(self, request):
-        contacts = Prefetch("contacts", queryset=Contact.objects.only("name", "phone"))
+        contacts = Prefetch("contacts", queryset=Contact.objects.only("name", "phone", "handle"))
         return super().get_queryset(request).prefetch_related(contacts)
 
     def get_search_results(self, request, queryset, search_term):
@@ -531,7 +550,7 @@ class DealAdmin(CrmScopedAdmin):
 
     @admin.display(description="Contacts")
     def contact_names(self, obj):
-        return ", ".join(contact.name or contact.phone for contact in obj.contacts.all())
+        return ", ".join(contact.name or contact.reach for contact in obj.contacts.all())
 
     def save_model(self, request, obj, form, change):
         details = {

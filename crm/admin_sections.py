@@ -53,6 +53,26 @@ def _render(*, headers, rows, empty, more_url=None, add_url=None, add_label="") 
     )
 
 
+def addresses_table(contact) -> str:
+    """Every way the contact was reached, as inbound learnt it; crm services write them."""
+    rows = [
+        [
+            Cell(address.get_transport_display()),
+            Cell(address.address),
+            Cell(address.handle or "—"),
+            Cell("yes" if address.verified else "no"),
+            Cell(_when(address.first_seen_at)),
+            Cell(_when(address.last_seen_at)),
+        ]
+        for address in contact.addresses.order_by("transport", "address")[: SECTION_LIMIT + 1]
+    ]
+    return _render(
+        headers=["Transport", "Address", "Username", "Verified", "First seen", "Last seen"],
+        rows=rows,
+        empty="No addresses yet.",
+    )
+
+
 def conversations_table(contact) -> str:
     conversations = contact.conversations.all()
     message_model = conversations.model._meta.get_field("messages").related_model

@@ -17,21 +17,25 @@ from rest_framework.response import Response
 from accounts.models import Role
 from accounts.selectors import user_role
 from config.api_filters import ApiFilterSet
+from crm.addresses import Address, AddressTransport
 from crm.models import Company, Contact, ContactKind, Deal, DealStatus
 from crm.selectors import (
     company_list_visible_to,
+    contact_by_address,
     contact_list_visible_to,
     contact_search,
     deal_list_visible_to,
 )
 from crm.serializers import CompanySerializer, ContactIn, ContactOut, DealSerializer
 from crm.services import (
+    ContactAddressTaken,
     ContactPhoneTaken,
     WriteRefused,
     company_create,
     company_update,
+    contact_address_add,
     contact_update,
-    contact_upsert_by_phone,
+    contact_upsert_by_address,
     deal_contacts_set,
     deal_create,
     deal_status_set,
@@ -71,7 +75,8 @@ def _actor(request):
 class ContactFilter(ApiFilterSet):
     search = django_filters.CharFilter(
         method="filter_search",
-        label="Name, email or phone in any format (`+39 335 1032246`, `0039...`, `335...`).",
+        label="Name, email, username or phone in any format (`+39 335 1032246`, `0039...`, "
+        "`335...`).",
     )
     phone = django_filters.CharFilter(method="filter_search", label="A phone in any format.")
     kind = django_filters.ChoiceFilter(choices=ContactKind.choices)
@@ -88,9 +93,10 @@ class ContactFilter(ApiFilterSet):
     list=extend_schema(summary="List the contacts you may see"),
     retrieve=extend_schema(summary="One contact"),
     create=extend_schema(
-        summary="Create or update a contact by phone",
-        description="The phone (any format) identifies the contact: an existing one is updated "
-        "(200), a new number creates a lead (201).",
+        summary="Create or update a contact by phone or by address",
+        description="The phone (any format) or the `address` (for a contact without a phone, "
+        "such as a WhatsApp username user) identifies the contact: an existing one is updated "
+        "(200), a new one creates a lead (201).",
         request=ContactIn,
         responses={200: ContactOut, 201: ContactOut},
     ),
@@ -118,23 +124,25 @@ class ContactViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Contact.objects.none()
-        return contacts_visible(self.request).order_by("-created_at", "-pk")
+        return (
+            contacts_visible(self.request)
+            .prefetch_related("addresses")
+            .order_by("-created_at", "-pk")
+        )
 
     def create(self, request, *args, **kwargs):
-        data = ContactIn(data=request.data)
+        data = ContactIn(data=request.data, context={"creating": True})
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
-        phone = fields.pop("phone")
+        phone = fields.pop("phone", None)
+        address = fields.pop("address", None) or Address(AddressTransport.WHATSAPP, phone)
         require_writer(request)
         actor = _actor(request)
-        if (
-            user_role(user=actor) == Role.SALES_REP
-            and not Contact.objects.filter(phone=phone).exists()
-        ):
+        if user_role(user=actor) == Role.SALES_REP and contact_by_address(address=address) is None:
             # A rep's new contact is theirs, or they could not see what they just created.
             fields.setdefault("responsible", actor)
         with refusals_as_403():
-            contact, created = contact_upsert_by_phone(phone=phone, actor=actor, **fields)
+            contact, created = contact_upsert_by_address(address=address, actor=actor, **fields)
         if is_api_account(request):
             request.user.contact_claim(contact)
         return Response(
@@ -146,13 +154,17 @@ class ContactViewSet(
         require_writer(request)
         data = ContactIn(data=request.data, partial=kwargs.get("partial", False))
         data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        address = fields.pop("address", None)
         try:
-            with refusals_as_403():
-                contact = contact_update(
-                    contact=contact, actor=_actor(request), **data.validated_data
-                )
+            with refusals_as_403(), transaction.atomic():
+                contact = contact_update(contact=contact, actor=_actor(request), **fields)
+                if address is not None:
+                    contact_address_add(contact=contact, address=address, actor=_actor(request))
         except ContactPhoneTaken as exc:
             raise exceptions.ValidationError({"phone": [str(exc)]}) from None
+        except ContactAddressTaken as exc:
+            raise exceptions.ValidationError({"address": [str(exc)]}) from None
         return Response(ContactOut(contact).data)
 
 

@@ -1,5 +1,9 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from crm.addresses import AddressTransport
 
 
 class Company(models.Model):
@@ -32,12 +36,27 @@ class ContactKind(models.TextChoices):
 
 
 class Contact(models.Model):
-    """A person. The E.164 phone is unique: one number is one contact, whatever the channel."""
+    """A person. The E.164 phone is unique: one number is one contact, whatever the channel.
+
+    The phone is optional: a WhatsApp username user or a Telegram user writes without one. Every
+    way to reach the contact is a `ContactAddress`; the phone is mirrored there as its
+    ("whatsapp", E.164) address.
+    """
 
     kind = models.CharField(max_length=10, choices=ContactKind.choices, default=ContactKind.LEAD)
     name = models.CharField(max_length=200, blank=True)
+    # NULL, never "": many contacts without a phone must not collide on the unique index.
     phone = models.CharField(
-        max_length=20, unique=True, help_text="E.164, for example +393351032246"
+        max_length=20,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="E.164, for example +393351032246",
+    )
+    handle = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="What names a contact without a phone: their username, else a transport's id.",
     )
     email = models.EmailField(blank=True)
     company = models.ForeignKey(
@@ -56,9 +75,54 @@ class Contact(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["responsible", "kind"]), models.Index(fields=["name"])]
+        constraints = [
+            models.CheckConstraint(condition=~Q(phone=""), name="contact_phone_not_blank")
+        ]
 
     def __str__(self):
-        return f"{self.name} ({self.phone})" if self.name else self.phone
+        reach = self.reach
+        if self.name:
+            return f"{self.name} ({reach})" if reach else self.name
+        return reach or f"Contact #{self.pk}"
+
+    @property
+    def reach(self) -> str:
+        """How a person recognises the contact besides the name: the phone, else the handle."""
+        return self.phone or self.handle or ""
+
+
+class ContactAddress(models.Model):
+    """One way to reach a contact on one transport. (transport, address) is unique: the index is
+    what makes two first messages from one new person end in one contact."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="addresses")
+    transport = models.CharField(max_length=30, choices=AddressTransport.choices)
+    address = models.CharField(max_length=200)
+    handle = models.CharField(max_length=200, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    verified = models.BooleanField(
+        default=False,
+        help_text="Seen on an authentic inbound webhook; not when typed by staff or the API.",
+    )
+
+    class Meta:
+        verbose_name_plural = "contact addresses"
+        ordering = ["transport", "address"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["transport", "address"], name="contactaddress_unique_transport_address"
+            ),
+            models.UniqueConstraint(
+                fields=["contact"],
+                condition=Q(transport="whatsapp"),
+                name="contactaddress_one_phone_per_contact",
+            ),
+        ]
+        indexes = [models.Index(fields=["contact", "transport"])]
+
+    def __str__(self):
+        return f"{self.get_transport_display()}: {self.address}"
 
 
 class Pipeline(models.Model):

@@ -4,19 +4,44 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import Role
 from accounts.selectors import user_role
-from crm.models import Company, Contact, Deal, Pipeline
+from crm.addresses import PHONE_TRANSPORTS, Address
+from crm.models import Company, Contact, ContactAddress, Deal, Pipeline
 from crm.phones import PhoneNumberInvalid, phone_normalize
 
 
 def contact_search(*, queryset: QuerySet[Contact], term: str) -> QuerySet[Contact]:
-    """Match a name, an email, or a phone written in any format."""
+    """Match a name, an email, a username or other address, or a phone written in any format."""
     term = term.strip()
     if not term:
         return queryset
-    condition = Q(name__icontains=term) | Q(email__icontains=term) | Q(phone__contains=term)
+    # Exists, not a join: one row per contact however many of its addresses match.
+    address_matches = ContactAddress.objects.filter(contact=OuterRef("pk")).filter(
+        Q(address__icontains=term) | Q(handle__icontains=term)
+    )
+    condition = (
+        Q(name__icontains=term)
+        | Q(email__icontains=term)
+        | Q(phone__contains=term)
+        | Q(handle__icontains=term)
+        | Exists(address_matches)
+    )
     with contextlib.suppress(PhoneNumberInvalid):
         condition |= Q(phone=phone_normalize(term))
     return queryset.filter(condition)
+
+
+def contact_by_address(*, address: Address) -> Contact | None:
+    """The contact `address` (normalized) belongs to, through `Contact.phone` for a phone."""
+    row = (
+        ContactAddress.objects.select_related("contact")
+        .filter(transport=address.transport, address=address.value)
+        .first()
+    )
+    if row is not None:
+        return row.contact
+    if address.transport in PHONE_TRANSPORTS:
+        return Contact.objects.filter(phone=address.value).first()
+    return None
 
 
 def contact_list_visible_to(*, user) -> QuerySet[Contact]:

@@ -1,10 +1,12 @@
 """API shapes of contacts, companies and deals: what goes in and what comes out."""
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from rest_framework import serializers
 
-from crm.models import Company, Contact, ContactKind, Deal, Pipeline, Stage
+from crm.addresses import Address, AddressTransport, address_normalize
+from crm.models import Company, Contact, ContactAddress, ContactKind, Deal, Pipeline, Stage
 from crm.phones import PhoneNumberInvalid, phone_normalize
 
 
@@ -40,8 +42,21 @@ def optional_url(**kwargs):
     )
 
 
+class ContactAddressOut(serializers.ModelSerializer):
+    class Meta:
+        model = ContactAddress
+        fields = ["transport", "address", "handle", "first_seen_at", "last_seen_at", "verified"]
+        read_only_fields = fields
+
+
 class ContactOut(serializers.ModelSerializer):
     email = optional_email(read_only=True)
+    addresses = ContactAddressOut(
+        many=True,
+        read_only=True,
+        help_text="Every way the contact is reached: the WhatsApp phone, the WhatsApp user id "
+        "(for a username user without a phone), a Telegram chat.",
+    )
 
     class Meta:
         model = Contact
@@ -50,6 +65,8 @@ class ContactOut(serializers.ModelSerializer):
             "kind",
             "name",
             "phone",
+            "handle",
+            "addresses",
             "email",
             "company",
             "responsible",
@@ -59,11 +76,30 @@ class ContactOut(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ContactIn(serializers.Serializer):
-    """Create-or-update by phone (POST) and update (PUT/PATCH). Absent fields are left as they
-    are on update."""
+class AddressIn(serializers.Serializer):
+    transport = serializers.ChoiceField(choices=AddressTransport.choices)
+    address = serializers.CharField(max_length=200)
+    handle = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
-    phone = PhoneField()
+    def validate(self, attrs):
+        try:
+            return address_normalize(
+                Address(attrs["transport"], attrs["address"], attrs.get("handle", ""))
+            )
+        except ValidationError as exc:
+            raise serializers.ValidationError({"address": exc.messages}) from None
+
+
+class ContactIn(serializers.Serializer):
+    """Create-or-update by phone or by address (POST) and update (PUT/PATCH). Absent fields are
+    left as they are on update."""
+
+    phone = PhoneField(required=False)
+    address = AddressIn(
+        required=False,
+        help_text="Instead of a phone: how else the contact is reached, for example "
+        '`{"transport": "whatsapp_bsuid", "address": "IT.1502576394655843"}`.',
+    )
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     email = optional_email(required=False)
     kind = serializers.ChoiceField(choices=ContactKind.choices, required=False)
@@ -73,6 +109,18 @@ class ContactIn(serializers.Serializer):
     responsible = serializers.PrimaryKeyRelatedField(
         queryset=get_user_model().objects.filter(is_active=True), required=False, allow_null=True
     )
+
+    def validate(self, attrs):
+        if self.partial:
+            return attrs
+        given = [key for key in ("phone", "address") if key in attrs]
+        if not given:
+            raise serializers.ValidationError({"phone": ["Give a phone or an address."]})
+        if self.context.get("creating") and len(given) > 1:
+            raise serializers.ValidationError(
+                {"address": ["Give a phone or an address, not both: one finds the contact."]}
+            )
+        return attrs
 
 
 class CompanySerializer(serializers.ModelSerializer):

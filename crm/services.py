@@ -1,3 +1,7 @@
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -6,9 +10,30 @@ from django.utils import timezone
 
 from accounts.models import Role
 from accounts.selectors import user_role
-from crm.models import Company, Contact, ContactKind, Deal, DealStatus, Pipeline, Stage
+from crm.addresses import (
+    PHONE_TRANSPORTS,
+    Address,
+    AddressTransport,
+    address_normalize,
+    addresses_by_strength,
+)
+from crm.models import (
+    Company,
+    Contact,
+    ContactAddress,
+    ContactKind,
+    Deal,
+    DealStatus,
+    Pipeline,
+    Stage,
+)
 from crm.phones import phone_normalize
-from crm.selectors import company_is_writable_by, contact_is_writable_by, deal_is_writable_by
+from crm.selectors import (
+    company_is_writable_by,
+    contact_by_address,
+    contact_is_writable_by,
+    deal_is_writable_by,
+)
 
 
 class WriteRefused(ValidationError):
@@ -56,13 +81,27 @@ def _check_may_own(*, actor, responsible, what: str) -> None:
     )
 
 
-class ContactPhoneTaken(Exception):
-    def __init__(self, phone: str, existing: Contact):
-        self.phone = phone
+logger = logging.getLogger(__name__)
+
+
+class ContactAddressTaken(Exception):
+    def __init__(self, address: Address, existing: Contact):
+        self.address = address
         self.existing = existing
         super().__init__(
-            f"The phone {phone} already belongs to contact #{existing.pk} ({existing})."
+            f"The {address.transport} address {address.value} already belongs to contact "
+            f"#{existing.pk} ({existing})."
         )
+
+
+class ContactPhoneTaken(ContactAddressTaken):
+    def __init__(self, phone: str, existing: Contact):
+        self.phone = phone
+        super().__init__(Address(AddressTransport.WHATSAPP, phone), existing)
+        self.args = (f"The phone {phone} already belongs to contact #{existing.pk} ({existing}).",)
+
+    def __str__(self):
+        return self.args[0]
 
 
 def _ensure_phone_free(phone: str, *, exclude_pk=None) -> None:
@@ -76,6 +115,7 @@ def contact_create(
     *,
     phone: str,
     name: str = "",
+    handle: str = "",
     kind: str = ContactKind.LEAD,
     email: str = "",
     company: Company | None = None,
@@ -90,14 +130,17 @@ def contact_create(
     _ensure_phone_free(e164)
     try:
         with transaction.atomic():
-            return Contact.objects.create(
+            contact = Contact.objects.create(
                 phone=e164,
                 name=name,
+                handle=handle,
                 kind=kind,
                 email=email,
                 company=company,
                 responsible=responsible,
             )
+            _phone_mirror_set(contact, e164)
+            return contact
     except IntegrityError:
         # Lost a race with a concurrent insert of the same number.
         _ensure_phone_free(e164)
@@ -115,24 +158,38 @@ def contact_update(*, contact: Contact, actor=None, **fields) -> Contact:
                 f"Only managers hand {contact} to someone else.",
             )
     if "phone" in fields:
-        fields["phone"] = phone_normalize(fields["phone"])
-        _ensure_phone_free(fields["phone"], exclude_pk=contact.pk)
+        # Blank removes the phone: NULL, as "" would collide with every other phone-less contact.
+        fields["phone"] = phone_normalize(fields["phone"]) if fields["phone"] else None
+        if fields["phone"]:
+            _ensure_phone_free(fields["phone"], exclude_pk=contact.pk)
     for name, value in fields.items():
         setattr(contact, name, value)
     contact.save()
+    if "phone" in fields:
+        _phone_mirror_set(contact, contact.phone)
     return contact
+
+
+def _phone_mirror_set(contact: Contact, phone: str | None) -> None:
+    """Keep the contact's ("whatsapp", E.164) address equal to `Contact.phone`."""
+    mirror = ContactAddress.objects.filter(contact=contact, transport=AddressTransport.WHATSAPP)
+    if phone is None:
+        mirror.delete()
+    elif not mirror.filter(address=phone).exists():
+        mirror.delete()
+        # Another contact's stale mirror of this phone (an ORM write bypassed the services).
+        ContactAddress.objects.filter(transport=AddressTransport.WHATSAPP, address=phone).delete()
+        ContactAddress.objects.create(
+            contact=contact, transport=AddressTransport.WHATSAPP, address=phone
+        )
 
 
 def contact_get_or_create_by_phone(
     *, phone_e164: str, name: str = "", kind: str = ContactKind.LEAD
 ) -> tuple[Contact, bool]:
-    """Find the contact owning an E.164 number or create it as a lead.
-
-    Two first messages from a new number at once end in one contact: the unique index decides and
-    the loser reads the winner's row (`get_or_create` retries the read on IntegrityError).
-    """
-    return Contact.objects.get_or_create(
-        phone=phone_e164, defaults={"name": _name_fit(name), "kind": kind}
+    """Find the contact owning an E.164 number or create it as a lead."""
+    return contact_get_or_create_by_addresses(
+        addresses=[Address(AddressTransport.WHATSAPP, phone_e164)], name=name, kind=kind
     )
 
 
@@ -141,25 +198,413 @@ def _name_fit(name: str) -> str:
     return name[: Contact._meta.get_field("name").max_length]
 
 
-def contacts_get_or_create_by_phones(*, names: dict[str, str]) -> dict[str, Contact]:
-    """`contact_get_or_create_by_phone` for many numbers at once: {E.164: name for a new lead}.
+# Contact resolution by address. Race-freedom lives in the unique indexes on Contact.phone and
+# ContactAddress(transport, address): a creator INSERTs in a savepoint and, on a conflict, rolls
+# back and reads the winner's committed row. Nothing checks first and inserts after.
 
-    Two statements however many numbers: the unknown ones are inserted with ON CONFLICT DO
-    NOTHING, so a concurrent creator wins quietly, and are then read back with everyone else.
-    """
-    if not names:
+# `last_seen_at` is rewritten at most this often, so a steady stream of messages writes nothing.
+ADDRESS_SEEN_GRANULARITY = timedelta(hours=1)
+_RESOLVE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class SenderIdentity:
+    """One sender of an inbound batch."""
+
+    addresses: tuple[Address, ...]  # normalized
+    name: str = ""
+    seen_at: datetime | None = None
+
+
+def _phone_of(addresses: Sequence[Address]) -> str | None:
+    return next((a.value for a in addresses if a.transport in PHONE_TRANSPORTS), None)
+
+
+def _handle_of(addresses: Sequence[Address]) -> str:
+    """The username when the transport gave one, else "" (see `_handle_for_new`)."""
+    return next((a.handle for a in addresses if a.handle), "")
+
+
+def _handle_for_new(addresses: Sequence[Address]) -> str:
+    # A contact without a phone still needs something a person can read in a list.
+    handle = _handle_of(addresses)
+    if handle or _phone_of(addresses):
+        return handle
+    return addresses[0].value if addresses else ""
+
+
+def _address_owners(keys) -> dict[tuple[str, str], ContactAddress]:
+    """The address rows of `keys` ((transport, value) pairs), with their contacts: one query."""
+    keys = set(keys)
+    if not keys:
         return {}
-    known = set(Contact.objects.filter(phone__in=names).values_list("phone", flat=True))
-    missing = [phone for phone in names if phone not in known]
-    if missing:
-        Contact.objects.bulk_create(
+    rows = ContactAddress.objects.select_related("contact").filter(
+        transport__in={t for t, _ in keys}, address__in={v for _, v in keys}
+    )
+    return {(r.transport, r.address): r for r in rows if (r.transport, r.address) in keys}
+
+
+def _phones_owners(phones) -> dict[str, Contact]:
+    phones = set(phones)
+    if not phones:
+        return {}
+    return {c.phone: c for c in Contact.objects.filter(phone__in=phones)}
+
+
+def _address_row(contact_id: int, address: Address, *, verified: bool, seen_at) -> ContactAddress:
+    return ContactAddress(
+        contact_id=contact_id,
+        transport=address.transport,
+        address=address.value,
+        handle=address.handle,
+        first_seen_at=seen_at,
+        last_seen_at=seen_at,
+        verified=verified,
+    )
+
+
+def contact_get_or_create_by_addresses(
+    *,
+    addresses: Sequence[Address],
+    name: str = "",
+    kind: str = ContactKind.LEAD,
+    verified: bool = True,
+    seen_at: datetime | None = None,
+) -> tuple[Contact, bool]:
+    """The contact the strongest of `addresses` (normalized) belongs to, created as a lead when
+    none is known; True when created. The weaker addresses are recorded on it when nobody else
+    owns them; when someone else does, the strongest owner still wins and a warning is logged
+    (contacts are never merged automatically)."""
+    addresses = addresses_by_strength(addresses)
+    if not addresses:
+        raise ValueError("A contact needs at least one address to be found by.")
+    seen_at = seen_at or timezone.now()
+    phone = _phone_of(addresses)
+    for _ in range(_RESOLVE_ATTEMPTS):
+        owners = _address_owners((a.transport, a.value) for a in addresses)
+        phone_owner = None
+        if phone and (AddressTransport.WHATSAPP, phone) not in owners:
+            phone_owner = Contact.objects.filter(phone=phone).first()
+        target = _strongest_owner(addresses, owners, phone_owner)
+        if target is not None:
+            _addresses_attach(
+                target,
+                addresses,
+                owners=owners,
+                phone_owner=phone_owner,
+                verified=verified,
+                seen_at=seen_at,
+            )
+            return target, False
+        try:
+            with transaction.atomic():
+                contact = Contact.objects.create(
+                    phone=phone,
+                    handle=_handle_for_new(addresses)[:200],
+                    name=_name_fit(name),
+                    kind=kind,
+                )
+                ContactAddress.objects.bulk_create(
+                    [
+                        _address_row(contact.pk, a, verified=verified, seen_at=seen_at)
+                        for a in addresses
+                    ]
+                )
+            return contact, True
+        except IntegrityError:
+            # A concurrent creator committed one of these addresses first: its row is visible
+            # now, so the next round finds it.
+            continue
+    raise RuntimeError(f"Could not resolve the contact of {addresses!r}.")
+
+
+def _strongest_owner(addresses, owners, phone_owner) -> Contact | None:
+    for address in addresses:
+        row = owners.get((address.transport, address.value))
+        if row is not None:
+            return row.contact
+        if address.transport in PHONE_TRANSPORTS and phone_owner is not None:
+            return phone_owner
+    return None
+
+
+def _addresses_attach(
+    contact: Contact, addresses, *, owners, phone_owner, verified: bool, seen_at
+) -> None:
+    """Record on `contact` what it did not have yet, and bump what it has."""
+    new_rows, stale = [], []
+    for address in addresses:
+        key = (address.transport, address.value)
+        row = owners.get(key)
+        if row is not None:
+            if row.contact_id != contact.pk:
+                logger.warning(
+                    "two contacts for one person: %s %s belongs to contact #%s, the message goes "
+                    "to contact #%s, which a stronger address names",
+                    address.transport,
+                    address.value,
+                    row.contact_id,
+                    contact.pk,
+                )
+            elif row.last_seen_at < seen_at - ADDRESS_SEEN_GRANULARITY or (
+                address.handle and address.handle != row.handle
+            ):
+                stale.append((row, address))
+            continue
+        if address.transport in PHONE_TRANSPORTS and not _phone_attach(
+            contact, address.value, phone_owner=phone_owner
+        ):
+            continue
+        new_rows.append(_address_row(contact.pk, address, verified=verified, seen_at=seen_at))
+    if new_rows:
+        ContactAddress.objects.bulk_create(new_rows, ignore_conflicts=True)
+    for row, address in stale:
+        ContactAddress.objects.filter(pk=row.pk).update(
+            last_seen_at=seen_at, handle=address.handle or row.handle
+        )
+    handle = _handle_of(addresses)
+    if handle and handle != contact.handle:
+        Contact.objects.filter(pk=contact.pk).update(handle=handle[:200])
+        contact.handle = handle[:200]
+
+
+def _phone_attach(contact: Contact, phone: str, *, phone_owner) -> bool:
+    """Give `contact` the phone when it has none; True when its mirror row is to be recorded."""
+    if phone_owner is not None:
+        if phone_owner.pk != contact.pk:
+            logger.warning(
+                "two contacts for one person: phone %s belongs to contact #%s, the message goes "
+                "to contact #%s, which a stronger address names",
+                phone,
+                phone_owner.pk,
+                contact.pk,
+            )
+            return False
+        return True  # its phone, without the mirror row (written around the services)
+    if contact.phone:
+        logger.info(
+            "contact #%s writes from %s but keeps its phone %s", contact.pk, phone, contact.phone
+        )
+        return False
+    try:
+        with transaction.atomic():
+            updated = Contact.objects.filter(pk=contact.pk, phone__isnull=True).update(
+                phone=phone, updated_at=timezone.now()
+            )
+    except IntegrityError:
+        logger.warning(
+            "two contacts for one person: phone %s was given to another contact while contact "
+            "#%s was learning it",
+            phone,
+            contact.pk,
+        )
+        return False
+    if updated:
+        contact.phone = phone
+    return bool(updated)
+
+
+def contacts_get_or_create_by_addresses(*, senders: Sequence[SenderIdentity]) -> list[Contact]:
+    """`contact_get_or_create_by_addresses` for every sender of a batch, in the same order.
+
+    Set-based for the common cases: known senders cost one query (two while some phone has no
+    address row), new phone senders one insert of contacts, one re-read and one insert of
+    addresses. Anything else (a new sender without a phone, an address learnt, a conflict) goes
+    through the one-sender function.
+    """
+    now = timezone.now()
+    identities = [addresses_by_strength(s.addresses) for s in senders]
+    owners = _address_owners((a.transport, a.value) for ids in identities for a in ids)
+    phone_owners = _phones_owners(
+        phone
+        for ids in identities
+        if (phone := _phone_of(ids)) and (AddressTransport.WHATSAPP, phone) not in owners
+    )
+    result: list[Contact | None] = [None] * len(senders)
+    contacts: dict[int, Contact] = {}  # one instance per contact
+    slow: list[int] = []
+    stale: set[int] = set()
+    mirrors: dict[str, Contact] = {}
+    new_by_phone: dict[str, list[int]] = {}
+    claimed: dict[tuple[str, str], str] = {}  # address -> the phone of the new sender using it
+    for index, (sender, ids) in enumerate(zip(senders, identities, strict=True)):
+        if not ids:
+            raise ValueError("A contact needs at least one address to be found by.")
+        seen_at = sender.seen_at or now
+        owner_ids = set()
+        missing = False
+        for address in ids:
+            row = owners.get((address.transport, address.value))
+            if row is not None:
+                owner_ids.add(row.contact_id)
+                contacts.setdefault(row.contact_id, row.contact)
+                if row.last_seen_at < seen_at - ADDRESS_SEEN_GRANULARITY:
+                    stale.add(row.pk)
+                if address.handle and address.handle != row.handle:
+                    missing = True
+            elif address.transport in PHONE_TRANSPORTS and address.value in phone_owners:
+                owner = phone_owners[address.value]
+                owner_ids.add(owner.pk)
+                contacts.setdefault(owner.pk, owner)
+                mirrors[address.value] = owner
+            else:
+                missing = True
+        handle = _handle_of(ids)
+        if len(owner_ids) == 1 and not missing:
+            contact = contacts[owner_ids.pop()]
+            if not handle or handle == contact.handle:
+                result[index] = contact
+                continue
+        phone = _phone_of(ids)
+        if owner_ids or not phone:
+            slow.append(index)
+            continue
+        # A new phone sender. Two of them sharing an address but not the phone are one person
+        # the one-sender path sorts out.
+        keys = [(a.transport, a.value) for a in ids]
+        if any(claimed.get(key, phone) != phone for key in keys):
+            slow.append(index)
+            continue
+        for key in keys:
+            claimed[key] = phone
+        new_by_phone.setdefault(phone, []).append(index)
+
+    if stale:
+        ContactAddress.objects.filter(pk__in=sorted(stale)).update(last_seen_at=now)
+    if mirrors:
+        ContactAddress.objects.bulk_create(
             [
-                Contact(phone=phone, name=_name_fit(names[phone]), kind=ContactKind.LEAD)
-                for phone in missing
+                _address_row(
+                    c.pk, Address(AddressTransport.WHATSAPP, p), verified=True, seen_at=now
+                )
+                for p, c in sorted(mirrors.items())
             ],
             ignore_conflicts=True,
         )
-    return {contact.phone: contact for contact in Contact.objects.filter(phone__in=names)}
+    if new_by_phone:
+        _new_phone_senders(new_by_phone, senders, identities, result, contacts, slow, now)
+    for index in sorted(slow):
+        sender = senders[index]
+        contact, _ = contact_get_or_create_by_addresses(
+            addresses=identities[index], name=sender.name, seen_at=sender.seen_at or now
+        )
+        result[index] = contacts.setdefault(contact.pk, contact)
+    return result
+
+
+def _new_phone_senders(new_by_phone, senders, identities, result, contacts, slow, now) -> None:
+    phones = sorted(new_by_phone)
+    first = {phone: new_by_phone[phone][0] for phone in phones}
+    # Sorted keys: two drains inserting the same new numbers wait on each other in one order.
+    Contact.objects.bulk_create(
+        [
+            Contact(
+                phone=phone,
+                name=_name_fit(senders[first[phone]].name),
+                handle=_handle_for_new(identities[first[phone]])[:200],
+                kind=ContactKind.LEAD,
+            )
+            for phone in phones
+        ],
+        ignore_conflicts=True,
+    )
+    by_phone = _phones_owners(phones)
+    rows = {}
+    for phone in phones:
+        for index in new_by_phone[phone]:
+            for address in identities[index]:
+                rows.setdefault(
+                    (address.transport, address.value),
+                    _address_row(by_phone[phone].pk, address, verified=True, seen_at=now),
+                )
+    ContactAddress.objects.bulk_create([rows[key] for key in sorted(rows)], ignore_conflicts=True)
+    # A stronger address than the phone may have gone to someone else meanwhile: check those.
+    stronger = {
+        (ids[0].transport, ids[0].value): phone
+        for phone in phones
+        for index in new_by_phone[phone]
+        if (ids := identities[index])[0].transport not in PHONE_TRANSPORTS
+    }
+    owners = _address_owners(stronger) if stronger else {}
+    for phone in phones:
+        contact = contacts.setdefault(by_phone[phone].pk, by_phone[phone])
+        for index in new_by_phone[phone]:
+            key = (identities[index][0].transport, identities[index][0].value)
+            if key in stronger and (key not in owners or owners[key].contact_id != contact.pk):
+                slow.append(index)
+            else:
+                result[index] = contact
+
+
+@transaction.atomic
+def contact_address_add(
+    *, contact: Contact, address: Address, actor=None, verified: bool = False
+) -> ContactAddress:
+    """Record one more way to reach `contact`; raises `ContactAddressTaken` when it is someone
+    else's."""
+    if actor is not None:
+        _check_contact_writable(actor=actor, contact=contact)
+    address = address_normalize(address)
+    owner = contact_by_address(address=address)
+    if owner is not None and owner.pk != contact.pk:
+        raise ContactAddressTaken(address, owner)
+    if address.transport in PHONE_TRANSPORTS:
+        if contact.phone != address.value:
+            contact_update(contact=contact, phone=address.value)
+        return ContactAddress.objects.get(contact=contact, transport=address.transport)
+    try:
+        with transaction.atomic():
+            row, _ = ContactAddress.objects.get_or_create(
+                transport=address.transport,
+                address=address.value,
+                defaults={"contact": contact, "handle": address.handle, "verified": verified},
+            )
+    except IntegrityError:
+        row = ContactAddress.objects.get(transport=address.transport, address=address.value)
+    if row.contact_id != contact.pk:
+        raise ContactAddressTaken(address, row.contact)
+    return row
+
+
+def contact_address_change(
+    *, transport: str, old: str, new: str, phone_e164: str = ""
+) -> Contact | None:
+    """A transport renamed a user's id (WhatsApp `user_id_update`): move the address row. None
+    when nobody had the old one."""
+    row = (
+        ContactAddress.objects.select_related("contact")
+        .filter(transport=transport, address=old)
+        .first()
+    )
+    if row is None:
+        if not phone_e164:
+            return None
+        contact = contact_by_address(address=Address(AddressTransport.WHATSAPP, phone_e164))
+        if contact is None:
+            return None
+        contact_get_or_create_by_addresses(
+            addresses=[Address(transport, new), Address(AddressTransport.WHATSAPP, phone_e164)]
+        )
+        return contact
+    taken = ContactAddress.objects.filter(transport=transport, address=new).exclude(pk=row.pk)
+    if taken.exists():
+        logger.warning(
+            "two contacts for one person: %s %s already belongs to another contact", transport, new
+        )
+        return row.contact
+    ContactAddress.objects.filter(pk=row.pk).update(address=new, last_seen_at=timezone.now())
+    return row.contact
+
+
+def contact_claim(*, contact: Contact, user) -> bool:
+    """Make `user` responsible for a contact nobody is responsible for; False when someone
+    already was (one UPDATE decides between concurrent claimers)."""
+    claimed = Contact.objects.filter(pk=contact.pk, responsible__isnull=True).update(
+        responsible=user, updated_at=timezone.now()
+    )
+    if claimed:
+        contact.responsible = user
+    return bool(claimed)
 
 
 @transaction.atomic
@@ -425,7 +870,7 @@ def deal_open_for_new_client(
     if existing is not None:
         return existing
     return deal_create(
-        name=f"{contact.name or contact.phone} \N{EN DASH} {source}",
+        name=f"{contact.name or contact.reach} \N{EN DASH} {source}",
         pipeline=pipeline,
         stage=stage,
         contacts=[contact],
@@ -449,6 +894,41 @@ def contact_upsert_by_phone(*, phone: str, actor=None, **fields) -> tuple[Contac
         except (ContactPhoneTaken, IntegrityError):
             existing = Contact.objects.get(phone=e164)
     return contact_update(contact=existing, actor=actor, **fields), False
+
+
+@transaction.atomic
+def contact_upsert_by_address(*, address: Address, actor=None, **fields) -> tuple[Contact, bool]:
+    """Update the contact `address` reaches or create it with that address; True when created.
+    A phone address goes through `contact_upsert_by_phone`."""
+    if address.transport in PHONE_TRANSPORTS:
+        return contact_upsert_by_phone(phone=address.value, actor=actor, **fields)
+    address = address_normalize(address)
+    existing = contact_by_address(address=address)
+    if existing is not None:
+        return contact_update(contact=existing, actor=actor, **fields), False
+    if actor is not None:
+        _check_may_own(actor=actor, responsible=fields.get("responsible"), what="a new contact")
+    phone = fields.pop("phone", None)
+    try:
+        with transaction.atomic():
+            contact = Contact.objects.create(
+                handle=(address.handle or address.value)[:200], **fields
+            )
+            ContactAddress.objects.create(
+                contact=contact,
+                transport=address.transport,
+                address=address.value,
+                handle=address.handle,
+            )
+    except IntegrityError:
+        # A concurrent upsert created it first: update the winner's row.
+        existing = contact_by_address(address=address)
+        if existing is None:
+            raise
+        return contact_update(contact=existing, actor=actor, **fields), False
+    if phone:
+        contact_update(contact=contact, phone=phone)
+    return contact, True
 
 
 @transaction.atomic

@@ -106,7 +106,7 @@ def business_event_process(*, event: BusinessEvent, due: bool = False) -> Busine
         rule = _rule_for(event)
         _check_status(event, rule)
         phone, name, contact = _recipient(event)
-        event.recipient_phone = phone
+        event.recipient_phone = phone or ""
         if event.type == EventType.ACTIVITY_DUE and not due:
             send_at = _reminder_time(event, rule)
             if send_at > timezone.now():
@@ -185,7 +185,7 @@ def _recipient(event: BusinessEvent) -> tuple[str, str, Contact | None]:
         )
         if contact is None:
             raise _Outcome(State.FAILED, f"Unknown contact {recipient['contact_id']}.")
-        return contact.phone, contact.name, contact
+        return contact.phone or "", contact.name, contact
     raw, name = recipient.get("phone"), ""
     if not raw:
         _, path = EVENT_TYPES[event.type]
@@ -215,7 +215,7 @@ def _send(event: BusinessEvent, rule: NotificationRule, *, phone, name, contact)
     context = {
         **event.payload["data"],
         "event": {"id": event.external_id, "type": event.type},
-        "contact": {"name": contact.name, "phone": contact.phone},
+        "contact": {"name": contact.name, "phone": contact.phone or ""},
     }
     event.rule = rule
     try:

@@ -18,9 +18,11 @@ from rest_framework.views import APIView
 from config.api_errors import ApiError, error_body
 from config.api_filters import ApiFilterSet
 from config.api_pagination import MAX_PAGE_SIZE, MessageCursorPagination
+from crm.addresses import Address, AddressTransport
 from crm.api import contacts_visible, is_api_account, require_writer
 from crm.models import Contact
-from crm.services import contact_get_or_create_by_phone
+from crm.selectors import contact_by_address
+from crm.services import contact_get_or_create_by_addresses
 from messaging.idempotency import (
     MAX_KEY_LENGTH,
     IdempotencyConflict,
@@ -174,7 +176,7 @@ class MessageSendApi(APIView):
 
     @extend_schema(
         summary="Send a text or a template",
-        description="Free text only while the customer's 24-hour window is open (else 422 "
+        description="Free text only while the customer-service window is open (else 422 "
         "`outside_window`, nothing is sent); an approved template always. With an "
         "`Idempotency-Key` header a retry of the same request returns the first answer and "
         "sends nothing; the same key with another body is 409.",
@@ -186,7 +188,7 @@ class MessageSendApi(APIView):
             403: OpenApiResponse(description="Not one of your clients, or read-only role"),
             404: OpenApiResponse(description="Unknown contact, channel or template"),
             409: OpenApiResponse(description="Idempotency-Key reused or in progress"),
-            422: OpenApiResponse(description="Refused: outside the 24-hour window, ..."),
+            422: OpenApiResponse(description="Refused: outside the customer-service window, ..."),
         },
     )
     def post(self, request):
@@ -235,19 +237,18 @@ class MessageSendApi(APIView):
     def _contact(self, request, data) -> Contact:
         if "contact_id" in data:
             return get_object_or_404(contacts_visible(request), pk=data["contact_id"])
-        if is_api_account(request):
-            # A key may message any number it knows: that is how a shop reaches its customers.
-            contact, _ = contact_get_or_create_by_phone(phone_e164=data["phone"])
+        address = data.get("address") or Address(AddressTransport.WHATSAPP, data["phone"])
+        known = contact_by_address(address=address)
+        if known is None:
+            # A key may message anyone it knows how to reach: that is how a shop reaches its
+            # customers. Typed, not seen on a webhook, so the address is not verified.
+            contact, _ = contact_get_or_create_by_addresses(addresses=[address], verified=False)
             return contact
-        contact = contacts_visible(request).filter(phone=data["phone"]).first()
-        if contact is None:
-            if Contact.objects.filter(phone=data["phone"]).exists():
-                raise exceptions.PermissionDenied(
-                    f"{request.user} may not write to {data['phone']}: "
-                    "it is not one of their clients."
-                )
-            contact, _ = contact_get_or_create_by_phone(phone_e164=data["phone"])
-        return contact
+        if is_api_account(request) or contacts_visible(request).filter(pk=known.pk).exists():
+            return known
+        raise exceptions.PermissionDenied(
+            f"{request.user} may not write to {address.value}: it is not one of their clients."
+        )
 
     def _channel(self, request, data, contact) -> Channel:
         allowed = channels_allowed(request)

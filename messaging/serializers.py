@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from crm.serializers import PhoneField
+from crm.serializers import AddressIn, PhoneField
 from messaging.models import Conversation, Message, MessageTemplate
 
 
@@ -96,8 +96,8 @@ class TemplateCallIn(serializers.Serializer):
 
 
 class SendIn(serializers.Serializer):
-    """Exactly one recipient (`contact_id` or `phone`) and exactly one content (`text` or
-    `template`). Free text needs the customer's 24-hour window open; a template does not."""
+    """Exactly one recipient (`contact_id`, `phone` or `address`) and exactly one content (`text`
+    or `template`). Free text needs the customer-service window open; a template does not."""
 
     channel = serializers.IntegerField(
         required=False,
@@ -107,14 +107,19 @@ class SendIn(serializers.Serializer):
     )
     contact_id = serializers.IntegerField(required=False, min_value=1)
     phone = PhoneField(required=False)
+    address = AddressIn(
+        required=False,
+        help_text="For a contact without a phone, such as a WhatsApp username user: "
+        '`{"transport": "whatsapp_bsuid", "address": "IT.1502576394655843"}`.',
+    )
     # No fixed limit: the channel decides, and the send refuses `too_long` (422).
     text = serializers.CharField(required=False)
     template = TemplateCallIn(required=False)
 
     def validate(self, attrs):
         errors = {}
-        if ("contact_id" in attrs) == ("phone" in attrs):
-            errors["contact_id"] = ["Give exactly one of contact_id and phone."]
+        if sum(key in attrs for key in ("contact_id", "phone", "address")) != 1:
+            errors["contact_id"] = ["Give exactly one of contact_id, phone and address."]
         if ("text" in attrs) == ("template" in attrs):
             errors["text"] = ["Give exactly one of text and template."]
         if errors:

@@ -55,7 +55,7 @@ def _ticket_get_or_open(
             ticket = Ticket.objects.create(
                 # A placeholder that cannot clash, replaced by TT<id> in the same savepoint.
                 number=f"new-{uuid.uuid4().hex[:16]}",
-                title=f"{opened:%Y-%m-%d %H:%M:%S} - {contact.phone}",
+                title=f"{opened:%Y-%m-%d %H:%M:%S} - {contact.reach or contact}",
                 contact=contact,
                 channel=channel,
                 assignee=assignee,

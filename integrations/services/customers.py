@@ -1,10 +1,11 @@
 """Contacts, leads and companies kept in step with CRM-like platforms.
 
 Pull: what the platform changed in the job's window is upserted by E.164 phone (the one key both
-sides share; the unique index on Contact.phone decides between racing writers). Push: ours that
-changed since their last sync go to the platform. `ExternalLink` remembers which record is which
-and what each side looked like at the last sync; when both sides changed, the newest modification
-wins and a `SyncConflict` row says so.
+sides share, so a record without a phone is skipped; the unique index on Contact.phone decides
+between racing writers). Push: ours that changed since their last sync go to the platform, with
+phone "" for a contact reached only by a WhatsApp username or a Telegram chat. `ExternalLink`
+remembers which record is which and what each side looked like at the last sync; when both sides
+changed, the newest modification wins and a `SyncConflict` row says so.
 """
 
 import logging
@@ -381,7 +382,8 @@ def _record_for(*, account, object_type, obj, link, company_ids) -> ExternalReco
         external_id=external_id,
         kind=kind,
         name=obj.name,
-        phone=obj.phone,
+        # A contact reached only by a WhatsApp username or a Telegram chat has no phone.
+        phone=obj.phone or "",
         email=obj.email,
         company_external_id=company_ids.get(company.pk, "") if company else "",
         company_name=company.name if company else "",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
 
+from crm.addresses import Address, AddressTransport  # re-exported for providers
 from messaging.http import RemoteError
 from messaging.webhook_request import WebhookRequest
 
@@ -119,6 +120,14 @@ class InboundMessage:
     reply_to: str = ""
     errors: list[ErrorInfo] = field(default_factory=list)
     raw: dict = field(default_factory=dict)
+    # Every identifier the message carries, as received (`sender` may be "": a username user).
+    addresses: tuple[Address, ...] = ()
+    sender_handle: str = ""  # the username, for display
+
+    def __post_init__(self):
+        # A message built with a phone sender only (older providers, tests) is a WhatsApp phone.
+        if not self.addresses and self.sender:
+            self.addresses = (Address(AddressTransport.WHATSAPP, self.sender, self.sender_handle),)
 
 
 @dataclass
@@ -131,6 +140,7 @@ class StatusUpdate:
     callback_data: str = ""
     errors: list[ErrorInfo] = field(default_factory=list)
     raw: dict = field(default_factory=dict)
+    recipient_addresses: tuple[Address, ...] = ()  # recipient_id, recipient_user_id, contacts[]
 
 
 @dataclass

@@ -14,6 +14,8 @@ from messaging.providers.base import (
     MAX_ID_LENGTH,
     MAX_ITEM_DEPTH,
     REFUSED_CHARACTERS,
+    Address,
+    AddressTransport,
     DeliveryStatus,
     ErrorInfo,
     IgnoredItem,
@@ -101,12 +103,14 @@ def _messages_items(value: dict) -> list[WebhookItem]:
     channel = str(value["metadata"]["phone_number_id"])
     if len(channel) > CHANNEL_ID_LENGTH or REFUSED_CHARACTERS.search(channel):
         raise ValueError(f"metadata.phone_number_id {_shown(channel)} is not a phone number id")
-    names = {}
+    # A sender's contact entry, by phone (wa_id) and by user id (BSUID): a username user comes
+    # with the user id only (meta-cloud-api.md section 4a).
+    names: dict[str, dict] = {}
     for contact in _list(value, "contacts"):
-        if isinstance(contact, dict) and contact.get("wa_id"):
-            name = str((contact.get("profile") or {}).get("name") or "")
-            # A display name, not an id: drop what the database cannot store and keep the rest.
-            names[str(contact["wa_id"])] = REFUSED_CHARACTERS.sub("", name)
+        if isinstance(contact, dict):
+            for key in ("wa_id", "user_id"):
+                if contact.get(key):
+                    names.setdefault(str(contact[key]), contact)
 
     items: list[WebhookItem] = []
     for message in _list(value, "messages"):
@@ -148,15 +152,34 @@ def _one(reader, raw, channel: str, *args, what: str) -> WebhookItem:
         )
 
 
-def _inbound(message: dict, channel: str, names: dict[str, str]) -> InboundMessage:
+def _inbound(message: dict, channel: str, names: dict[str, dict]) -> InboundMessage:
     wire_type = message["type"]
-    sender = str(message["from"])
+    sender = str(message.get("from") or "")
+    user_id = str(message.get("from_user_id") or "")
+    if not sender and not user_id:
+        raise KeyError("from")
+    contact = names.get(sender) or names.get(user_id) or {}
+    profile = contact.get("profile") or {}
+    # Display names, not ids: drop what the database cannot store and keep the rest.
+    username = REFUSED_CHARACTERS.sub("", str(profile.get("username") or ""))
+    user_id = user_id or str(contact.get("user_id") or "")
+    addresses = []
+    if user_id:
+        addresses.append(Address(AddressTransport.WHATSAPP_BSUID, user_id, username))
+    if contact.get("parent_user_id"):
+        addresses.append(
+            Address(AddressTransport.WHATSAPP_PARENT_BSUID, str(contact["parent_user_id"]))
+        )
+    if sender:
+        addresses.append(Address(AddressTransport.WHATSAPP, sender, "" if user_id else username))
     text, kind, payload = _content(wire_type, message)
     return InboundMessage(
         provider_message_id=str(message["id"]),
         channel_external_id=channel,
         sender=sender,
-        sender_name=names.get(sender, ""),
+        sender_name=REFUSED_CHARACTERS.sub("", str(profile.get("name") or "")),
+        addresses=tuple(addresses),
+        sender_handle=username,
         timestamp=_timestamp(message["timestamp"]),
         type=kind,
         text=text,
@@ -244,6 +267,14 @@ def _status(status: dict, channel: str) -> StatusUpdate:
         status=STATUSES.get(status["status"], DeliveryStatus.UNKNOWN),
         timestamp=_timestamp(status["timestamp"]),
         recipient=str(status.get("recipient_id", "")),
+        recipient_addresses=tuple(
+            Address(transport, str(status[key]))
+            for key, transport in (
+                ("recipient_user_id", AddressTransport.WHATSAPP_BSUID),
+                ("recipient_id", AddressTransport.WHATSAPP),
+            )
+            if status.get(key)
+        ),
         callback_data=status.get("biz_opaque_callback_data", ""),
         errors=[_error_info(error) for error in status.get("errors") or []],
         raw=status,

@@ -10,10 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from crm.phones import phone_normalize
-from crm.services import contact_get_or_create_by_phone
 from messaging.models import Channel, Conversation, Message, WebhookEvent
-from messaging.pipeline import inbound_pipeline_run
 from messaging.providers import provider_class
 from messaging.providers.base import (
     REFUSED_CHARACTERS,
@@ -31,12 +28,7 @@ from messaging.queueing import (
     task_wake_clear,
     task_wake_helper,
 )
-from messaging.services.inbound_rows import (
-    latest,
-    media_fetch_after_commit,
-    message_build,
-    reaction_apply,
-)
+from messaging.services.inbound_rows import Received, messages_receive
 from messaging.webhook_request import webhook_request_from_event
 
 logger = logging.getLogger(__name__)
@@ -254,9 +246,7 @@ def _event_outcome(errors: list[str], flags: list[str]) -> tuple[str, list[str]]
 
 def _events_process_batch(events: list[WebhookEvent], *, channels: dict) -> list[tuple]:
     """Like `_event_process` for each event, with the inbound messages of all of them stored
-    together (see inbound_batch). Returns (event, state, errors) for each."""
-    from messaging.services.inbound_batch import Received, messages_receive_batch
-
+    together (see inbound_rows). Returns (event, state, errors) for each."""
     results, received, flagged = [], {}, {}
     for event in events:
         items, stop, errors = _event_items(event)
@@ -279,7 +269,7 @@ def _events_process_batch(events: list[WebhookEvent], *, channels: dict) -> list
             except Exception as exc:
                 logger.exception("webhook event %s: item failed", event.pk)
                 errors.append(f"{type(exc).__name__}: {exc}")
-    messages_receive_batch([each for mine in received.values() for each in mine])
+    messages_receive([each for mine in received.values() for each in mine])
     outcomes = []
     for event, stop, errors in results:
         if stop is None:
@@ -392,27 +382,13 @@ def conversation_get_or_open(*, channel: Channel, contact) -> tuple[Conversation
 
 
 def message_receive(*, channel: Channel, inbound: InboundMessage) -> Message | None:
-    """Store one inbound message once. Returns None when it was already stored: the unique
-    (channel, provider id) index decides, inside this savepoint, so a redelivery costs nothing
-    more than a first delivery."""
-    phone = phone_normalize(
-        inbound.sender,
-        international_prefix=channel.international_prefix,
-        assume_international=True,
-    )
+    """Store one inbound message once, through the same steps as a drain batch. Returns None when
+    it was already stored: the unique (channel, provider id) index decides, inside this
+    savepoint, so a redelivery costs nothing more than a first delivery."""
+    received = Received(channel=channel, inbound=inbound)
     try:
         with transaction.atomic():
-            contact, _ = contact_get_or_create_by_phone(phone_e164=phone, name=inbound.sender_name)
-            conversation, opened = conversation_get_or_open(channel=channel, contact=contact)
-            message = message_build(channel=channel, conversation=conversation, inbound=inbound)
-            message.save(force_insert=True)
-            reaction_apply(reaction=message, contact_id=contact.pk)
-            Conversation.objects.filter(pk=conversation.pk).update(
-                last_inbound_at=latest(conversation.last_inbound_at, inbound.timestamp),
-                last_message_at=timezone.now(),
-                last_message_status=Message.Status.RECEIVED,
-            )
-            inbound_pipeline_run(message=message, conversation_created=opened)
+            messages_receive([received])
     except IntegrityError:
         # The same message id was stored by a concurrent delivery: this one is a no-op.
         if Message.objects.filter(
@@ -420,5 +396,6 @@ def message_receive(*, channel: Channel, inbound: InboundMessage) -> Message | N
         ).exists():
             return None
         raise
-    media_fetch_after_commit(message)
-    return message
+    if received.error is not None:
+        raise received.error
+    return received.message

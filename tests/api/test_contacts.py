@@ -73,3 +73,53 @@ def test_a_put_replaces_the_fields_given(manager, giulia):
 def test_a_put_without_phone_is_refused(manager, giulia):
     response = token_client(manager).put(f"/api/v1/contacts/{giulia.pk}/", {"name": "X"})
     assert "phone" in assert_error(response, 400)["fields"]
+
+
+BSUID = "IT.1502576394655843"
+
+
+def test_a_post_by_address_creates_a_contact_without_phone_and_shows_its_addresses(manager):
+    client = token_client(manager)
+    body = {
+        "address": {"transport": "whatsapp_bsuid", "address": BSUID, "handle": "giulia.shop"},
+        "name": "Giulia",
+    }
+    response = client.post("/api/v1/contacts/", body, format="json")
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert data["phone"] is None
+    assert data["handle"] == "giulia.shop"
+    assert [(a["transport"], a["address"], a["verified"]) for a in data["addresses"]] == [
+        ("whatsapp_bsuid", BSUID, False)
+    ]
+    again = client.post("/api/v1/contacts/", {**body, "name": "Giulia Rossi"}, format="json")
+    assert again.status_code == 200
+    assert again.json()["id"] == data["id"]
+    assert Contact.objects.get().name == "Giulia Rossi"
+
+
+def test_a_listed_contact_with_a_phone_shows_its_whatsapp_address(manager):
+    token_client(manager).post("/api/v1/contacts/", {"phone": "+393331112222"})
+    [row] = token_client(manager).get("/api/v1/contacts/").json()["results"]
+    assert [(a["transport"], a["address"]) for a in row["addresses"]] == [
+        ("whatsapp", "+393331112222")
+    ]
+
+
+def test_a_post_with_neither_phone_nor_address_is_refused(manager):
+    response = token_client(manager).post("/api/v1/contacts/", {"name": "X"})
+    assert "phone" in assert_error(response, 400)["fields"]
+    assert not Contact.objects.exists()
+
+
+def test_a_patch_adding_an_address_someone_else_has_is_a_field_error(manager, giulia, marco):
+    client = token_client(manager)
+    address = {"transport": "whatsapp_bsuid", "address": BSUID}
+    assert (
+        client.patch(
+            f"/api/v1/contacts/{marco.pk}/", {"address": address}, format="json"
+        ).status_code
+        == 200
+    )
+    response = client.patch(f"/api/v1/contacts/{giulia.pk}/", {"address": address}, format="json")
+    assert "already belongs to contact" in assert_error(response, 400)["fields"]["address"][0]

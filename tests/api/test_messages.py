@@ -246,3 +246,46 @@ def test_keys_are_forgotten_after_a_day(graph, send, manager, wa_channel, giulia
     with time_machine.travel(timezone.now() + timedelta(hours=25)):
         assert idempotency_keys_purge() == 1
     assert not IdempotencyKey.objects.exists()
+
+
+def test_a_send_by_whatsapp_user_id_reaches_the_contact_owning_it(
+    graph, send, manager, wa_channel, giulia
+):
+    from crm.addresses import Address
+    from crm.services import contact_address_add
+
+    contact_address_add(contact=giulia, address=Address("whatsapp_bsuid", "IT.1502576394655843"))
+    open_window(wa_channel, giulia)
+    response = send(
+        token_client(manager),
+        {
+            "address": {"transport": "whatsapp_bsuid", "address": "IT.1502576394655843"},
+            "text": "Ciao!",
+        },
+    )
+    assert response.status_code == 201, response.content
+    assert Message.objects.get(pk=response.json()["id"]).conversation.contact == giulia
+    [body] = graph_bodies(graph)
+    assert body["to"] == "393351032246"
+
+
+def test_a_send_with_both_a_phone_and_an_address_is_a_field_error(manager, giulia):
+    response = token_client(manager).post(
+        "/api/v1/messages/",
+        {
+            "phone": giulia.phone,
+            "address": {"transport": "whatsapp_bsuid", "address": "IT.1502576394655843"},
+            "text": "Ciao!",
+        },
+        format="json",
+    )
+    assert "contact_id" in assert_error(response, 400)["fields"]
+
+
+def test_a_malformed_user_id_is_a_field_error(manager):
+    response = token_client(manager).post(
+        "/api/v1/messages/",
+        {"address": {"transport": "whatsapp_bsuid", "address": "3933"}, "text": "Ciao!"},
+        format="json",
+    )
+    assert "address.address" in assert_error(response, 400)["fields"]
