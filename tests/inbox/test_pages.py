@@ -333,3 +333,14 @@ def test_the_closed_window_note_names_the_channels_hours_in_italian(client, clie
     with channel_capabilities(conversation.channel, service_window_hours=12):
         html = client.get(f"/inbox/c/{conversation.pk}/").content.decode()
     assert "The 12-hour window is closed" in html
+
+
+def test_a_contact_without_a_phone_shows_its_username_and_no_phone_link(client, clients, people):
+    conversation = clients["own"]
+    Contact.objects.filter(pk=conversation.contact_id).update(
+        phone=None, name="", handle="@giulia.shop"
+    )
+    client.force_login(people["rep"])
+    html = client.get(f"/inbox/c/{conversation.pk}/").content.decode()
+    assert "<h1>@giulia.shop</h1>" in html
+    assert 'href="tel:' not in html
