@@ -11,7 +11,13 @@ from django.utils import timezone
 from crm.selectors import contact_is_writable_by
 from messaging.models import Channel, Conversation, Message, MessageTemplate
 from messaging.providers.base import MessageType
-from messaging.services import MessageRefused, TemplateContent, TextContent, message_send
+from messaging.services import (
+    MessageRefused,
+    TemplateContent,
+    TextContent,
+    conversation_ticket_link,
+    message_send,
+)
 from tickets.message_text import description_entry, message_as_text, message_time
 from tickets.models import Ticket, TicketComment, TicketPriority, TicketStatus
 from tickets.routing import conversation_claim
@@ -75,7 +81,7 @@ def _ticket_get_or_open(
 
 def _conversation_link(conversation: Conversation, ticket: Ticket) -> None:
     if conversation.ticket_id != ticket.pk:
-        Conversation.objects.filter(pk=conversation.pk).update(ticket=ticket)
+        conversation_ticket_link(conversation_id=conversation.pk, ticket=ticket)
         conversation.ticket = ticket
 
 
@@ -211,6 +217,11 @@ def _utility_template_content(*, ticket: Ticket, channel, author, text: str) -> 
     return TemplateContent(template=template, body_params=tuple(params))
 
 
+def ticket_assignee_follow(*, ticket_id: int, user) -> None:
+    """The ticket follows its conversation to the agent who now has it."""
+    Ticket.objects.filter(pk=ticket_id).update(assignee=user)
+
+
 def _reply_send(*, ticket: Ticket, author, text: str) -> Message:
     """Send a staff comment to the customer: as text inside the customer-service window,
     otherwise with the channel's utility template. Raises before anything is stored when
@@ -273,7 +284,7 @@ def ticket_comment_add(*, ticket: Ticket, author, text: str, internal: bool = Fa
             _claim_new_client(ticket=ticket, author=author)
         message = _reply_send(ticket=ticket, author=author, text=text)
         # A send outside an open conversation opened a new one: it belongs to this ticket too.
-        Conversation.objects.filter(pk=message.conversation_id).update(ticket=ticket)
+        conversation_ticket_link(conversation_id=message.conversation_id, ticket=ticket)
         comment = TicketComment.objects.create(
             ticket=ticket,
             author=author,

@@ -1,6 +1,13 @@
 """Messaging services, by concern: webhook intake, inbound messages, statuses, sending,
 templates and media. Import from here."""
 
+from messaging.services.assignment import (
+    channel_lock,
+    conversation_assign,
+    conversation_mark_closed,
+    conversation_queue,
+    conversation_ticket_link,
+)
 from messaging.services.inbound import (
     conversation_get_or_open,
     message_receive,
@@ -38,7 +45,12 @@ __all__ = [
     "ReactionContent",
     "TemplateContent",
     "TextContent",
+    "channel_lock",
+    "conversation_assign",
     "conversation_get_or_open",
+    "conversation_mark_closed",
+    "conversation_queue",
+    "conversation_ticket_link",
     "conversations_close_expired",
     "media_fetch",
     "media_fetch_enqueue",
