@@ -54,3 +54,8 @@ def conversation_read_mark(*, user, conversation, at=None) -> None:
         unique_fields=["user", "conversation"],
         update_fields=["last_read_at"],
     )
+
+
+def agent_assigned_mark(*, user, at) -> None:
+    """Remember when the agent last got a conversation: round robin picks the longest idle."""
+    AgentProfile.objects.filter(user=user).update(last_assigned_at=at)

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from messaging.models import DocumentLink
 from messaging.providers.base import MessageType
-from messaging.services import message_send_media
+from messaging.services import MediaContent, message_send
 
 logger = logging.getLogger(__name__)
 
@@ -107,17 +107,22 @@ def document_send(
 ):
     """Send a stored document as a WhatsApp document message through a temporary link.
 
-    A refused send (24-hour window, role) raises `MessageRefused` and leaves no file behind.
+    A refused send (customer-service window, role) raises `MessageRefused` and leaves no file
+    behind.
     """
     link, url = document_link_create(file=file, filename=filename)
     try:
-        return message_send_media(
+        return message_send(
             channel=channel,
             contact=contact,
-            kind=MessageType.DOCUMENT,
-            link=url,
-            caption=caption,
-            filename=link.filename,
+            content=MediaContent(
+                kind=MessageType.DOCUMENT,
+                link=url,
+                caption=caption,
+                filename=link.filename,
+                mime_type=link.content_type,
+                size=link.file.size,
+            ),
             actor=actor,
         )
     except Exception:

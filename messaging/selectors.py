@@ -1,7 +1,6 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.conf import settings
 from django.db.models import (
     Case,
     F,
@@ -23,21 +22,29 @@ from accounts.selectors import user_role
 from crm.models import Contact
 from crm.selectors import contact_list_visible_to, contact_search
 from messaging.models import Channel, Conversation, Message, MessageTemplate
+from messaging.providers.base import TemplateKind
 
 
 @dataclass(frozen=True)
 class Window:
-    """Meta's customer-service window: free text only within 24 hours of the last inbound."""
+    """The customer-service window: free text only within `hours` of the customer's last
+    message. `hours=None` means the channel has no such window: it is always open."""
 
     last_inbound_at: datetime | None
     closes_at: datetime | None
+    hours: int | None = None
 
     @property
     def is_open(self) -> bool:
+        if self.hours is None:
+            return True
         return self.closes_at is not None and self.closes_at > timezone.now()
 
     @property
-    def time_left(self) -> timedelta:
+    def time_left(self) -> timedelta | None:
+        """None when there is no window to run out."""
+        if self.hours is None:
+            return None
         if not self.is_open:
             return timedelta(0)
         return self.closes_at - timezone.now()
@@ -47,8 +54,14 @@ def conversation_window(*, channel: Channel, contact) -> Window:
     last = Conversation.objects.filter(channel=channel, contact=contact).aggregate(
         last=Max("last_inbound_at")
     )["last"]
-    hours = getattr(settings, "CUSTOMER_SERVICE_WINDOW_HOURS", 24)
-    return Window(last_inbound_at=last, closes_at=last + timedelta(hours=hours) if last else None)
+    hours = channel.capabilities.service_window_hours
+    if hours is None:
+        return Window(last_inbound_at=last, closes_at=None, hours=None)
+    return Window(
+        last_inbound_at=last,
+        closes_at=last + timedelta(hours=hours) if last else None,
+        hours=hours,
+    )
 
 
 def conversation_list_visible_to(*, user) -> QuerySet[Conversation]:
@@ -190,6 +203,8 @@ def conversation_reachable_for_reply(*, user) -> QuerySet[Conversation]:
 def template_list_fillable(*, channel: Channel) -> QuerySet[MessageTemplate]:
     """Approved templates a person can fill in a form: text parameters only, no media header,
     no button parameters."""
+    if channel.capabilities.template_kind == TemplateKind.NONE:
+        return MessageTemplate.objects.none()
     return MessageTemplate.objects.filter(
         account_id=channel.account_id, status=MessageTemplate.APPROVED, button_param_count=0
     ).exclude(header_format__in=("IMAGE", "VIDEO", "DOCUMENT", "LOCATION"))

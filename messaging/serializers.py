@@ -112,7 +112,8 @@ class SendIn(serializers.Serializer):
         help_text="For a contact without a phone, such as a WhatsApp username user: "
         '`{"transport": "whatsapp_bsuid", "address": "IT.1502576394655843"}`.',
     )
-    text = serializers.CharField(required=False, max_length=4096)
+    # No fixed limit: the channel decides, and the send refuses `too_long` (422).
+    text = serializers.CharField(required=False)
     template = TemplateCallIn(required=False)
 
     def validate(self, attrs):

@@ -474,9 +474,9 @@ class HelpdeskChannelAdmin(ChannelAdmin):
         helpdesk = {
             "fields": HELPDESK_FIELDS,
             "description": "A customer message opens a ticket when automatic creation is on. "
-            "Staff comments sent after the 24-hour window go out with the utility template; its "
-            "body parameters are paths such as ticket.number, ticket.title, comment.text, "
-            "contact.name.",
+            "Staff comments sent after the customer-service window closed go out with the "
+            "utility template; its body parameters are paths such as ticket.number, "
+            "ticket.title, comment.text, contact.name.",
         }
         return [*fieldsets, ("Helpdesk", helpdesk)]
 

@@ -80,8 +80,9 @@ class TicketFilter(ApiFilterSet):
 
 
 REFUSALS = (
-    "Refused, nothing sent: `outside_window_no_template` (the 24-hour window is closed and the "
-    "channel has no utility template), `ticket_closed`, `template_parameters`, `no_channel`, "
+    "Refused, nothing sent: `outside_window_no_template` (the customer-service window is closed "
+    "and the channel has no utility template), `ticket_closed`, `template_parameters`, "
+    "`no_channel`, "
     "`empty`, ..."
 )
 
@@ -144,9 +145,9 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     @extend_schema(
         summary="Comment on a ticket",
-        description="A comment goes to the customer on WhatsApp by the ticket rules: as text "
-        "while their 24-hour window is open, else with the channel's utility template; the "
-        "ticket then waits for their response. `internal: true` adds a note for staff that is "
+        description="A comment goes to the customer on the channel by the ticket rules: as text "
+        "while their customer-service window is open, else with the channel's utility template; "
+        "the ticket then waits for their response. `internal: true` adds a note for staff that is "
         "never sent (staff only). With an API key the reply is sent as the system, on a channel "
         "of the key's account. With an `Idempotency-Key` header a retry returns the first "
         "answer and sends nothing more; the same key with another body is 409.",

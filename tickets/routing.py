@@ -24,17 +24,21 @@ from django.utils.translation import gettext as _
 
 from accounts.models import AgentProfile, Role
 from accounts.selectors import user_role
+from accounts.services import agent_assigned_mark
 from crm.models import Contact
 from crm.selectors import contact_is_writable_by
-from crm.services import deal_open_for_new_client
+from crm.services import contact_assign_responsible, contact_claim, deal_open_for_new_client
 from messaging.models import Channel, Conversation, MessageTemplate, RoutingMode
 from messaging.services import (
     MessageRefused,
+    channel_lock,
+    conversation_assign,
+    conversation_mark_closed,
+    conversation_queue,
     conversations_close_expired,
     message_send_template,
     message_send_text,
 )
-from tickets.models import Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +106,7 @@ def _next_agent(channel: Channel) -> AgentProfile | None:
 
 def _lock_channel(channel: Channel) -> None:
     # Serialises round-robin picks of one channel, so "next in turn" means one thing.
-    list(Channel.objects.select_for_update().filter(pk=channel.pk).values_list("pk"))
+    channel_lock(channel=channel)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,21 +116,16 @@ def _lock_channel(channel: Channel) -> None:
 def _assign(*, conversation: Conversation, user, claim_contact: bool) -> None:
     """Hand a conversation to `user`: the conversation, its ticket and (for a new client) the
     contact and a deal in the channel's pipeline."""
+    # Imported here: tickets.services imports this module (conversation_claim).
+    from tickets.services import ticket_assignee_follow
+
     now = timezone.now()
-    Conversation.objects.filter(pk=conversation.pk).update(
-        assignee=user, assigned_at=now, queued_at=None
-    )
-    conversation.assignee, conversation.assigned_at, conversation.queued_at = user, now, None
+    conversation_assign(conversation=conversation, user=user, at=now)
     if conversation.ticket_id:
-        Ticket.objects.filter(pk=conversation.ticket_id).update(assignee=user)
-    AgentProfile.objects.filter(user=user).update(last_assigned_at=now)
-    if claim_contact:
-        claimed = Contact.objects.filter(
-            pk=conversation.contact_id, responsible__isnull=True
-        ).update(responsible=user)
-        if claimed:
-            conversation.contact.responsible = user
-            _open_new_client_deal(conversation=conversation, user=user)
+        ticket_assignee_follow(ticket_id=conversation.ticket_id, user=user)
+    agent_assigned_mark(user=user, at=now)
+    if claim_contact and contact_claim(contact=conversation.contact, user=user):
+        _open_new_client_deal(conversation=conversation, user=user)
 
 
 def _open_new_client_deal(*, conversation: Conversation, user) -> None:
@@ -145,9 +144,7 @@ def _round_robin_assign(*, conversation: Conversation) -> bool:
     _lock_channel(conversation.channel)
     profile = _next_agent(conversation.channel)
     if profile is None:
-        Conversation.objects.filter(pk=conversation.pk, queued_at__isnull=True).update(
-            queued_at=timezone.now()
-        )
+        conversation_queue(conversation=conversation, at=timezone.now())
         return False
     _assign(conversation=conversation, user=profile.user, claim_contact=True)
     return True
@@ -247,16 +244,12 @@ def conversation_claim(*, conversation: Conversation, user) -> Conversation:
         raise ConversationTaken(
             _("Already taken by %(name)s.") % {"name": _display(contact.responsible)}
         )
-    claimed = Contact.objects.filter(pk=contact.pk, responsible__isnull=True).update(
-        responsible=user
-    )
-    if not claimed:
+    if not contact_claim(contact=contact, user=user):
         winner = Contact.objects.select_related("responsible").get(pk=contact.pk).responsible
         raise ConversationTaken(
             _("Already taken by %(name)s.")
             % {"name": _display(winner) if winner else _("another agent")}
         )
-    contact.responsible = user
     _assign(conversation=conversation, user=user, claim_contact=False)
     _open_new_client_deal(conversation=conversation, user=user)
     return conversation
@@ -299,7 +292,8 @@ def conversation_reply_template(
     body_params: list[str] | None = None,
     header_params: list[str] | None = None,
 ):
-    """Reply with an approved template (the way back in once the 24-hour window has closed)."""
+    """Reply with an approved template (the way back in once the customer-service window has
+    closed)."""
     conversation = _fresh(conversation)
     _check_may_reply(conversation=conversation, user=user)
     conversation_claim(conversation=conversation, user=user)
@@ -329,8 +323,7 @@ def conversation_transfer(*, conversation: Conversation, to_user, actor) -> Conv
     if conversation.status != OPEN:
         raise RoutingRefused(_("The conversation is closed."))
     _assign(conversation=conversation, user=to_user, claim_contact=False)
-    Contact.objects.filter(pk=conversation.contact_id).update(responsible=to_user)
-    conversation.contact.responsible = to_user
+    contact_assign_responsible(contact=conversation.contact, responsible=to_user, actor=actor)
     routing_queue_drain(channel=conversation.channel)
     return conversation
 
@@ -340,9 +333,7 @@ def conversation_close(*, conversation: Conversation, actor) -> bool:
     """Close an open conversation by hand; its agent's freed capacity drains the queue."""
     if not contact_is_writable_by(user=actor, contact=conversation.contact):
         raise RoutingRefused(_("You may not close this conversation."))
-    closed = Conversation.objects.filter(pk=conversation.pk, status=OPEN).update(
-        status=Conversation.Status.CLOSED, closed_at=timezone.now(), queued_at=None
-    )
+    closed = conversation_mark_closed(conversation=conversation)
     if closed:
         routing_queue_drain(channel=conversation.channel)
     return bool(closed)

@@ -97,7 +97,8 @@ class TicketDetailOut(TicketOut):
 
 
 class TicketCommentIn(serializers.Serializer):
-    text = serializers.CharField(max_length=4096)
+    # No fixed limit: the channel decides, and the send refuses `too_long` (422).
+    text = serializers.CharField()
     internal = serializers.BooleanField(
         default=False,
         help_text="An internal note stays with staff and is never sent; staff only.",

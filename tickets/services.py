@@ -11,8 +11,13 @@ from django.utils import timezone
 from crm.selectors import contact_is_writable_by
 from messaging.models import Channel, Conversation, Message, MessageTemplate
 from messaging.providers.base import MessageType
-from messaging.selectors import conversation_window
-from messaging.services import MessageRefused, message_send_template, message_send_text
+from messaging.services import (
+    MessageRefused,
+    TemplateContent,
+    TextContent,
+    conversation_ticket_link,
+    message_send,
+)
 from tickets.message_text import description_entry, message_as_text, message_time
 from tickets.models import Ticket, TicketComment, TicketPriority, TicketStatus
 from tickets.routing import conversation_claim
@@ -76,7 +81,7 @@ def _ticket_get_or_open(
 
 def _conversation_link(conversation: Conversation, ticket: Ticket) -> None:
     if conversation.ticket_id != ticket.pk:
-        Conversation.objects.filter(pk=conversation.pk).update(ticket=ticket)
+        conversation_ticket_link(conversation_id=conversation.pk, ticket=ticket)
         conversation.ticket = ticket
 
 
@@ -186,25 +191,16 @@ def ticket_open_from_conversation(*, conversation: Conversation, actor) -> tuple
 # Comments
 
 
-def _reply_send(*, ticket: Ticket, author, text: str) -> Message:
-    """Send a staff comment to the customer: as text inside the 24-hour window, otherwise with
-    the channel's utility template. Raises before anything is stored when neither is possible."""
-    channel = ticket_reply_channel(ticket=ticket)
-    if channel is None:
-        raise TicketRefused(
-            f"Ticket {ticket.number} has no conversation and no channel: there is nowhere to send "
-            "the comment.",
-            code="no_channel",
-        )
+def _utility_template_content(*, ticket: Ticket, channel, author, text: str) -> TemplateContent:
+    """The channel's utility template carrying a staff comment, for when free text cannot go."""
     contact = ticket.contact
-    if conversation_window(channel=channel, contact=contact).is_open:
-        return message_send_text(channel=channel, contact=contact, text=text, actor=author)
     template = channel.utility_template
     if template is None:
+        hours = channel.capabilities.service_window_hours
         raise TicketRefused(
-            "The 24-hour customer-service window is closed and no utility template is configured "
-            f"on channel {channel.name!r}: set one on the channel (Helpdesk section), add an "
-            "internal note, or wait for the customer to write.",
+            f"The {hours}-hour customer-service window is closed and no utility template is "
+            f"configured on channel {channel.name!r}: set one on the channel (Helpdesk section), "
+            "add an internal note, or wait for the customer to write.",
             code="outside_window_no_template",
         )
     try:
@@ -218,8 +214,33 @@ def _reply_send(*, ticket: Ticket, author, text: str) -> Message:
         )
     except ValueError as exc:
         raise TicketRefused(f"Channel {channel.name!r}: {exc}", code="template_parameters") from exc
-    return message_send_template(
-        channel=channel, contact=contact, template=template, body_params=params, actor=author
+    return TemplateContent(template=template, body_params=tuple(params))
+
+
+def ticket_assignee_follow(*, ticket_id: int, user) -> None:
+    """The ticket follows its conversation to the agent who now has it."""
+    Ticket.objects.filter(pk=ticket_id).update(assignee=user)
+
+
+def _reply_send(*, ticket: Ticket, author, text: str) -> Message:
+    """Send a staff comment to the customer: as text inside the customer-service window,
+    otherwise with the channel's utility template. Raises before anything is stored when
+    neither is possible."""
+    channel = ticket_reply_channel(ticket=ticket)
+    if channel is None:
+        raise TicketRefused(
+            f"Ticket {ticket.number} has no conversation and no channel: there is nowhere to send "
+            "the comment.",
+            code="no_channel",
+        )
+    return message_send(
+        channel=channel,
+        contact=ticket.contact,
+        content=TextContent(text=text),
+        actor=author,
+        when_window_closed=lambda: _utility_template_content(
+            ticket=ticket, channel=channel, author=author, text=text
+        ),
     )
 
 
@@ -263,7 +284,7 @@ def ticket_comment_add(*, ticket: Ticket, author, text: str, internal: bool = Fa
             _claim_new_client(ticket=ticket, author=author)
         message = _reply_send(ticket=ticket, author=author, text=text)
         # A send outside an open conversation opened a new one: it belongs to this ticket too.
-        Conversation.objects.filter(pk=message.conversation_id).update(ticket=ticket)
+        conversation_ticket_link(conversation_id=message.conversation_id, ticket=ticket)
         comment = TicketComment.objects.create(
             ticket=ticket,
             author=author,
@@ -366,7 +387,7 @@ def channel_helpdesk_defaults_apply(
     auto_create_tickets: bool = True,
 ) -> MessageTemplate:
     """Make a channel a helpdesk line: customer messages open tickets, and staff comments sent
-    after the 24-hour window go out with the account's approved `template_name`.
+    after the customer-service window closed go out with the account's approved `template_name`.
 
     Of that template's synced languages, the first of `languages` wins (default: the site's
     LANGUAGE_CODE), then one of the same base language, then the first approved one. Templates

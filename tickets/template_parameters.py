@@ -1,6 +1,6 @@
 """The values a channel's utility template is filled with when a staff comment has to reopen a
-closed 24-hour window. Channels name them as paths (`ticket.number`); only the paths listed here
-exist, so a channel setting can never reach into arbitrary attributes of a model."""
+closed customer-service window. Channels name them as paths (`ticket.number`); only the paths
+listed here exist, so a channel setting can never reach into arbitrary attributes of a model."""
 
 import re
 

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.validators import MaxLengthValidator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -23,6 +24,7 @@ from accounts.selectors import agent_list_for_transfer, agent_profile_of, user_r
 from accounts.services import agent_profile_update, conversation_read_mark
 from crm.selectors import contact_is_writable_by, deal_menu_for
 from messaging.models import Channel, Conversation, Message
+from messaging.providers.base import TemplateKind
 from messaging.selectors import (
     InboxBox,
     conversation_inbox_list,
@@ -182,13 +184,20 @@ def _render_messages(request, conversation, thread) -> list[dict]:
 
 
 def _reply_state(user, conversation: Conversation) -> dict:
-    window = conversation_window(channel=conversation.channel, contact=conversation.contact)
+    channel = conversation.channel
+    caps = channel.capabilities
+    window = conversation_window(channel=channel, contact=conversation.contact)
     may_write = contact_is_writable_by(user=user, contact=conversation.contact)
+    left = window.time_left
     return {
         "may_write": may_write,
         "window_open": window.is_open,
         "window_closes_at": window.closes_at.isoformat() if window.closes_at else None,
-        "seconds_left": int(window.time_left.total_seconds()),
+        # None: the channel has no customer-service window, so there is nothing to count down.
+        "window_hours": window.hours,
+        "seconds_left": int(left.total_seconds()) if left is not None else None,
+        "max_text_length": caps.max_text_length,
+        "templates_enabled": caps.template_kind != TemplateKind.NONE,
     }
 
 
@@ -289,16 +298,25 @@ def conversation_poll(request, pk):
 
 
 class ReplyForm(forms.Form):
-    text = forms.CharField(max_length=4096, widget=forms.Textarea)
+    text = forms.CharField(widget=forms.Textarea)
+
+    def __init__(self, *args, max_length: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The channel's own text limit, so a reply the provider would refuse never leaves.
+        self.fields["text"].max_length = max_length
+        self.fields["text"].validators.append(MaxLengthValidator(max_length))
 
 
 @login_required
 @require_POST
 def conversation_reply_view(request, pk):
     conversation = _conversation_for_reply(request.user, pk)
-    form = ReplyForm(request.POST)
+    limit = conversation.channel.capabilities.max_text_length
+    form = ReplyForm(request.POST, max_length=limit)
     if not form.is_valid():
-        messages.error(request, _("Write a message first (at most 4096 characters)."))
+        messages.error(
+            request, _("Write a message first (at most %(n)s characters).") % {"n": limit}
+        )
         return redirect("inbox:conversation", pk=conversation.pk)
     try:
         sent = conversation_reply(

@@ -7,6 +7,8 @@ letting a status webhook settle a send whose answer was lost.
 
 import logging
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
@@ -15,9 +17,15 @@ from django.utils import timezone
 
 from crm.selectors import contact_addresses_map, contact_is_writable_by
 from messaging.models import Channel, Conversation, Message, MessageTemplate
-from messaging.providers.base import MessageType, OutboundMessage, ProviderError, TemplateCall
+from messaging.providers.base import (
+    Capabilities,
+    MessageType,
+    OutboundMessage,
+    ProviderError,
+    TemplateCall,
+)
 from messaging.queueing import after_commit, task_enqueue
-from messaging.selectors import conversation_window
+from messaging.selectors import Window, conversation_window
 from messaging.services.inbound import conversation_get_or_open
 from messaging.services.statuses import pending_statuses_apply
 from messaging.services.templates import PLACEHOLDER
@@ -26,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 S = Message.Status
 MAX_SEND_ATTEMPTS = 5
-MAX_TEXT_LENGTH = 4096
 UNKNOWN_OUTCOME_GIVE_UP = timedelta(minutes=15)
 SENDING_LEASE = timedelta(minutes=10)
 
@@ -44,6 +51,56 @@ class MessageRefused(Exception):
         super().__init__(message)
         if code:
             self.code = code
+
+
+# ---------------------------------------------------------------------------------------------
+# What can be sent
+
+
+@dataclass(frozen=True)
+class TextContent:
+    text: str
+    preview_url: bool = False
+
+
+@dataclass(frozen=True)
+class TemplateContent:
+    template: MessageTemplate
+    body_params: Sequence[str] = ()
+    header_params: Sequence[str] = ()
+    header_media: dict | None = None
+    button_params: Sequence[dict] = ()
+
+
+@dataclass(frozen=True)
+class MediaContent:
+    kind: str
+    link: str = ""
+    media_id: str = ""
+    caption: str = ""
+    filename: str = ""
+    # Known for a file we upload or link ourselves; checked against the channel's limits.
+    mime_type: str = ""
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class ReactionContent:
+    message: Message
+    emoji: str
+
+
+Content = TextContent | TemplateContent | MediaContent | ReactionContent
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Checked content in the shape it is stored: what `_queue` writes."""
+
+    type: str
+    text: str
+    payload: dict
+    template: MessageTemplate | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,16 +124,19 @@ def _check_sendable(*, channel: Channel, contact, actor) -> None:
 
 def _check_window(*, channel: Channel, contact) -> None:
     window = conversation_window(channel=channel, contact=contact)
-    if window.is_open:
-        return
+    if not window.is_open:
+        raise _window_refusal(window)
+
+
+def _window_refusal(window: Window) -> MessageRefused:
     if window.last_inbound_at is None:
         since = "the customer has never written on this channel"
     else:
         last = timezone.localtime(window.last_inbound_at)
         since = f"the customer last wrote at {last:%Y-%m-%d %H:%M}"
-    raise MessageRefused(
-        f"The 24-hour customer-service window is closed ({since}): only an approved template "
-        "can be sent.",
+    return MessageRefused(
+        f"The {window.hours}-hour customer-service window is closed ({since}): only an approved "
+        "template can be sent.",
         code="outside_window",
     )
 
@@ -120,8 +180,93 @@ def _check_template(
         )
 
 
+def _prepare(*, content: Content, channel: Channel, caps: Capabilities) -> _Prepared:
+    """Check the content that will actually go out and shape it for storage."""
+    if isinstance(content, TextContent):
+        text = (content.text or "").strip()
+        if not text:
+            raise MessageRefused("The message is empty.", code="empty")
+        if len(text) > caps.max_text_length:
+            raise MessageRefused(
+                f"The message has {len(text)} characters; at most {caps.max_text_length} are "
+                "allowed.",
+                code="too_long",
+            )
+        return _Prepared(MessageType.TEXT, text, {"preview_url": content.preview_url})
+    if isinstance(content, TemplateContent):
+        template = content.template
+        if template.account_id != channel.account_id:
+            raise MessageRefused(
+                f"Template {template.name!r} belongs to another account.",
+                code="template_other_account",
+            )
+        body_params = [str(p) for p in content.body_params or ()]
+        header_params = [str(p) for p in content.header_params or ()]
+        button_params = list(content.button_params or ())
+        _check_template(
+            template=template,
+            body_params=body_params,
+            header_params=header_params,
+            header_media=content.header_media,
+            button_params=button_params,
+        )
+        call = {
+            "name": template.name,
+            "language": template.language,
+            "body_params": body_params,
+            "header_params": header_params,
+            "header_media": content.header_media,
+            "button_params": button_params,
+        }
+        return _Prepared(
+            MessageType.TEMPLATE,
+            template_render(template, body_params),
+            {"template": call},
+            template,
+        )
+    if isinstance(content, MediaContent):
+        kind = content.kind
+        if kind not in MessageType.MEDIA:
+            raise MessageRefused(f"{kind!r} is not a media type.", code="invalid_media")
+        if bool(content.link) == bool(content.media_id):
+            raise MessageRefused(
+                "Give either a link or an uploaded media id.", code="invalid_media"
+            )
+        limit = caps.media.get(kind)
+        if limit is None:
+            raise MessageRefused(f"This channel cannot send {kind} messages.", code="invalid_media")
+        if content.mime_type and limit.mime_types and content.mime_type not in limit.mime_types:
+            raise MessageRefused(
+                f"This channel cannot send {content.mime_type} as {kind}; it takes "
+                f"{', '.join(sorted(limit.mime_types))}.",
+                code="invalid_media",
+            )
+        if content.size is not None and content.size > limit.max_bytes:
+            raise MessageRefused(
+                f"The {kind} is {content.size} bytes; this channel takes at most "
+                f"{limit.max_bytes}.",
+                code="media_too_large",
+            )
+        media = {"link": content.link} if content.link else {"id": content.media_id}
+        if content.caption and kind in (MessageType.IMAGE, MessageType.VIDEO, MessageType.DOCUMENT):
+            media["caption"] = content.caption
+        if content.filename and kind == MessageType.DOCUMENT:
+            media["filename"] = content.filename
+        return _Prepared(kind, content.caption, {"media": media})
+    if isinstance(content, ReactionContent):
+        target = content.message
+        if not target.provider_message_id:
+            raise MessageRefused(
+                "This message has no provider id yet: it cannot be reacted to.",
+                code="not_reactable",
+            )
+        reaction = {"message_id": target.provider_message_id, "emoji": content.emoji}
+        return _Prepared(MessageType.REACTION, content.emoji, {"reaction": reaction})
+    raise TypeError(f"Not sendable content: {content!r}")
+
+
 # ---------------------------------------------------------------------------------------------
-# The send services
+# The send service
 
 
 def _queue(
@@ -162,6 +307,48 @@ def _queue(
     return message
 
 
+def message_send(
+    *,
+    channel: Channel,
+    contact,
+    content: Content,
+    actor=None,
+    reply_to: Message | None = None,
+    when_window_closed: Callable[[], TemplateContent] | None = None,
+) -> Message:
+    """The one way a message goes out: every check is here, then the message is queued.
+
+    Order: who may send and whether the account is active, the customer-service window (read
+    once, from the channel's capabilities), then the content that will actually go out. A
+    template may go any time. When the window is closed and `when_window_closed` is given, its
+    template goes instead of the free content; without it, the content is checked before the
+    window, so an empty or too long message is refused as such whatever the window.
+    """
+    _check_sendable(channel=channel, contact=contact, actor=actor)
+    caps = channel.capabilities
+    free = not isinstance(content, TemplateContent)
+    window_checked = False
+    if free and when_window_closed is not None:
+        window_checked = True
+        if not conversation_window(channel=channel, contact=contact).is_open:
+            content = when_window_closed()
+    prepared = _prepare(content=content, channel=channel, caps=caps)
+    if free and not window_checked:
+        _check_window(channel=channel, contact=contact)
+    return _queue(
+        channel=channel,
+        contact=contact,
+        actor=actor,
+        type=prepared.type,
+        text=prepared.text,
+        payload=prepared.payload,
+        template=prepared.template,
+        reply_to=reply_to.provider_message_id
+        if reply_to is not None and prepared.type != MessageType.TEMPLATE
+        else "",
+    )
+
+
 def message_send_text(
     *,
     channel: Channel,
@@ -171,24 +358,12 @@ def message_send_text(
     preview_url: bool = False,
     reply_to: Message | None = None,
 ) -> Message:
-    _check_sendable(channel=channel, contact=contact, actor=actor)
-    text = (text or "").strip()
-    if not text:
-        raise MessageRefused("The message is empty.", code="empty")
-    if len(text) > MAX_TEXT_LENGTH:
-        raise MessageRefused(
-            f"The message has {len(text)} characters; at most 4096 are allowed.",
-            code="too_long",
-        )
-    _check_window(channel=channel, contact=contact)
-    return _queue(
+    return message_send(
         channel=channel,
         contact=contact,
+        content=TextContent(text=text, preview_url=preview_url),
         actor=actor,
-        type=MessageType.TEXT,
-        text=text,
-        payload={"preview_url": preview_url},
-        reply_to=reply_to.provider_message_id if reply_to else "",
+        reply_to=reply_to,
     )
 
 
@@ -203,39 +378,18 @@ def message_send_template(
     button_params: list[dict] | None = None,
     actor=None,
 ) -> Message:
-    """Send an approved template; allowed inside and outside the 24-hour window."""
-    _check_sendable(channel=channel, contact=contact, actor=actor)
-    if template.account_id != channel.account_id:
-        raise MessageRefused(
-            f"Template {template.name!r} belongs to another account.",
-            code="template_other_account",
-        )
-    body_params = [str(p) for p in body_params or []]
-    header_params = [str(p) for p in header_params or []]
-    button_params = list(button_params or [])
-    _check_template(
-        template=template,
-        body_params=body_params,
-        header_params=header_params,
-        header_media=header_media,
-        button_params=button_params,
-    )
-    call = {
-        "name": template.name,
-        "language": template.language,
-        "body_params": body_params,
-        "header_params": header_params,
-        "header_media": header_media,
-        "button_params": button_params,
-    }
-    return _queue(
+    """Send an approved template; allowed inside and outside the customer-service window."""
+    return message_send(
         channel=channel,
         contact=contact,
+        content=TemplateContent(
+            template=template,
+            body_params=tuple(body_params or ()),
+            header_params=tuple(header_params or ()),
+            header_media=header_media,
+            button_params=tuple(button_params or ()),
+        ),
         actor=actor,
-        type=MessageType.TEMPLATE,
-        text=template_render(template, body_params),
-        payload={"template": call},
-        template=template,
     )
 
 
@@ -251,50 +405,33 @@ def message_send_media(
     actor=None,
     reply_to: Message | None = None,
 ) -> Message:
-    _check_sendable(channel=channel, contact=contact, actor=actor)
-    if kind not in MessageType.MEDIA:
-        raise MessageRefused(f"{kind!r} is not a media type.", code="invalid_media")
-    if bool(link) == bool(media_id):
-        raise MessageRefused("Give either a link or an uploaded media id.", code="invalid_media")
-    _check_window(channel=channel, contact=contact)
-    media = {"link": link} if link else {"id": media_id}
-    if caption and kind in (MessageType.IMAGE, MessageType.VIDEO, MessageType.DOCUMENT):
-        media["caption"] = caption
-    if filename and kind == MessageType.DOCUMENT:
-        media["filename"] = filename
-    return _queue(
+    return message_send(
         channel=channel,
         contact=contact,
+        content=MediaContent(
+            kind=kind, link=link, media_id=media_id, caption=caption, filename=filename
+        ),
         actor=actor,
-        type=kind,
-        text=caption,
-        payload={"media": media},
-        reply_to=reply_to.provider_message_id if reply_to else "",
+        reply_to=reply_to,
     )
 
 
 def message_send_reaction(*, message: Message, emoji: str, actor=None) -> Message:
     """React to a customer's message ("" removes our reaction)."""
-    channel, contact = message.channel, message.conversation.contact
-    _check_sendable(channel=channel, contact=contact, actor=actor)
-    if not message.provider_message_id:
-        raise MessageRefused(
-            "This message has no provider id yet: it cannot be reacted to.", code="not_reactable"
-        )
-    _check_window(channel=channel, contact=contact)
-    return _queue(
-        channel=channel,
-        contact=contact,
+    return message_send(
+        channel=message.channel,
+        contact=message.conversation.contact,
+        content=ReactionContent(message=message, emoji=emoji),
         actor=actor,
-        type=MessageType.REACTION,
-        text=emoji,
-        payload={"reaction": {"message_id": message.provider_message_id, "emoji": emoji}},
     )
 
 
 def message_mark_read(*, message: Message) -> None:
-    """Tell the customer we read their message (blue ticks on their side)."""
+    """Tell the customer we read their message (blue ticks on their side), where the channel
+    has read receipts at all."""
     channel = message.channel
+    if not channel.capabilities.read_receipts:
+        return
     channel.get_provider().mark_read(
         sender_id=channel.external_id, provider_message_id=message.provider_message_id
     )
@@ -443,8 +580,9 @@ def _delivery_failed(message: Message, exc: ProviderError) -> Message:
         )
     if exc.retry_after is not None:
         delay = exc.retry_after
-    elif exc.per_recipient:
-        delay = 4**message.attempts  # Meta's pair rate limit asks for 4^X seconds
+    elif exc.per_recipient and channel.capabilities.rate_limit_backoff_base:
+        # A per-recipient limit asks for its own schedule (Meta's pair rate limit: 4^X seconds).
+        delay = channel.capabilities.rate_limit_backoff_base**message.attempts
     else:
         delay = min(5 * 2 ** (message.attempts - 1), 300)
     Message.objects.filter(pk=message.pk, status=S.SENDING).update(

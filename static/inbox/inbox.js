@@ -67,6 +67,8 @@
   var windowLeft = document.getElementById("window-left");
   var assignee = document.getElementById("assignee");
   var closesAt = windowLeft && windowLeft.dataset.closesAt ? new Date(windowLeft.dataset.closesAt) : null;
+  // A channel without a customer-service window has nothing to count down.
+  var hasWindow = !!(windowLeft && windowLeft.dataset.windowHours);
 
   function scrollToEnd() { thread.scrollTop = thread.scrollHeight; }
   scrollToEnd();
@@ -87,6 +89,10 @@
 
   function countdown() {
     if (!windowLeft) return;
+    if (!hasWindow) {
+      windowLeft.textContent = "";
+      return;
+    }
     var left = closesAt ? closesAt.getTime() - Date.now() : 0;
     if (left <= 0) {
       windowLeft.textContent = strings.closed;
@@ -98,13 +104,15 @@
   }
 
   function applyState(state) {
-    if (!replyForm || !templateForm) return;
+    if (!replyForm) return;
     closesAt = state.window_closes_at ? new Date(state.window_closes_at) : null;
+    hasWindow = state.window_hours !== null && state.window_hours !== undefined;
     // Never hide a form the agent is typing in; the server refuses a late send anyway.
-    var typing = replyForm.contains(document.activeElement) || templateForm.contains(document.activeElement);
+    var typing = replyForm.contains(document.activeElement) ||
+      (templateForm && templateForm.contains(document.activeElement));
     if (!typing) {
       replyForm.hidden = !state.window_open;
-      templateForm.hidden = state.window_open;
+      if (templateForm) templateForm.hidden = state.window_open;
     }
     countdown();
   }

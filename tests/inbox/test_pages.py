@@ -1,7 +1,9 @@
 """Inbox pages: filters, search, unread counts, query counts that do not grow with rows, the live
 poll's cursor, the window and template picker, and Italian."""
 
+import dataclasses
 from datetime import timedelta
+from unittest.mock import PropertyMock, patch
 
 import pytest
 from django.db import connection
@@ -10,7 +12,8 @@ from django.utils import timezone
 
 from accounts.services import conversation_read_mark
 from crm.models import Contact, Deal, Stage
-from messaging.models import Conversation, Message
+from messaging.models import Channel, Conversation, Message
+from messaging.providers.base import TemplateKind
 from tests.inbox.conftest import inbound
 from tickets.models import Ticket
 
@@ -257,3 +260,87 @@ def test_customer_files_that_could_run_script_download_instead_of_rendering(
     assert response["Content-Type"] == "application/octet-stream"
     assert response["Content-Disposition"].startswith("attachment")
     assert response["Content-Security-Policy"] == "sandbox"
+
+
+def channel_capabilities(channel, **changes):
+    """Patch every channel's capabilities to WhatsApp's with `changes`."""
+    caps = dataclasses.replace(channel.capabilities, **changes)
+    return patch.object(Channel, "capabilities", new_callable=PropertyMock, return_value=caps)
+
+
+def test_the_reply_box_takes_its_limit_window_and_templates_from_the_channel(
+    client, clients, people
+):
+    client.force_login(people["rep"])
+    page = client.get(f"/inbox/c/{clients['own'].pk}/")
+    state = page.context["state"]
+    assert (state["max_text_length"], state["window_hours"], state["templates_enabled"]) == (
+        4096,
+        24,
+        True,
+    )
+    assert 'maxlength="4096"' in page.content.decode()
+
+
+def test_the_reply_limit_follows_the_channel_capabilities(client, clients, people):
+    conversation = clients["own"]
+    client.force_login(people["rep"])
+    with channel_capabilities(conversation.channel, max_text_length=50):
+        page = client.get(f"/inbox/c/{conversation.pk}/")
+        assert 'maxlength="50"' in page.content.decode()
+        response = client.post(f"/inbox/c/{conversation.pk}/reply", {"text": "x" * 51}, follow=True)
+        assert "Write a message first (at most 50 characters)." in response.content.decode()
+        assert not Message.objects.filter(conversation=conversation, direction="out").exists()
+        client.post(f"/inbox/c/{conversation.pk}/reply", {"text": "x" * 50})
+    assert Message.objects.get(conversation=conversation, direction="out").text == "x" * 50
+
+
+def test_a_channel_without_window_or_templates_keeps_the_reply_box_and_no_countdown(
+    client, clients, people, template
+):
+    conversation = clients["own"]
+    Conversation.objects.filter(pk=conversation.pk).update(
+        last_inbound_at=timezone.now() - timedelta(hours=30)
+    )
+    client.force_login(people["rep"])
+    with channel_capabilities(
+        conversation.channel, service_window_hours=None, template_kind=TemplateKind.NONE
+    ):
+        page = client.get(f"/inbox/c/{conversation.pk}/")
+        html = page.content.decode()
+        state = page.context["state"]
+        assert (state["window_open"], state["window_hours"], state["seconds_left"]) == (
+            True,
+            None,
+            None,
+        )
+        assert state["templates_enabled"] is False
+        assert 'id="reply-form" class="reply">' in html
+        assert 'data-window-hours=""' in html
+        assert 'id="template-form"' not in html
+        client.post(f"/inbox/c/{conversation.pk}/reply", {"text": "Still there?"})
+    assert Message.objects.get(conversation=conversation, direction="out").text == "Still there?"
+
+
+def test_the_closed_window_note_names_the_channels_hours_in_italian(client, clients, people):
+    conversation = clients["own"]
+    Conversation.objects.filter(pk=conversation.pk).update(
+        last_inbound_at=timezone.now() - timedelta(hours=30)
+    )
+    client.force_login(people["rep"])
+    html = client.get(f"/inbox/c/{conversation.pk}/", HTTP_ACCEPT_LANGUAGE="it").content.decode()
+    assert "La finestra di 24 ore è chiusa" in html
+    with channel_capabilities(conversation.channel, service_window_hours=12):
+        html = client.get(f"/inbox/c/{conversation.pk}/").content.decode()
+    assert "The 12-hour window is closed" in html
+
+
+def test_a_contact_without_a_phone_shows_its_username_and_no_phone_link(client, clients, people):
+    conversation = clients["own"]
+    Contact.objects.filter(pk=conversation.contact_id).update(
+        phone=None, name="", handle="@giulia.shop"
+    )
+    client.force_login(people["rep"])
+    html = client.get(f"/inbox/c/{conversation.pk}/").content.decode()
+    assert "<h1>@giulia.shop</h1>" in html
+    assert 'href="tel:' not in html

@@ -4,11 +4,16 @@ responder's claim, returning clients, and the deal a new client gets."""
 import io
 import json
 from collections import Counter
+from unittest.mock import patch
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+import accounts.services
+import crm.services
+import messaging.services
+import tickets.services
 from accounts.models import Role
 from accounts.services import agent_profile_update
 from crm.models import Contact, Deal
@@ -262,3 +267,51 @@ def test_an_inbound_webhook_is_routed_by_the_pipeline(
     assert response.status_code == 200
     conversation = Conversation.objects.get(channel=channel)
     assert conversation.assignee == reps[0]
+
+
+def test_routing_writes_conversations_agents_and_contacts_through_their_apps_services(
+    rr_channel, reps, people
+):
+    spies = {
+        name: patch(f"tickets.routing.{name}", wraps=getattr(module, name))
+        for name, module in (
+            ("channel_lock", messaging.services),
+            ("conversation_assign", messaging.services),
+            ("conversation_mark_closed", messaging.services),
+            ("agent_assigned_mark", accounts.services),
+            ("contact_claim", crm.services),
+            ("contact_assign_responsible", crm.services),
+        )
+    }
+    follow = patch(
+        "tickets.services.ticket_assignee_follow", wraps=tickets.services.ticket_assignee_follow
+    )
+    mocks = {name: spy.start() for name, spy in spies.items()}
+    mocks["ticket_assignee_follow"] = follow.start()
+    try:
+        conversation = new_client(rr_channel, 1)
+        ticket = Ticket.objects.create(number="TT1", title="t", contact=conversation.contact)
+        Conversation.objects.filter(pk=conversation.pk).update(ticket=ticket)
+        conversation.refresh_from_db()
+        conversation_transfer(conversation=conversation, to_user=reps[2], actor=people["manager"])
+        conversation_close(conversation=conversation, actor=people["manager"])
+    finally:
+        patch.stopall()
+
+    assert mocks["channel_lock"].call_count == 1
+    assert [c.kwargs["user"] for c in mocks["conversation_assign"].call_args_list] == [
+        reps[0],
+        reps[2],
+    ]
+    assert mocks["agent_assigned_mark"].call_count == 2
+    mocks["contact_claim"].assert_called_once()
+    mocks["ticket_assignee_follow"].assert_called_once_with(ticket_id=ticket.pk, user=reps[2])
+    mocks["contact_assign_responsible"].assert_called_once_with(
+        contact=conversation.contact, responsible=reps[2], actor=people["manager"]
+    )
+    mocks["conversation_mark_closed"].assert_called_once()
+    conversation.refresh_from_db()
+    assert (conversation.status, conversation.assignee) == ("closed", reps[2])
+    assert Contact.objects.get(pk=conversation.contact_id).responsible == reps[2]
+    ticket.refresh_from_db()
+    assert ticket.assignee == reps[2]

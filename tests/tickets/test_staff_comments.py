@@ -2,11 +2,13 @@
 channel's utility template outside it, or not at all (with a clear refusal)."""
 
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
 import pytest
 
 from accounts.models import Role
 from messaging.models import Conversation, Message
+from messaging.selectors import conversation_window
 from messaging.services import MessageRefused
 from tickets.models import Ticket, TicketComment
 from tickets.services import TicketRefused, ticket_close, ticket_comment_add
@@ -208,3 +210,37 @@ def test_a_utility_template_paused_since_it_was_chosen_is_refused_with_the_reaso
     assert sent_bodies(graph) == []
     ticket.refresh_from_db()
     assert ticket.status == "open"
+
+
+def test_a_comment_reads_the_customer_service_window_once(
+    ticket, manager, send_ok, django_capture_on_commit_callbacks
+):
+    with (
+        patch(
+            "messaging.services.outbound.conversation_window", wraps=conversation_window
+        ) as window,
+        # Where the ticket code used to read it a second time, before sending.
+        patch("tickets.services.conversation_window", window, create=True),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        added = comment(ticket, manager)
+    assert window.call_count == 1
+    assert added.message.type == "text"
+
+
+def test_outside_the_window_the_comment_reads_the_window_once_and_sends_the_template(
+    ticket, manager, wa_channel, utility_template, graph, time_machine
+):
+    wa_channel.utility_template = utility_template
+    wa_channel.utility_template_parameters = ["contact.name", "ticket.number", "comment.text"]
+    wa_channel.save()
+    time_machine.move_to(WROTE_AT + timedelta(hours=30))
+    with (
+        patch(
+            "messaging.services.outbound.conversation_window", wraps=conversation_window
+        ) as window,
+        patch("tickets.services.conversation_window", window, create=True),
+    ):
+        added = comment(ticket, manager)
+    assert window.call_count == 1
+    assert (added.message.type, added.message.template) == ("template", utility_template)

@@ -1,0 +1,42 @@
+"""Writes to conversations and channels that routing and tickets decide on: the rows are
+messaging's, so messaging writes them, each as one conditional UPDATE."""
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from messaging.models import Channel, Conversation
+
+
+def conversation_assign(*, conversation: Conversation, user, at: datetime) -> None:
+    """Give the conversation to `user`, taking it out of the queue."""
+    Conversation.objects.filter(pk=conversation.pk).update(
+        assignee=user, assigned_at=at, queued_at=None
+    )
+    conversation.assignee, conversation.assigned_at, conversation.queued_at = user, at, None
+
+
+def conversation_queue(*, conversation: Conversation, at: datetime) -> bool:
+    """Put the conversation in its channel's queue; a conversation already waiting keeps its
+    place (False)."""
+    return bool(
+        Conversation.objects.filter(pk=conversation.pk, queued_at__isnull=True).update(queued_at=at)
+    )
+
+
+def conversation_mark_closed(*, conversation: Conversation, at: datetime | None = None) -> bool:
+    """Close an open conversation; False when it was closed already (one UPDATE decides)."""
+    return bool(
+        Conversation.objects.filter(pk=conversation.pk, status=Conversation.Status.OPEN).update(
+            status=Conversation.Status.CLOSED, closed_at=at or timezone.now(), queued_at=None
+        )
+    )
+
+
+def conversation_ticket_link(*, conversation_id: int, ticket) -> None:
+    Conversation.objects.filter(pk=conversation_id).update(ticket=ticket)
+
+
+def channel_lock(*, channel: Channel) -> None:
+    """Lock the channel row until the transaction ends (serialises round-robin picks)."""
+    list(Channel.objects.select_for_update().filter(pk=channel.pk).values_list("pk"))
