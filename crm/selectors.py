@@ -44,6 +44,13 @@ def contact_by_address(*, address: Address) -> Contact | None:
     return None
 
 
+def contact_addresses_map(*, contact: Contact) -> dict[str, str]:
+    """transport -> address of `contact`, for sending on a transport other than its phone; the
+    most recently seen address wins when a transport has several."""
+    rows = ContactAddress.objects.filter(contact=contact).order_by("last_seen_at", "pk")
+    return {transport: address for transport, address in rows.values_list("transport", "address")}
+
+
 def contact_list_visible_to(*, user) -> QuerySet[Contact]:
     """The one place that says whose clients a user sees; every surface starts from here.
 

@@ -13,11 +13,13 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from accounts.models import AgentProfile, Role
+from crm.addresses import Address, AddressTransport
 from crm.models import Company, Contact, ContactKind, Pipeline, Stage
+from crm.services import contact_get_or_create_by_addresses
 from integrations.models import IntegrationAccount
 from messaging.models import Channel, RoutingMode
 from messaging.providers.whatsapp_cloud import WhatsAppCloudProvider
-from messaging.sandbox.emulator import demo_template_infos
+from messaging.sandbox.emulator import demo_template_infos, user_id_for
 from messaging.services import templates_store
 from tickets.services import channel_helpdesk_defaults_apply
 
@@ -45,6 +47,9 @@ CONTACTS = [
     ("+393401234567", "Marco Neri", ContactKind.CUSTOMER, "rep2"),
     ("+34612345678", "Lucía García", ContactKind.LEAD, None),
 ]
+# A customer who uses a WhatsApp username: known by user id only, no phone. Her user id is the
+# one the sandbox gives this username, so "sofia.dolci" on the sandbox writes as her.
+USERNAME_CONTACT = ("sofia.dolci", "Sofia Russo")
 
 
 @transaction.atomic
@@ -85,6 +90,13 @@ def demo_data_load() -> list[DemoLogin]:
         )
     pipeline, first_stage = _sales_pipeline_load()
     channels = _sandbox_channels_load(pipeline=pipeline, stage=first_stage)
+    username, name = USERNAME_CONTACT
+    user_id = user_id_for(SANDBOX_ACCOUNT["settings"]["waba_id"], username)
+    contact_get_or_create_by_addresses(
+        addresses=[Address(AddressTransport.WHATSAPP_BSUID, user_id, username)],
+        name=name,
+        verified=False,
+    )
     for username in ("rep1", "rep2"):
         users[username].agent_profile.channels.add(*channels)
     return logins

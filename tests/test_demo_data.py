@@ -53,3 +53,22 @@ def test_sandbox_lines_answer_outside_the_window_from_the_start(capsys):
     assert MessageTemplate.objects.filter(name="ticket_update").count() == len(
         {t.language for t in MessageTemplate.objects.filter(name="ticket_update")}
     )
+
+
+def test_the_demo_has_a_username_customer_the_sandbox_writes_as():
+    from crm.models import ContactAddress
+    from messaging.sandbox import emulator
+
+    call_command("demo_data")
+    sofia = Contact.objects.get(name="Sofia Russo")
+    assert sofia.phone is None
+    assert sofia.handle == "sofia.dolci"
+    row = ContactAddress.objects.get(contact=sofia)
+    assert row.transport == "whatsapp_bsuid"
+    sub = emulator.subscription_for_number(
+        emulator.sandbox_channels().order_by("pk").first().external_id
+    )
+    try:
+        assert row.address == emulator.customer(sub, "sofia.dolci").user_id
+    finally:
+        emulator.reset()

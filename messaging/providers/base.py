@@ -171,7 +171,26 @@ class IgnoredItem:
     raw: dict = field(default_factory=dict)
 
 
-WebhookItem = InboundMessage | StatusUpdate | TemplateStatusUpdate | UnparsedItem | IgnoredItem
+@dataclass
+class AddressChange:
+    """A transport renamed a user's id (WhatsApp `user_id_update`): the old address is gone."""
+
+    channel_external_id: str
+    transport: str
+    old: str
+    new: str
+    phone: str = ""  # the phone the change came with, raw, when given
+    raw: dict = field(default_factory=dict)
+
+
+WebhookItem = (
+    InboundMessage
+    | StatusUpdate
+    | TemplateStatusUpdate
+    | AddressChange
+    | UnparsedItem
+    | IgnoredItem
+)
 
 
 @dataclass
@@ -188,7 +207,7 @@ class TemplateCall:
 
 @dataclass
 class OutboundMessage:
-    to: str  # E.164
+    to: str  # E.164; "" when the contact has no phone
     type: str
     text: str = ""
     preview_url: bool = False
@@ -198,6 +217,9 @@ class OutboundMessage:
     reply_to: str = ""  # provider id of the message being answered
     reaction: dict | None = None  # {"message_id", "emoji"}
     callback_data: str = ""  # echoed back in status webhooks (our message id)
+    # The contact's other addresses, transport -> value, for providers whose
+    # `recipient_transports` reach a contact without a phone (a WhatsApp user id).
+    recipient_addresses: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

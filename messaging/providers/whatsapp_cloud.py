@@ -15,6 +15,7 @@ from django.conf import settings as django_settings
 
 from messaging import http
 from messaging.providers.base import (
+    AddressTransport,
     Capabilities,
     MediaFile,
     MediaLimit,
@@ -29,7 +30,11 @@ from messaging.providers.base import (
     WebhookItem,
     WebhookRejected,
 )
-from messaging.providers.whatsapp_cloud_parse import parse_body
+from messaging.providers.whatsapp_cloud_parse import (
+    NEEDS_PHONE_CODE,
+    NEEDS_PHONE_REASON,
+    parse_body,
+)
 from messaging.webhook_request import WebhookRequest
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -41,7 +46,7 @@ TRANSIENT_CODES = frozenset({4, 80007, 130429, 131000, 131016, 131056, 131057})
 CREDENTIAL_CODES = frozenset({0, 190})
 PAIR_RATE_LIMIT = 131056
 PERMANENT_CODES = frozenset(
-    {368, 131008, 131009, 131026, 131031, 131047, 131048, 131051, 131053}
+    {368, 131008, 131009, 131026, 131031, 131047, 131048, 131051, 131053, 131062}
     | {132000, 132001, 132015, 132016}
 )
 
@@ -91,7 +96,11 @@ class WhatsAppCloudProvider(Provider):
     has_handshake = True
     # The URL every account was configured with at Meta before the one generic route existed.
     url_aliases = ("whatsapp",)
-    recipient_transports = ("whatsapp",)
+    recipient_transports = (
+        AddressTransport.WHATSAPP,
+        AddressTransport.WHATSAPP_BSUID,
+        AddressTransport.WHATSAPP_PARENT_BSUID,
+    )
     capabilities = CAPABILITIES
 
     @classmethod
@@ -274,11 +283,8 @@ class WhatsAppCloudProvider(Provider):
 
 def message_body(message: OutboundMessage) -> dict:
     """The JSON body of POST /{phone-number-id}/messages for one outbound message."""
-    body = {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": message.to.removeprefix("+"),
-    }
+    body = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+    body.update(_recipient(message))
     if message.reply_to:
         body["context"] = {"message_id": message.reply_to}
     kind = body["type"] = message.type
@@ -304,6 +310,18 @@ def message_body(message: OutboundMessage) -> dict:
     if message.callback_data:
         body["biz_opaque_callback_data"] = message.callback_data
     return body
+
+
+def _recipient(message: OutboundMessage) -> dict:
+    """`to` for a phone, else `recipient` for a user id; never both: Meta lets `to` win, and
+    sending to phones keeps phones coming in webhooks (meta-cloud-api.md section 4a)."""
+    if message.to:
+        return {"to": message.to.removeprefix("+")}
+    addresses = message.recipient_addresses
+    for transport in (AddressTransport.WHATSAPP_BSUID, AddressTransport.WHATSAPP_PARENT_BSUID):
+        if addresses.get(transport):
+            return {"recipient": addresses[transport]}
+    raise ProviderError("No WhatsApp phone or user id for this contact.", permanent=True)
 
 
 def _template_object(call: TemplateCall | None) -> dict:
@@ -423,6 +441,8 @@ def error_from_response(response) -> ProviderError:
     title = _CODE_PREFIX.sub("", error.get("message") or "")
     details = (error.get("error_data") or {}).get("details") or ""
     message = f"{code} {title}: {details}" if details else f"{code} {title}"
+    if code == NEEDS_PHONE_CODE:
+        message = f"{code} {NEEDS_PHONE_REASON}"
     if code in CREDENTIAL_CODES:
         permanent = True
     elif code in TRANSIENT_CODES:

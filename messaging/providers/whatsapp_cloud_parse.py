@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from crm.addresses import BSUID_RE
 from messaging.providers.base import (
     MAX_ID_LENGTH,
     MAX_ITEM_DEPTH,
     REFUSED_CHARACTERS,
     Address,
+    AddressChange,
     AddressTransport,
     DeliveryStatus,
     ErrorInfo,
@@ -41,6 +43,11 @@ STATUSES = {
 # item's depth, so the item holding the cut is refused for its depth.
 CUT_DEPTH = 4 * MAX_ITEM_DEPTH
 CHANNEL_ID_LENGTH = 64
+# Error 131062, Meta's text is about "BSUID recipients": say what it means for the agent.
+NEEDS_PHONE_CODE = 131062
+NEEDS_PHONE_REASON = (
+    "This template needs a phone number: the customer is known only by a WhatsApp username"
+)
 
 
 def parse_body(body: bytes) -> list[WebhookItem]:
@@ -92,6 +99,8 @@ def _change_items(entry: dict, change: dict) -> list[WebhookItem]:
         raise ValueError("change value is not an object")
     if field == "messages":
         return _messages_items(value)
+    if field == "user_id_update":
+        return _user_id_update(value)
     if field == "message_template_status_update":
         _check_storable(value)
         return [_template_status(entry, value)]
@@ -114,9 +123,14 @@ def _messages_items(value: dict) -> list[WebhookItem]:
 
     items: list[WebhookItem] = []
     for message in _list(value, "messages"):
+        if _is_user_id_change(message):
+            items.append(_system_user_id_change(message, channel))
+            continue
         items.append(_one(_inbound, message, channel, names, what="message"))
+    # Status payloads may carry contacts too, without a profile (section 4a).
+    only = next(iter(names.values())) if len({id(c) for c in names.values()}) == 1 else None
     for status in _list(value, "statuses"):
-        items.append(_one(_status, status, channel, what="status"))
+        items.append(_one(_status, status, channel, names, only, what="status"))
     # System-level errors are reported as unparsed, not ignored: Meta is telling us it could not
     # hand over something (a message we will never see), and an operator should notice that.
     for error in _list(value, "errors"):
@@ -156,9 +170,12 @@ def _inbound(message: dict, channel: str, names: dict[str, dict]) -> InboundMess
     wire_type = message["type"]
     sender = str(message.get("from") or "")
     user_id = str(message.get("from_user_id") or "")
-    if not sender and not user_id:
-        raise KeyError("from")
+    if BSUID_RE.match(sender):
+        # A user id where a phone would be is still a user id: never read it as a number.
+        sender, user_id = "", user_id or sender
     contact = names.get(sender) or names.get(user_id) or {}
+    if not sender and not user_id and not contact.get("user_id"):
+        raise KeyError("from")
     profile = contact.get("profile") or {}
     # Display names, not ids: drop what the database cannot store and keep the rest.
     username = REFUSED_CHARACTERS.sub("", str(profile.get("username") or ""))
@@ -260,25 +277,125 @@ def _interactive(interactive: dict) -> tuple[str, str, dict]:
     return payload["title"], MessageType.INTERACTIVE, payload
 
 
-def _status(status: dict, channel: str) -> StatusUpdate:
+def _status(status: dict, channel: str, names: dict[str, dict], only: dict | None) -> StatusUpdate:
+    # Either id may be missing: a username user's statuses carry recipient_user_id only.
+    phone = str(status.get("recipient_id") or "")
+    user_id = str(status.get("recipient_user_id") or "")
+    if BSUID_RE.match(phone):
+        phone, user_id = "", user_id or phone
+    contact = names.get(phone) or names.get(user_id) or only or {}
+    user_id = user_id or str(contact.get("user_id") or "")
+    phone = phone or str(contact.get("wa_id") or "")
+    addresses = []
+    if user_id:
+        addresses.append(Address(AddressTransport.WHATSAPP_BSUID, user_id))
+    if contact.get("parent_user_id"):
+        addresses.append(
+            Address(AddressTransport.WHATSAPP_PARENT_BSUID, str(contact["parent_user_id"]))
+        )
+    if phone:
+        addresses.append(Address(AddressTransport.WHATSAPP, phone))
     return StatusUpdate(
         provider_message_id=str(status["id"]),
         channel_external_id=channel,
         status=STATUSES.get(status["status"], DeliveryStatus.UNKNOWN),
         timestamp=_timestamp(status["timestamp"]),
-        recipient=str(status.get("recipient_id", "")),
-        recipient_addresses=tuple(
-            Address(transport, str(status[key]))
-            for key, transport in (
-                ("recipient_user_id", AddressTransport.WHATSAPP_BSUID),
-                ("recipient_id", AddressTransport.WHATSAPP),
-            )
-            if status.get(key)
-        ),
+        recipient=phone,
+        recipient_addresses=tuple(addresses),
         callback_data=status.get("biz_opaque_callback_data", ""),
         errors=[_error_info(error) for error in status.get("errors") or []],
         raw=status,
     )
+
+
+# A user's id changed. meta-cloud-api.md section 4a names the `user_id_update` webhook (and we
+# also expect a `system` message of type `user_changed_user_id`, by analogy with
+# `user_changed_number`) but documents no wire shape: these readers guess the likely field
+# names, and anything they cannot read whole becomes an UnparsedItem so an operator sees it.
+OLD_ID_KEYS = ("previous_user_id", "old_user_id", "previous", "old")
+NEW_ID_KEYS = ("user_id", "new_user_id", "current_user_id", "current", "new")
+
+
+def _user_id_update(value: dict) -> list[WebhookItem]:
+    channel = _channel_of({"value": value})
+    records = [value]
+    for key, child in value.items():
+        if key == "metadata":
+            continue
+        if isinstance(child, dict):
+            records.append(child)
+        elif isinstance(child, list):
+            records.extend(each for each in child if isinstance(each, dict))
+    items: list[WebhookItem] = []
+    for record in records:
+        change = _address_change(record, channel, raw=value)
+        if change is not None:
+            items.append(change)
+    if not items:
+        return [
+            UnparsedItem(
+                error="A user_id_update we cannot read: no old and new user id in it.",
+                raw=value,
+                channel_external_id=channel,
+            )
+        ]
+    return items
+
+
+def _address_change(record: dict, channel: str, *, raw: dict) -> AddressChange | None:
+    old = _first_id(record, OLD_ID_KEYS)
+    new = _first_id(record, NEW_ID_KEYS)
+    if not old or not new or old == new:
+        return None
+    _check_storable(record)
+    phone = str(record.get("wa_id") or "")
+    return AddressChange(
+        channel_external_id=channel,
+        transport=AddressTransport.WHATSAPP_BSUID,
+        old=old,
+        new=new,
+        phone="" if BSUID_RE.match(phone) else phone,
+        raw=raw,
+    )
+
+
+def _first_id(record: dict, keys: tuple[str, ...]) -> str:
+    for key in keys:
+        value = record.get(key)
+        if isinstance(value, str | int) and BSUID_RE.match(str(value)):
+            return str(value)
+    return ""
+
+
+def _is_user_id_change(message) -> bool:
+    return (
+        isinstance(message, dict)
+        and message.get("type") == "system"
+        and isinstance(message.get("system"), dict)
+        and message["system"].get("type") == "user_changed_user_id"
+    )
+
+
+def _system_user_id_change(message: dict, channel: str) -> WebhookItem:
+    system = message["system"]
+    record = {
+        "previous_user_id": _first_id(system, OLD_ID_KEYS) or message.get("from_user_id"),
+        "user_id": _first_id(system, NEW_ID_KEYS),
+        "wa_id": message.get("from") or system.get("wa_id") or "",
+    }
+    try:
+        change = _address_change(record, channel, raw=message)
+    except ValueError as exc:
+        change, error = None, str(exc)
+    else:
+        error = "no old and new user id in it"
+    if change is None:
+        return UnparsedItem(
+            error=f"A user_changed_user_id message we cannot read: {error}.",
+            raw=message,
+            channel_external_id=channel,
+        )
+    return change
 
 
 def _template_status(entry: dict, value: dict) -> TemplateStatusUpdate:
@@ -373,12 +490,12 @@ def _cut_too_deep(body: bytes) -> str:
 
 def _error_info(error: dict) -> ErrorInfo:
     code = error.get("code")
+    code = int(code) if code is not None else None
     details = (error.get("error_data") or {}).get("details") or error.get("message") or ""
-    return ErrorInfo(
-        code=int(code) if code is not None else None,
-        title=error.get("title") or error.get("message") or "",
-        details=details,
-    )
+    title = error.get("title") or error.get("message") or ""
+    if code == NEEDS_PHONE_CODE:
+        title = NEEDS_PHONE_REASON
+    return ErrorInfo(code=code, title=title, details=details)
 
 
 def _error_text(info: ErrorInfo) -> str:

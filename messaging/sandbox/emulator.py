@@ -13,6 +13,7 @@ handling a webhook the sandbox is still waiting on, in the same process.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -25,15 +26,22 @@ import time
 import zlib
 from dataclasses import dataclass, field
 
+import phonenumbers
 import requests
 from django.conf import settings
+from django.urls import reverse
+
+from crm.addresses import BSUID_RE
+from messaging.providers.whatsapp_cloud import WhatsAppCloudProvider
 
 logger = logging.getLogger(__name__)
 
 WEBHOOK_TIMEOUT_SECONDS = 10
 RETRY_ATTEMPTS = 3
 RETRY_SPACING_SECONDS = 1.0
-TEXT_LIMIT = 4096
+TEXT_LIMIT = WhatsAppCloudProvider.capabilities.max_text_length
+# A WhatsApp username: letters, digits, dots and underscores (the sandbox takes it lower-case).
+USERNAME_RE = re.compile(r"^(?=.*[a-z_])[a-z0-9._]{3,35}$")
 TYPING_SECONDS = 25
 
 SEND_TYPES = frozenset(
@@ -197,6 +205,14 @@ DEMO_TEMPLATES = [
         [_body("Hi {{1}}, see you on {{2}}.", "Olivia", "July 16")],
         status="PENDING",
     ),
+    # Sent to a customer known only by user id, this one fails with 131062 (phones only).
+    _template(
+        "1298374650200010",
+        "login_code",
+        "en_US",
+        "AUTHENTICATION",
+        [_body("{{1}} is your verification code.", "482913")],
+    ),
 ]
 
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
@@ -265,7 +281,9 @@ def _subscription(channel) -> Subscription:
         display_number=digits(channel.display_number),
         channel_name=channel.name,
         waba_id=str((account.settings or {}).get("waba_id", "")),
-        webhook_url=f"{settings.PUBLIC_BASE_URL}/webhooks/whatsapp/{account.key}/",
+        # The URL accounts were set up with at Meta (the provider's alias), as Meta would post.
+        webhook_url=settings.PUBLIC_BASE_URL
+        + reverse("webhook-whatsapp", kwargs={"account_key": account.key}),
         app_secret=secret_values.get("app_secret", ""),
         access_token=secret_values.get("access_token", ""),
     )
@@ -276,7 +294,7 @@ def subscription_for_number(phone_number_id: str) -> Subscription | None:
 
     channel = (
         Channel.objects.select_related("account")
-        .filter(provider="whatsapp_cloud", external_id=phone_number_id)
+        .filter(provider=WhatsAppCloudProvider.key, external_id=phone_number_id)
         .first()
     )
     return _subscription(channel) if channel else None
@@ -286,7 +304,7 @@ def account_for_waba(waba_id: str):
     from integrations.models import IntegrationAccount
 
     return IntegrationAccount.objects.filter(
-        platform="whatsapp_cloud", settings__waba_id=waba_id
+        platform=WhatsAppCloudProvider.key, settings__waba_id=waba_id
     ).first()
 
 
@@ -294,7 +312,7 @@ def sandbox_channels():
     from messaging.models import Channel
 
     return Channel.objects.select_related("account").filter(
-        provider="whatsapp_cloud", account__is_active=True
+        provider=WhatsAppCloudProvider.key, account__is_active=True
     )
 
 
@@ -339,8 +357,11 @@ class Entry:
 @dataclass
 class Chat:
     phone_number_id: str
-    wa_id: str
+    wa_id: str  # the customer key in the chat's URL: the phone's digits, or the username
     name: str = ""
+    phone: str = ""  # digits; "" for a username customer who has not shared a number
+    username: str = ""
+    user_id: str = ""  # the customer's BSUID for this business
     entries: list = field(default_factory=list)
     typing_until: float = 0.0
 
@@ -364,6 +385,8 @@ _workers: set[threading.Thread] = set()
 _chats: dict[tuple[str, str], Chat] = {}
 _messages: dict[str, tuple[Chat, Entry]] = {}
 _media: dict[str, Media] = {}
+# (phone_number_id, BSUID or phone digits) -> customer key, to find the chat a send goes to.
+_customers: dict[tuple[str, str], str] = {}
 
 
 def reset() -> None:
@@ -377,6 +400,47 @@ def reset() -> None:
         _chats.clear()
         _messages.clear()
         _media.clear()
+        _customers.clear()
+
+
+def user_id_for(waba_id: str, key: str, *, phone: str = "") -> str:
+    """The customer's BSUID, deterministic so a restart gives the same one: the phone's region
+    (IT when unknown), a dot, and digits from the business and the customer."""
+    region = "IT"
+    if phone:
+        with contextlib.suppress(phonenumbers.NumberParseException):
+            code = phonenumbers.parse(f"+{phone}").country_code
+            region = phonenumbers.region_code_for_country_code(code)
+        region = "IT" if region == "ZZ" else region
+    number = int(hashlib.sha256((waba_id + key).encode()).hexdigest(), 16) % 10**16
+    return f"{region}.{number}"
+
+
+def customer_key(text: str) -> str:
+    """The chat key for what the tester typed: a phone's digits, or a username; "" for neither."""
+    text = str(text or "").strip().lstrip("@").lower()
+    if USERNAME_RE.match(text):
+        return text
+    return digits(text)
+
+
+def customer(sub: Subscription, key: str, *, phone: str = "") -> Chat:
+    """The chat of one customer, who they are filled in: a phone customer also has a BSUID, a
+    username customer has only a BSUID until they share a number (`phone`)."""
+    with _lock:
+        chat = _chat(sub.phone_number_id, key)
+        if not chat.user_id:
+            if USERNAME_RE.match(key):
+                chat.username = key
+            else:
+                chat.phone = key
+            chat.user_id = user_id_for(sub.waba_id, key, phone=chat.phone)
+        if phone and not chat.phone:
+            chat.phone = digits(phone)
+        for ident in (chat.user_id, chat.phone):
+            if ident:
+                _customers[(sub.phone_number_id, ident)] = key
+        return chat
 
 
 def _chat(phone_number_id: str, wa_id: str) -> Chat:
@@ -634,10 +698,15 @@ def check_template(template_request: dict) -> dict:
 def check_send(payload: dict) -> None:
     if payload.get("messaging_product") != "whatsapp":
         raise GraphError(100, "The parameter messaging_product is required.", "messaging_product")
-    if not payload.get("to"):
+    # Meta takes `to` (a phone) or `recipient` (a BSUID); `to` wins when both are given.
+    if payload.get("to"):
+        if not digits(payload["to"]):
+            raise invalid("Param to must be a phone number.")
+    elif payload.get("recipient"):
+        if not BSUID_RE.match(str(payload["recipient"])):
+            raise invalid("Param recipient must be a business-scoped user id.")
+    else:
         raise missing("to")
-    if not digits(payload["to"]):
-        raise invalid("Param to must be a phone number.")
     kind = payload.get("type")
     if not kind:
         raise missing("type")
@@ -742,6 +811,22 @@ def describe(payload: dict, template: dict | None = None) -> tuple[str, list]:
     return f"[{kind}]", []
 
 
+def _send_target(sub: Subscription, payload: dict) -> tuple[Chat, dict]:
+    """The chat a send goes to, and its `contacts[]` entry in Meta's answer."""
+    if payload.get("to"):
+        to = str(payload["to"])
+        wa_id = digits(to)
+        with _lock:
+            key = _customers.get((sub.phone_number_id, wa_id), wa_id)
+        return customer(sub, key, phone=wa_id), {"input": to, "wa_id": wa_id}
+    recipient = str(payload["recipient"])
+    with _lock:
+        key = _customers.get((sub.phone_number_id, recipient))
+    if key is None:
+        raise invalid(f"Param recipient {recipient} is no customer of this business.")
+    return customer(sub, key), {"input": recipient, "user_id": recipient}
+
+
 def status_plan(wa_id: str, is_template: bool) -> list:
     """(delay in seconds before scaling, status, error code) for one accepted message."""
     if wa_id.endswith("1047") and not is_template:
@@ -754,12 +839,19 @@ def status_plan(wa_id: str, is_template: bool) -> list:
 def accept_send(sub: Subscription, payload: dict) -> dict:
     """Validate a send like Meta, record it, start its status webhooks; the 200 body."""
     check_send(payload)
-    to = str(payload["to"])
-    wa_id = digits(to)
+    chat, answer_contact = _send_target(sub, payload)
+    by_phone = "wa_id" in answer_contact
+    wa_id = chat.phone if by_phone else ""
     if wa_id.endswith("0429"):
         raise GraphError(130429, "Rate limit hit", "Cloud API message throughput has been reached.")
     kind = payload["type"]
     template = check_template(payload["template"]) if kind == "template" else None
+    if template is not None and template["category"] == "AUTHENTICATION" and not by_phone:
+        raise GraphError(
+            131062,
+            "BSUID recipients not supported for this message",
+            "Authentication templates can only be sent to a phone number.",
+        )
     text, choices = describe(payload, template) if kind != "reaction" else ("", [])
     entry = Entry(
         id=new_wamid(),
@@ -772,7 +864,7 @@ def accept_send(sub: Subscription, payload: dict) -> dict:
         choices=choices,
     )
     # A reaction decorates the customer's message instead of adding a bubble.
-    chat = _add(sub.phone_number_id, wa_id, entry, bubble=kind != "reaction")
+    chat = _add(sub.phone_number_id, chat.wa_id, entry, bubble=kind != "reaction")
     with _lock:
         chat.typing_until = 0.0
         if kind == "reaction":
@@ -791,7 +883,7 @@ def accept_send(sub: Subscription, payload: dict) -> dict:
     start_statuses(
         sub,
         entry.id,
-        wa_id,
+        {"phone": chat.phone if by_phone else "", "user_id": chat.user_id},
         status_plan(wa_id, template is not None),
         callback_data=payload.get("biz_opaque_callback_data", ""),
         pricing=pricing,
@@ -801,16 +893,17 @@ def accept_send(sub: Subscription, payload: dict) -> dict:
         message["message_status"] = "accepted"
     return {
         "messaging_product": "whatsapp",
-        "contacts": [{"input": to, "wa_id": wa_id}],
+        "contacts": [answer_contact],
         "messages": [message],
     }
 
 
-def start_statuses(sub, wamid, wa_id, plan, *, callback_data="", pricing=None) -> None:
+def start_statuses(sub, wamid, recipient, plan, *, callback_data="", pricing=None) -> None:
+    """`recipient`: {"phone", "user_id"} of the customer the message went to."""
     scale = float(getattr(settings, "SANDBOX_STATUS_DELAY", 1.0))
     worker = threading.Thread(
         target=_emit_statuses,
-        args=(sub, wamid, wa_id, plan, scale, callback_data, pricing),
+        args=(sub, wamid, recipient, plan, scale, callback_data, pricing),
         name=f"sandbox-status-{wamid[-8:]}",
         daemon=True,
     )
@@ -825,18 +918,20 @@ def _emit_statuses(*args) -> None:
         _workers.discard(threading.current_thread())
 
 
-def _emit_statuses_in_order(sub, wamid, wa_id, plan, scale, callback_data, pricing) -> None:
+def _emit_statuses_in_order(sub, wamid, recipient, plan, scale, callback_data, pricing) -> None:
     # One thread per message keeps its statuses in order even while a post is being retried.
     started = time.monotonic()
     for delay, status, error_code in plan:
         if _stopping.wait(max(0.0, started + delay * scale - time.monotonic())):
             return
-        item = {
-            "id": wamid,
-            "status": status,
-            "timestamp": str(int(time.time())),
-            "recipient_id": wa_id,
-        }
+        # recipient_id only with a phone; the BSUID always. Failed statuses of phone sends
+        # carry the phone alone (meta-cloud-api.md section 4a).
+        item = {"id": wamid, "status": status, "timestamp": str(int(time.time()))}
+        contact = {}
+        if recipient["phone"]:
+            item["recipient_id"] = contact["wa_id"] = recipient["phone"]
+        if recipient["user_id"] and not (recipient["phone"] and status == "failed"):
+            item["recipient_user_id"] = contact["user_id"] = recipient["user_id"]
         if callback_data:
             item["biz_opaque_callback_data"] = callback_data
         if pricing and status in ("sent", "delivered"):
@@ -859,7 +954,7 @@ def _emit_statuses_in_order(sub, wamid, wa_id, plan, scale, callback_data, prici
                 found[1].error = (
                     f"{error_code} {STATUS_ERRORS[error_code][0]}" if error_code else ""
                 )
-        body = encode(envelope(sub, {"statuses": [item]}))
+        body = encode(envelope(sub, {"statuses": [item], "contacts": [contact]}))
         deliver(sub.webhook_url, body, sub.app_secret, attempts=RETRY_ATTEMPTS)
 
 
@@ -930,11 +1025,18 @@ def customer_sends(
     else:
         raise CustomerError("Unknown action.")
 
-    message = {"from": wa_id, "id": new_wamid(), "timestamp": str(int(time.time()))}
+    chat = customer(sub, wa_id)
+    # `from` and `wa_id` only when Meta would show the phone; the BSUID always (section 4a).
+    message = {"from": chat.phone} if chat.phone else {}
+    message.update({"from_user_id": chat.user_id, "id": new_wamid()})
+    message["timestamp"] = str(int(time.time()))
     if context:
         message["context"] = context
     message.update({"type": wire_type, wire_type: content})
-    value = {"contacts": [{"profile": {"name": name}, "wa_id": wa_id}], "messages": [message]}
+    profile = {"name": name} | ({"username": chat.username} if chat.username else {})
+    contact = {"profile": profile} | ({"wa_id": chat.phone} if chat.phone else {})
+    contact["user_id"] = chat.user_id
+    value = {"contacts": [contact], "messages": [message]}
     body = encode(envelope(sub, value))
     entry = Entry(
         id=message["id"],

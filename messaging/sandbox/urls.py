@@ -7,7 +7,8 @@ from messaging.sandbox import views
 app_name = "sandbox"
 
 GRAPH = r"^graph/(?P<version>v[0-9.]+)/"
-CHAT = r"^chat/(?P<phone_number_id>[^/]+)/(?P<wa_id>[0-9]+)/"
+# The customer: a phone's digits, or a WhatsApp username (emulator.customer_key).
+CHAT = r"^chat/(?P<phone_number_id>[^/]+)/(?P<wa_id>[0-9]+|[a-z0-9._]+)/"
 
 urlpatterns = [
     path("", views.index, name="index"),

@@ -226,13 +226,13 @@ def graph_templates(request, version, waba_id):
 def index(request):
     error = ""
     if "number" in request.GET:
-        wa_id = emulator.digits(request.GET["number"])
+        wa_id = emulator.customer_key(request.GET["number"])
         channel_id = request.GET.get("channel", "")
         if wa_id and channel_id:
             name = request.GET.get("name", "").strip() or DEFAULT_CUSTOMER_NAME
             url = reverse("sandbox:chat", args=[channel_id, wa_id])
             return redirect(f"{url}?{urlencode({'name': name})}")
-        error = "Pick a channel and type a phone number."
+        error = "Pick a channel and type a phone number or a username."
     graph_base = f"{settings.PUBLIC_BASE_URL}/sandbox/graph"
     return render(
         request,
@@ -264,6 +264,8 @@ def _chat_subscription(phone_number_id):
 @require_GET
 def chat(request, phone_number_id, wa_id):
     sub = _chat_subscription(phone_number_id)
+    # ?phone= : a username customer shares a number; their next messages carry it too.
+    customer = emulator.customer(sub, wa_id, phone=request.GET.get("phone", ""))
     name = (
         request.GET.get("name")
         or emulator.snapshot(phone_number_id, wa_id)["name"]
@@ -272,7 +274,7 @@ def chat(request, phone_number_id, wa_id):
     return render(
         request,
         "sandbox/chat.html",
-        {"sub": sub, "wa_id": wa_id, "name": name},
+        {"sub": sub, "wa_id": wa_id, "name": name, "customer": customer},
     )
 
 

@@ -14,6 +14,8 @@ from messaging.models import Channel, Conversation, Message, WebhookEvent
 from messaging.providers import provider_class
 from messaging.providers.base import (
     REFUSED_CHARACTERS,
+    Address,
+    AddressChange,
     IgnoredItem,
     InboundMessage,
     MalformedPayload,
@@ -338,8 +340,32 @@ def _item_apply(item, *, account, provider: str, channels: dict) -> None:
     elif isinstance(item, TemplateStatusUpdate):
         with transaction.atomic():
             template_status_apply(account=account, update=item)
+    elif isinstance(item, AddressChange):
+        _address_change_apply(item)
     elif isinstance(item, IgnoredItem):
         logger.info("webhook item ignored: %s", item.reason)
+
+
+def _address_change_apply(item: AddressChange) -> None:
+    from django.core.exceptions import ValidationError
+
+    from crm.addresses import AddressTransport, address_normalize
+    from crm.services import contact_address_change
+
+    phone = ""
+    if item.phone:
+        try:
+            phone = address_normalize(
+                Address(AddressTransport.WHATSAPP, item.phone), assume_international=True
+            ).value
+        except ValidationError:  # AddressInvalid, PhoneNumberInvalid
+            logger.warning("user id change: phone %r is not a number; ignored", item.phone)
+    with transaction.atomic():
+        contact = contact_address_change(
+            transport=item.transport, old=item.old, new=item.new, phone_e164=phone
+        )
+    if contact is None:
+        logger.info("user id change for %s: no contact had it", item.transport)
 
 
 def webhook_event_reprocess(*, event_id: int) -> WebhookEvent:

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from crm.selectors import contact_is_writable_by
+from crm.selectors import contact_addresses_map, contact_is_writable_by
 from messaging.models import Channel, Conversation, Message, MessageTemplate
 from messaging.providers.base import (
     Capabilities,
@@ -469,8 +469,10 @@ def channel_throttle_acquire(*, channel: Channel, clock=time.time, sleep=time.sl
 
 def _outbound(message: Message) -> OutboundMessage:
     payload = message.payload
+    contact = message.conversation.contact
     outbound = OutboundMessage(
-        to=message.conversation.contact.phone,
+        to=contact.phone or "",
+        recipient_addresses=contact_addresses_map(contact=contact),
         type=message.type,
         text=message.text,
         reply_to=message.reply_to_provider_id,

@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 from unittest import mock
@@ -407,11 +408,16 @@ class TestCustomerPage:
                                     "phone_number_id": PHONE_NUMBER_ID,
                                 },
                                 "contacts": [
-                                    {"profile": {"name": "Tomás"}, "wa_id": "393331234567"}
+                                    {
+                                        "profile": {"name": "Tomás"},
+                                        "wa_id": "393331234567",
+                                        "user_id": message["from_user_id"],
+                                    }
                                 ],
                                 "messages": [
                                     {
                                         "from": "393331234567",
+                                        "from_user_id": message["from_user_id"],
                                         "id": message["id"],
                                         "timestamp": message["timestamp"],
                                         "type": "text",
@@ -462,3 +468,113 @@ class TestCustomerPage:
         settings.SANDBOX_ENABLED = False
         assert client.get("/sandbox/").status_code == 404
         assert send(client, text()).status_code == 404
+
+
+class TestUsernameCustomers:
+    """A customer who uses a WhatsApp username: the business sees their user id, not a phone."""
+
+    def open_chat(self, client, number="giulia.shop", **query):
+        response = client.get(
+            "/sandbox/", {"channel": PHONE_NUMBER_ID, "number": number, "name": "Giulia"}
+        )
+        assert response.status_code == 302
+        return client.get(response["Location"], query)
+
+    def write(self, client, key="giulia.shop", body="Ciao!"):
+        response = client.post(
+            f"/sandbox/chat/{PHONE_NUMBER_ID}/{key}/send",
+            data=json.dumps({"kind": "text", "text": body, "name": "Giulia"}),
+            content_type="application/json",
+        )
+        assert response.status_code == 200
+        return posted_payloads_value(response, self.post)
+
+    @pytest.fixture(autouse=True)
+    def posts(self, sandbox):
+        self.post = sandbox
+
+    def test_a_username_opens_a_chat_that_shows_no_phone(self, client, channel):
+        page = self.open_chat(client, "@Giulia.Shop")
+        assert page.status_code == 200
+        assert b"@giulia.shop" in page.content
+        assert b"no phone shown" in page.content
+        assert page.request["PATH_INFO"] == f"/sandbox/chat/{PHONE_NUMBER_ID}/giulia.shop/"
+
+    def test_a_username_customer_writes_with_the_user_id_only(self, client, channel):
+        self.open_chat(client)
+        value = self.write(client)
+        (contact,) = value["contacts"]
+        (message,) = value["messages"]
+        assert "wa_id" not in contact
+        assert contact["profile"] == {"name": "Giulia", "username": "giulia.shop"}
+        assert re.fullmatch(r"IT\.[0-9]{1,16}", contact["user_id"])
+        assert "from" not in message
+        assert message["from_user_id"] == contact["user_id"]
+
+    def test_a_phone_customer_also_has_a_stable_user_id_from_their_region(self, client, channel):
+        first = self.write(client, key="447700900123")
+        emulator.reset()
+        again = self.write(client, key="447700900123")
+        (contact,) = first["contacts"]
+        assert contact["wa_id"] == "447700900123"
+        assert contact["user_id"].startswith("GB.")
+        assert again["contacts"][0]["user_id"] == contact["user_id"]
+        assert first["messages"][0]["from"] == "447700900123"
+
+    def test_a_send_by_user_id_is_answered_with_the_user_id_and_its_statuses_carry_it(
+        self, client, channel, sandbox
+    ):
+        self.open_chat(client)
+        user_id = self.write(client)["contacts"][0]["user_id"]
+        body = {"recipient": user_id, "type": "text", "text": {"body": "Ciao Giulia"}}
+        response = send(client, body)
+        assert response.status_code == 200
+        answer = response.json()
+        assert answer["contacts"] == [{"input": user_id, "user_id": user_id}]
+        wamid = answer["messages"][0]["id"]
+        statuses = statuses_for(sandbox, wamid, 3)
+        assert [s["status"] for s in statuses] == ["sent", "delivered", "read"]
+        assert all(s["recipient_user_id"] == user_id for s in statuses)
+        assert all("recipient_id" not in s for s in statuses)
+        values = [
+            p["entry"][0]["changes"][0]["value"]
+            for p in posted_payloads(sandbox)
+            if p["entry"][0]["changes"][0]["value"].get("statuses")
+        ]
+        assert all(v["contacts"] == [{"user_id": user_id}] for v in values)
+        state = client.get(f"/sandbox/chat/{PHONE_NUMBER_ID}/giulia.shop/state").json()
+        assert state["messages"][-1]["text"] == "Ciao Giulia"
+
+    def test_the_phone_wins_when_a_send_has_both(self, client, channel):
+        body = {**text(to="393331234567"), "recipient": "IT.1502576394655843"}
+        response = send(client, body)
+        assert response.status_code == 200
+        assert response.json()["contacts"] == [{"input": "393331234567", "wa_id": "393331234567"}]
+
+    def test_a_send_with_neither_phone_nor_user_id_is_refused(self, client, channel):
+        response = send(client, {"type": "text", "text": {"body": "x"}})
+        assert response.status_code == 400
+        assert graph_error(response)["code"] == 131008
+
+    def test_an_authentication_template_to_a_user_id_fails_with_131062(self, client, channel):
+        self.open_chat(client)
+        user_id = self.write(client)["contacts"][0]["user_id"]
+        body = template(name="login_code", code="en_US", params=("482913",))
+        del body["to"]
+        response = send(client, {**body, "recipient": user_id})
+        assert response.status_code == 400
+        assert graph_error(response)["code"] == 131062
+
+    def test_a_username_customer_who_shares_a_number_writes_with_both(self, client, channel):
+        self.open_chat(client)
+        user_id = self.write(client)["contacts"][0]["user_id"]
+        self.open_chat(client, phone="393351032246")
+        value = self.write(client, body="Ecco il mio numero")
+        assert value["contacts"][0]["wa_id"] == "393351032246"
+        assert value["contacts"][0]["user_id"] == user_id
+        assert value["messages"][0]["from"] == "393351032246"
+
+
+def posted_payloads_value(response, post):
+    """The `value` of the last webhook the sandbox posted (the customer's message)."""
+    return posted_payloads(post)[-1]["entry"][0]["changes"][0]["value"]
