@@ -4,17 +4,22 @@ fixtures through the real webhook URL (the signature, content type and encoding 
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import responses
+from django.utils import timezone
 
+from crm.models import Contact
 from integrations.models import IntegrationAccount
-from messaging.models import Channel
+from messaging.models import Channel, Conversation
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp_cloud"
 APP_SECRET = "test-app-secret"
 PHONE_NUMBER_ID = "117094531254879"  # the one in the fixtures
 WABA_ID = "104896532187654"
+SEND_URL = f"https://graph.facebook.com/v23.0/{PHONE_NUMBER_ID}/messages"
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -47,6 +52,26 @@ def wa_channel(wa_account):
         provider="whatsapp_cloud",
         external_id=PHONE_NUMBER_ID,
         display_number="+15550199234",
+    )
+
+
+@pytest.fixture
+def graph():
+    """The Graph API, mocked: a test adds the answers it expects."""
+    with responses.RequestsMock() as mocked:
+        yield mocked
+
+
+@pytest.fixture
+def contact(db):
+    return Contact.objects.create(phone="+393351032246", name="Giulia")
+
+
+@pytest.fixture
+def window_open(wa_channel, contact):
+    """A conversation whose customer wrote an hour ago: the customer-service window is open."""
+    return Conversation.objects.create(
+        channel=wa_channel, contact=contact, last_inbound_at=timezone.now() - timedelta(hours=1)
     )
 
 

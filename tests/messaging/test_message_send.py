@@ -6,10 +6,8 @@ from datetime import timedelta
 from unittest.mock import PropertyMock, patch
 
 import pytest
-import responses
 from django.utils import timezone
 
-from crm.models import Contact
 from messaging.models import Channel, Conversation, Message, MessageTemplate
 from messaging.providers.base import TemplateKind
 from messaging.selectors import conversation_window, template_list_fillable
@@ -23,34 +21,15 @@ from messaging.services import (
     message_send_text,
 )
 
-from .conftest import PHONE_NUMBER_ID, fixture_json
+from .conftest import SEND_URL, fixture_json
 
 pytestmark = pytest.mark.django_db
-SEND_URL = f"https://graph.facebook.com/v23.0/{PHONE_NUMBER_ID}/messages"
-
-
-@pytest.fixture
-def graph():
-    with responses.RequestsMock() as mocked:
-        yield mocked
-
-
-@pytest.fixture
-def contact(db):
-    return Contact.objects.create(phone="+393351032246", name="Giulia")
 
 
 @pytest.fixture
 def wrote_25_hours_ago(wa_channel, contact):
     return Conversation.objects.create(
         channel=wa_channel, contact=contact, last_inbound_at=timezone.now() - timedelta(hours=25)
-    )
-
-
-@pytest.fixture
-def window_open(wa_channel, contact):
-    return Conversation.objects.create(
-        channel=wa_channel, contact=contact, last_inbound_at=timezone.now() - timedelta(hours=1)
     )
 
 

@@ -5,12 +5,10 @@ import re
 from datetime import timedelta
 
 import pytest
-import responses
 import time_machine
 from django.utils import timezone
 
 from accounts.models import AgentProfile, Role
-from crm.models import Contact
 from messaging.models import Conversation, Message, MessageTemplate
 from messaging.services import (
     MessageRefused,
@@ -21,28 +19,9 @@ from messaging.services import (
 )
 from messaging.services.outbound import channel_throttle_acquire
 
-from .conftest import PHONE_NUMBER_ID, fixture_json, status_body
+from .conftest import SEND_URL, fixture_json, status_body
 
 pytestmark = pytest.mark.django_db
-SEND_URL = f"https://graph.facebook.com/v23.0/{PHONE_NUMBER_ID}/messages"
-
-
-@pytest.fixture
-def graph():
-    with responses.RequestsMock() as mocked:
-        yield mocked
-
-
-@pytest.fixture
-def contact(db):
-    return Contact.objects.create(phone="+393351032246", name="Giulia")
-
-
-@pytest.fixture
-def window_open(wa_channel, contact):
-    return Conversation.objects.create(
-        channel=wa_channel, contact=contact, last_inbound_at=timezone.now() - timedelta(hours=1)
-    )
 
 
 @pytest.fixture
