@@ -99,8 +99,8 @@ def post_webhook(client, wa_account, django_capture_on_commit_callbacks):
     return post
 
 
-def inbound_body(message: dict, *, wa_id="393351032246", name="Giulia") -> dict:
-    """A one-message envelope in Meta's shape, for cases the fixtures do not cover."""
+def messages_envelope(*, contacts: list[dict], messages: list[dict]) -> dict:
+    """A webhook with one `messages` change in Meta's shape, for cases the fixtures do not cover."""
     return {
         "object": "whatsapp_business_account",
         "entry": [
@@ -115,14 +115,22 @@ def inbound_body(message: dict, *, wa_id="393351032246", name="Giulia") -> dict:
                                 "display_phone_number": "15550199234",
                                 "phone_number_id": PHONE_NUMBER_ID,
                             },
-                            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
-                            "messages": [{"from": wa_id, **message}],
+                            "contacts": contacts,
+                            "messages": messages,
                         },
                     }
                 ],
             }
         ],
     }
+
+
+def inbound_body(message: dict, *, wa_id="393351032246", name="Giulia") -> dict:
+    """A one-message envelope from a sender known by phone."""
+    return messages_envelope(
+        contacts=[{"profile": {"name": name}, "wa_id": wa_id}],
+        messages=[{"from": wa_id, **message}],
+    )
 
 
 def status_body(wamid: str, status: str, *, timestamp="1752489400", **extra) -> dict:

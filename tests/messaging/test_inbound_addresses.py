@@ -11,7 +11,7 @@ from messaging.models import Conversation, Message, WebhookEvent
 from messaging.providers.base import Address, InboundMessage
 from messaging.services import message_receive
 from tests.concurrency import run_at_once
-from tests.messaging.conftest import PHONE_NUMBER_ID, WABA_ID
+from tests.messaging.conftest import PHONE_NUMBER_ID, messages_envelope
 from tickets.models import Ticket
 
 BSUID = "IT.1502576394655843"
@@ -32,28 +32,7 @@ def body(*, wamid, wa_id=None, user_id=BSUID, parent=None, username="giulia.shop
     if wa_id:
         contact["wa_id"] = wa_id
         message["from"] = wa_id
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": WABA_ID,
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": "15550199234",
-                                "phone_number_id": PHONE_NUMBER_ID,
-                            },
-                            "contacts": [contact],
-                            "messages": [message],
-                        },
-                    }
-                ],
-            }
-        ],
-    }
+    return messages_envelope(contacts=[contact], messages=[message])
 
 
 def addresses_of(contact):

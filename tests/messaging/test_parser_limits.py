@@ -20,7 +20,7 @@ from messaging.services import (
     webhook_events_requeue,
 )
 
-from .conftest import PHONE_NUMBER_ID, WABA_ID
+from .conftest import PHONE_NUMBER_ID, messages_envelope
 
 pytestmark = pytest.mark.django_db
 
@@ -40,28 +40,10 @@ def text_message(wamid: str, text: str, **extra) -> dict:
 
 def webhook(*messages: dict) -> bytes:
     """One webhook carrying `messages` in one change, as Meta batches them."""
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": WABA_ID,
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": "15550199234",
-                                "phone_number_id": PHONE_NUMBER_ID,
-                            },
-                            "contacts": [{"profile": {"name": "Giulia"}, "wa_id": "393351032246"}],
-                            "messages": list(messages),
-                        },
-                    }
-                ],
-            }
-        ],
-    }
+    body = messages_envelope(
+        contacts=[{"profile": {"name": "Giulia"}, "wa_id": "393351032246"}],
+        messages=list(messages),
+    )
     # The standard encoder cannot write 10,000 levels either: splice them in as text.
     return json.dumps(body).replace(f'"{DEEP}"', "[" * 10_000 + "]" * 10_000).encode()
 
