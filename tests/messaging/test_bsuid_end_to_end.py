@@ -3,8 +3,6 @@ shows Switchboard their user id and no phone; they still get a lead, a conversat
 ticket, replies reach them by user id, and when their phone shows up later it joins the same
 contact."""
 
-import time
-
 import pytest
 import requests
 
@@ -15,28 +13,13 @@ from messaging.models import Conversation, Message
 from messaging.services import message_send_text
 from tickets.models import Ticket
 
+from .test_end_to_end import sandbox, wait_for
+
+__all__ = ["sandbox"]
+
 pytestmark = pytest.mark.django_db(transaction=True)
 USERNAME = "giulia.shop"
 PHONE = "393351032246"
-
-
-@pytest.fixture
-def sandbox(settings, live_server, wa_channel):
-    settings.SANDBOX_ENABLED = True
-    settings.PUBLIC_BASE_URL = live_server.url
-    settings.GRAPH_API_BASE_URL = f"{live_server.url}/sandbox/graph"
-    settings.SANDBOX_STATUS_DELAY = 0.05
-    return live_server.url
-
-
-def wait_for(predicate, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
 
 
 def customer_types(base, channel, text, **query):
