@@ -140,6 +140,15 @@ class WebhookEvent(models.Model):
         on_delete=models.SET_NULL,
         related_name="webhook_events",
     )
+    # Set when the provider posts to a channel's URL (one Telegram bot): its Update does not say
+    # which bot it was sent to, so parsing needs the channel.
+    channel = models.ForeignKey(
+        "messaging.Channel",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="webhook_events",
+    )
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     body = models.BinaryField()
     headers = models.JSONField(default=dict)

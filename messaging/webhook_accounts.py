@@ -22,6 +22,7 @@ from messaging.providers import provider_class
 class WebhookTarget:
     account: object  # integrations.IntegrationAccount
     provider: object  # a messaging.providers.base.Provider instance
+    channel: object = None  # messaging.Channel, when the URL carried a channel's key
 
 
 _cache: dict[tuple[str, str], tuple[float, WebhookTarget]] = {}
@@ -58,16 +59,7 @@ def _target_read(*, provider: str, key) -> WebhookTarget | None:
     )
     if channel is None:
         return None
-    account = channel.account
-    return WebhookTarget(
-        account=account,
-        provider=klass(
-            settings=account.settings,
-            secrets=account.secrets,
-            channel_config=channel.config,
-            channel_secrets=channel.secrets,
-        ),
-    )
+    return WebhookTarget(account=channel.account, provider=channel.get_provider(), channel=channel)
 
 
 def webhook_url(account) -> str:

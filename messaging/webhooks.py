@@ -55,9 +55,11 @@ def webhook(request, provider, account_key):
         webhook_event_store(
             provider=provider,
             account=target.account,
+            channel=target.channel,
             body=webhook_request.body,
             headers=webhook_request.headers,
             rejected_reason=rejected,
+            delivery_key=None if rejected else target.provider.dedupe_key(webhook_request),
         )
     except DatabaseError:
         # Not stored means not acknowledged: providers retry (Meta for days), so nothing is lost.

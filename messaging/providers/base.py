@@ -340,6 +340,12 @@ class Provider:
         """Raise WebhookRejected unless the request is authentic. A missing secret rejects."""
         raise NotImplementedError
 
+    def dedupe_key(self, request: WebhookRequest) -> str | None:
+        """What names one delivery, when the provider may redeliver it with another body (Twilio:
+        MessageSid and MessageStatus; Telegram: update_id). None: an identical body is the same
+        delivery. Called on verified requests only; never raises (None when unreadable)."""
+        return None
+
     def parse_webhook(self, request: WebhookRequest) -> list[WebhookItem]:
         """The request's items; raise MalformedPayload when the body as a whole is unreadable.
         Never needs `request.url` (stored events are replayed without it)."""

@@ -48,10 +48,20 @@ DRAIN_MAX_SECONDS = 60
 
 
 def webhook_event_store(
-    *, provider: str, account, body: bytes, headers, rejected_reason: str = ""
+    *,
+    provider: str,
+    account,
+    body: bytes,
+    headers,
+    rejected_reason: str = "",
+    channel=None,
+    delivery_key: str | None = None,
 ) -> int | None:
-    """Store a webhook request as received and return its id; None for an exact redelivery (a
-    no-op). `headers` is any case-insensitive mapping, such as `request.headers`.
+    """Store a webhook request as received and return its id; None for a redelivery (a no-op).
+    `headers` is any case-insensitive mapping, such as `request.headers`.
+
+    A redelivery is an identical body, or, when the provider names its deliveries
+    (`Provider.dedupe_key`), the same `delivery_key` for the same account and channel.
 
     A rejected (badly signed) request is stored flagged and never processed; an inactive
     account's event is stored and skipped.
@@ -67,6 +77,7 @@ def webhook_event_store(
             account=account,
             body=body,
             headers=kept,
+            channel=channel,
             signature_valid=False,
             state=WebhookEvent.State.REJECTED,
             error=rejected_reason,
@@ -77,7 +88,8 @@ def webhook_event_store(
         account=account,
         body=body,
         headers=kept,
-        dedupe_key=hashlib.sha256(body).hexdigest(),
+        channel=channel,
+        dedupe_key=_dedupe_key(body, account=account, channel=channel, delivery_key=delivery_key),
         state=state,
         error="" if account.is_active else "The account is inactive.",
     )
@@ -91,14 +103,29 @@ def webhook_event_store(
 # no exception and no savepoint, inside a caller's transaction or not.
 _INSERT_ONCE = (
     "INSERT INTO messaging_webhookevent"
-    " (provider, account_id, received_at, body, headers, signature_valid, dedupe_key, state,"
-    " error, attempts) VALUES (%s, %s, CURRENT_TIMESTAMP, %s, %s, true, %s, %s, %s, 0)"
+    " (provider, account_id, channel_id, received_at, body, headers, signature_valid, dedupe_key,"
+    " state, error, attempts) VALUES (%s, %s, %s, CURRENT_TIMESTAMP, %s, %s, true, %s, %s, %s, 0)"
     " ON CONFLICT (provider, dedupe_key) DO NOTHING RETURNING id"
 )
 
 
+def _dedupe_key(body: bytes, *, account, channel, delivery_key: str | None) -> str:
+    if delivery_key is None:
+        return hashlib.sha256(body).hexdigest()
+    scope = f"{account.pk}:{channel.pk if channel is not None else ''}:{delivery_key}"
+    return hashlib.sha256(scope.encode()).hexdigest()
+
+
 def _event_insert_once(
-    *, provider: str, account, body: bytes, headers: dict, dedupe_key: str, state: str, error: str
+    *,
+    provider: str,
+    account,
+    channel,
+    body: bytes,
+    headers: dict,
+    dedupe_key: str,
+    state: str,
+    error: str,
 ) -> int | None:
     """Insert and return the id, or None when the dedupe key says the body was stored already."""
     with connection.cursor() as cursor:
@@ -107,6 +134,7 @@ def _event_insert_once(
             [
                 provider,
                 account.pk,
+                channel.pk if channel is not None else None,
                 body,
                 json.dumps(headers),
                 dedupe_key,
@@ -141,7 +169,7 @@ def webhook_events_drain(*, batch_size: int = DRAIN_BATCH) -> int:
         try:
             with transaction.atomic():
                 batch = list(
-                    WebhookEvent.objects.select_related("account")
+                    WebhookEvent.objects.select_related("account", "channel")
                     .select_for_update(skip_locked=True, of=("self",))
                     .filter(state=WebhookEvent.State.PENDING)
                     .order_by("pk")[:batch_size]
@@ -188,7 +216,7 @@ def webhook_event_process(*, event_id: int) -> WebhookEvent:
     """Process one stored event now (the admin's reprocess, the fallback of a failed batch)."""
     with transaction.atomic():
         event = (
-            WebhookEvent.objects.select_related("account")
+            WebhookEvent.objects.select_related("account", "channel")
             .select_for_update(of=("self",))
             .get(pk=event_id)
         )
@@ -204,7 +232,12 @@ def _event_items(event: WebhookEvent) -> tuple[list, str | None, list[str]]:
     account = event.account
     if account is None or not account.is_active:
         return [], WebhookEvent.State.SKIPPED, ["The account is inactive."]
-    provider = provider_class(event.provider)(settings=account.settings, secrets=account.secrets)
+    if event.channel is not None:
+        provider = event.channel.get_provider()
+    else:
+        provider = provider_class(event.provider)(
+            settings=account.settings, secrets=account.secrets
+        )
     try:
         return provider.parse_webhook(webhook_request_from_event(event)), None, []
     except MalformedPayload as exc:
