@@ -22,7 +22,9 @@ class AgentProfile(models.Model):
     )
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.SALES_REP)
     max_concurrent_conversations = models.PositiveIntegerField(
-        default=5, help_text="Open conversations this agent can hold before routing skips them."
+        default=5,
+        help_text="Open conversations of one channel type this agent can hold before routing "
+        "skips them, for channel types without their own maximum.",
     )
     is_available = models.BooleanField(
         default=True, help_text="Unavailable agents receive no new conversations."
@@ -31,7 +33,8 @@ class AgentProfile(models.Model):
         "messaging.Channel",
         blank=True,
         related_name="agents",
-        help_text="Channels this agent works: new clients there are offered or routed to them.",
+        help_text="Channels without a service that this agent works: new clients there are "
+        "offered or routed to them. A service's channels go to the service's agents.",
     )
     # Round robin hands the next new client to the available agent who waited longest.
     last_assigned_at = models.DateTimeField(null=True, blank=True)

@@ -66,13 +66,23 @@ def contact_list_visible_to(*, user) -> QuerySet[Contact]:
         return contacts.none()
     with_their_deal = Deal.objects.filter(contacts=OuterRef("pk"), responsible=user)
     # Only first-responder channels offer unclaimed clients to everyone; round robin hands each
-    # new client to one agent, so the others never see it. One filter() call: the conditions
+    # new client to one agent, so the others never see it. A channel of a service is offered to
+    # the service's agents while it is active; one without, to the profiles listing it
+    # (messaging.agent_selectors says the same for routing). One filter() call: the conditions
     # hold for the same conversation and the same agent profile.
     unclaimed_on_their_channels = Contact.objects.filter(
+        Q(
+            conversations__channel__service__isnull=True,
+            conversations__channel__agents__user=user,
+            conversations__channel__agents__is_available=True,
+        )
+        | Q(
+            conversations__channel__service__is_active=True,
+            conversations__channel__service__agents__user=user,
+            conversations__channel__service__agents__is_available=True,
+        ),
         responsible__isnull=True,
         conversations__channel__routing_mode="first_responder",
-        conversations__channel__agents__user=user,
-        conversations__channel__agents__is_available=True,
     ).values("pk")
     return contacts.filter(
         Q(responsible=user) | Exists(with_their_deal) | Q(pk__in=unclaimed_on_their_channels)

@@ -88,6 +88,17 @@ class Channel(models.Model):
     new_client_stage = models.ForeignKey(
         "crm.Stage", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # A channel of a service is answered by the service's agents; without one, by the agent
+    # profiles that list the channel (how every channel worked before services existed).
+    service = models.ForeignKey(
+        "messaging.Service",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="channels",
+        help_text="The service whose agents answer this channel. Empty: the agents whose "
+        "profile lists the channel.",
+    )
     # The send throttle: a per-second counter shared by every worker process.
     throttle_second = models.BigIntegerField(default=0, editable=False)
     throttle_count = models.PositiveIntegerField(default=0, editable=False)
@@ -422,3 +433,59 @@ class DocumentLink(models.Model):
 
     def __str__(self):
         return self.filename
+
+
+class Service(models.Model):
+    """A contact-centre service ("Customer care", "Sales"): a group of channels and the agents
+    who may answer them. Round robin and first responder pick among its agents; a paused
+    service offers and routes its channels' new clients to nobody until it is active again."""
+
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(
+        "active",
+        default=True,
+        help_text="A paused service hands its channels' new clients to nobody: round-robin "
+        "clients wait in the queue until it is active again.",
+    )
+    agents = models.ManyToManyField(
+        "accounts.AgentProfile",
+        blank=True,
+        related_name="services",
+        help_text="Agents who answer this service's channels.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class AgentCapacity(models.Model):
+    """An agent's maximum of open conversations on one channel type, counted across every
+    service and channel of that type. A type without a row falls back to the profile's
+    `max_concurrent_conversations`."""
+
+    profile = models.ForeignKey(
+        "accounts.AgentProfile", on_delete=models.CASCADE, related_name="capacities"
+    )
+    transport = models.CharField("channel type", max_length=20, choices=Transport.choices)
+    max_interactions = models.PositiveIntegerField(
+        "maximum interactions",
+        help_text="Open conversations of this channel type the agent can hold at once.",
+    )
+
+    class Meta:
+        verbose_name = "capacity per channel type"
+        verbose_name_plural = "capacity per channel type"
+        ordering = ["transport"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["profile", "transport"], name="agentcapacity_one_per_profile_transport"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_transport_display()}: {self.max_interactions}"

@@ -21,6 +21,7 @@ from accounts.models import ConversationReadMark, Role
 from accounts.selectors import user_role
 from crm.models import Contact
 from crm.selectors import contact_list_visible_to, contact_search
+from messaging.agent_selectors import channel_list_worked_by
 from messaging.models import Channel, Conversation, Message, MessageTemplate
 from messaging.providers.base import TemplateKind
 
@@ -195,7 +196,9 @@ def conversation_reachable_for_reply(*, user) -> QuerySet[Conversation]:
     """What a reply may be attempted on: the visible conversations plus those offered on the
     user's channels, so a rep who lost a client to a colleague reaches the service that says
     who took it instead of a bare 404."""
-    offered = Conversation.objects.filter(channel__agents__user=user).values("pk")
+    offered = Conversation.objects.filter(
+        channel__in=channel_list_worked_by(user=user).values("pk")
+    ).values("pk")
     visible = conversation_list_visible_to(user=user).values("pk")
     return Conversation.objects.filter(Q(pk__in=visible) | Q(pk__in=offered))
 

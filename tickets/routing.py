@@ -17,8 +17,7 @@ tickets and deals; accounts learns of capacity changes through its CAPACITY_CHAN
 import logging
 
 from django.db import transaction
-from django.db.models import F, Func, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,6 +27,12 @@ from accounts.services import agent_assigned_mark
 from crm.models import Contact
 from crm.selectors import contact_is_writable_by
 from crm.services import contact_assign_responsible, contact_claim, deal_open_for_new_client
+from messaging.agent_selectors import (
+    agent_profile_filter_for_channel,
+    agent_profiles_with_room,
+    channel_list_worked_by,
+    transport_label,
+)
 from messaging.models import Channel, Conversation, MessageTemplate, RoutingMode
 from messaging.services import (
     MessageRefused,
@@ -51,6 +56,12 @@ class ConversationTaken(MessageRefused):
     code = "conversation_taken"
 
 
+class AgentAtCapacity(MessageRefused):
+    """The agent already holds their maximum of open conversations of this channel type."""
+
+    code = "agent_at_capacity"
+
+
 class RoutingRefused(Exception):
     """The user may not do this (transfer, close) or the target cannot take the conversation."""
 
@@ -63,42 +74,42 @@ def _display(user) -> str:
 # Capacity and the next agent
 
 
-def _open_load():
-    """Open conversations assigned to the profile's user, as a correlated subquery."""
-    assigned = (
-        Conversation.objects.filter(assignee=OuterRef("user_id"), status=OPEN)
-        .order_by()
-        .annotate(n=Func(Value(1), function="COUNT"))
-        .values("n")
-    )
-    return Coalesce(Subquery(assigned, output_field=IntegerField()), 0)
-
-
 def routing_candidates(*, channel: Channel):
-    """Sales reps who may receive a new client of `channel` now, in round-robin order: available,
-    active, below their capacity; the one assigned longest ago (or never) first."""
-    return (
-        AgentProfile.objects.filter(
-            channels=channel, role=Role.SALES_REP, is_available=True, user__is_active=True
-        )
-        .annotate(load=_open_load())
-        .filter(load__lt=F("max_concurrent_conversations"))
-        .order_by(F("last_assigned_at").asc(nulls_first=True), "pk")
+    """Sales reps who may receive a new client of `channel` now, in round-robin order: the
+    channel's agents (its service's, or those listing it), available, active, below their
+    maximum for the channel's type; the one assigned longest ago (or never) first."""
+    agents = AgentProfile.objects.filter(
+        agent_profile_filter_for_channel(channel=channel),
+        role=Role.SALES_REP,
+        is_available=True,
+        user__is_active=True,
     )
+    return agent_profiles_with_room(profiles=agents, transport=channel.transport).order_by(
+        F("last_assigned_at").asc(nulls_first=True), "pk"
+    )
+
+
+def _lock_agent_with_room(
+    profile_pk: int, transport: str, *, available_only: bool = True
+) -> AgentProfile | None:
+    """Lock the agent's profile row, then count their load: an agent working several channels
+    (or services) of one type can be picked, or claim, from two of them at once, and the
+    second must see the first's assignment before counting. The count runs after the lock is
+    granted, so on PostgreSQL it sees what the first transaction committed."""
+    locked = AgentProfile.objects.select_for_update().filter(pk=profile_pk)
+    if available_only:
+        locked = locked.filter(is_available=True)
+    if not list(locked.values_list("pk")):
+        return None
+    return agent_profiles_with_room(
+        profiles=AgentProfile.objects.filter(pk=profile_pk), transport=transport
+    ).first()
 
 
 def _next_agent(channel: Channel) -> AgentProfile | None:
-    """The next candidate, re-checked under a lock on their profile: an agent working several
-    channels can be picked by two channels at once, and the second must see the first's
-    assignment before counting their load."""
+    """The next candidate, re-checked under a lock on their profile."""
     for profile in routing_candidates(channel=channel):
-        locked = (
-            AgentProfile.objects.select_for_update()
-            .filter(pk=profile.pk)
-            .annotate(load=_open_load())
-            .filter(load__lt=F("max_concurrent_conversations"), is_available=True)
-            .first()
-        )
+        locked = _lock_agent_with_room(profile.pk, channel.transport)
         if locked is not None:
             return locked
     return None
@@ -217,8 +228,17 @@ def _drain_one(channel: Channel) -> bool:
 def routing_on_capacity_changed(*, profile: AgentProfile) -> None:
     """accounts.services.CAPACITY_CHANGED_HANDLERS entry: an agent became available or gained
     capacity, so waiting conversations on their channels may move."""
-    for channel in profile.channels.filter(routing_mode=RoutingMode.ROUND_ROBIN):
+    worked = channel_list_worked_by(user=profile.user).filter(routing_mode=RoutingMode.ROUND_ROBIN)
+    for channel in worked:
         routing_queue_drain(channel=channel)
+
+
+def routing_on_service_changed(*, service) -> None:
+    """messaging.service_setup.SERVICE_CHANGED_HANDLERS entry: a service gained agents or
+    channels, or was switched on; any waiting round-robin client may now have someone (a
+    channel that left the service goes back to the agents listing it, so drain them all: only
+    channels with someone waiting are visited)."""
+    routing_queue_drain()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,6 +264,7 @@ def conversation_claim(*, conversation: Conversation, user) -> Conversation:
         raise ConversationTaken(
             _("Already taken by %(name)s.") % {"name": _display(contact.responsible)}
         )
+    _check_room_to_claim(conversation=conversation, user=user)
     if not contact_claim(contact=contact, user=user):
         winner = Contact.objects.select_related("responsible").get(pk=contact.pk).responsible
         raise ConversationTaken(
@@ -253,6 +274,22 @@ def conversation_claim(*, conversation: Conversation, user) -> Conversation:
     _assign(conversation=conversation, user=user, claim_contact=False)
     _open_new_client_deal(conversation=conversation, user=user)
     return conversation
+
+
+def _check_room_to_claim(*, conversation: Conversation, user) -> None:
+    """A new client counts towards the agent's maximum for the channel's type: at the maximum,
+    the claim is refused and nothing is sent. The profile row stays locked until the reply
+    commits, so two claims by one agent at once are counted one after the other."""
+    profile = AgentProfile.objects.filter(user=user).only("pk").first()
+    transport = conversation.channel.transport
+    if profile and _lock_agent_with_room(profile.pk, transport, available_only=False) is None:
+        raise AgentAtCapacity(
+            _(
+                "You are at your maximum of open %(type)s conversations: close one before "
+                "taking a new client."
+            )
+            % {"type": transport_label(transport)}
+        )
 
 
 def _check_may_reply(*, conversation: Conversation, user) -> None:
