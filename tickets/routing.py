@@ -233,6 +233,22 @@ def routing_on_capacity_changed(*, profile: AgentProfile) -> None:
         routing_queue_drain(channel=channel)
 
 
+def _drain_after_freeing(*, channel: Channel, user_id: int | None) -> None:
+    """A conversation of `channel` left its agent: drain that channel's queue, and the queues of
+    every other round-robin channel of the same type the agent works (in any service), since
+    their maximum is counted per type across all of them."""
+    routing_queue_drain(channel=channel)
+    if user_id is None:
+        return
+    others = (
+        channel_list_worked_by(user=user_id)
+        .filter(routing_mode=RoutingMode.ROUND_ROBIN, transport=channel.transport)
+        .exclude(pk=channel.pk)
+    )
+    for other in others:
+        routing_queue_drain(channel=other)
+
+
 def routing_on_service_changed(*, service) -> None:
     """messaging.service_setup.SERVICE_CHANGED_HANDLERS entry: a service gained agents or
     channels, or was switched on; any waiting round-robin client may now have someone (a
@@ -359,9 +375,10 @@ def conversation_transfer(*, conversation: Conversation, to_user, actor) -> Conv
     conversation = Conversation.objects.select_related("contact", "channel").get(pk=conversation.pk)
     if conversation.status != OPEN:
         raise RoutingRefused(_("The conversation is closed."))
+    freed = conversation.assignee_id
     _assign(conversation=conversation, user=to_user, claim_contact=False)
     contact_assign_responsible(contact=conversation.contact, responsible=to_user, actor=actor)
-    routing_queue_drain(channel=conversation.channel)
+    _drain_after_freeing(channel=conversation.channel, user_id=freed)
     return conversation
 
 
@@ -370,9 +387,14 @@ def conversation_close(*, conversation: Conversation, actor) -> bool:
     """Close an open conversation by hand; its agent's freed capacity drains the queue."""
     if not contact_is_writable_by(user=actor, contact=conversation.contact):
         raise RoutingRefused(_("You may not close this conversation."))
+    freed = (
+        Conversation.objects.filter(pk=conversation.pk)
+        .values_list("assignee_id", flat=True)
+        .first()
+    )
     closed = conversation_mark_closed(conversation=conversation)
     if closed:
-        routing_queue_drain(channel=conversation.channel)
+        _drain_after_freeing(channel=conversation.channel, user_id=freed)
     return bool(closed)
 
 

@@ -52,9 +52,12 @@ def service_create(
 def service_channels_set(*, service: Service, channels: Iterable[Channel]) -> None:
     """Make `channels` exactly the service's channels; a channel belongs to one service, so one
     taken from another service leaves it, and one left out goes back to having none."""
+    channels = list(channels)
     keep = [channel.pk for channel in channels]
     Channel.objects.filter(service=service).exclude(pk__in=keep).update(service=None)
     Channel.objects.filter(pk__in=keep).update(service=service)
+    for channel in channels:
+        channel.service = service
     service_changed(service=service)
 
 
