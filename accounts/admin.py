@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from accounts.admin_scoping import RoleScopedAdminMixin
 from accounts.models import AgentProfile, Role, User
@@ -10,6 +11,10 @@ from accounts.selectors import (
     user_role,
 )
 from accounts.services import agent_capacity_changed
+
+# Inlines that apps to the right add to the agent's page, by dotted path (accounts imports no
+# app to its right): the maximum per channel type lives with the channel types, in messaging.
+AGENT_PROFILE_INLINES: list[str] = ["messaging.admin_services.AgentCapacityInline"]
 
 
 class AgentProfileInline(admin.StackedInline):
@@ -44,16 +49,44 @@ class AgentProfileAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
     role_selector = staticmethod(agent_profile_list_visible_to)
     role_object_writable = staticmethod(agent_profile_is_writable_by)
     role_can_add = (Role.MANAGER,)
-    list_display = ("user", "role", "is_available", "max_concurrent_conversations")
-    list_filter = ("role", "is_available", "channels")
+    list_display = (
+        "user",
+        "role",
+        "is_available",
+        "max_concurrent_conversations",
+        "per_type",
+        "service_list",
+    )
+    list_filter = ("role", "is_available", "services", "channels")
     list_select_related = ("user",)
     filter_horizontal = ("channels",)
     search_fields = ("user__username", "user__first_name", "user__last_name")
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("capacities", "services")
+
+    def get_inlines(self, request, obj):
+        return [import_string(path) for path in AGENT_PROFILE_INLINES]
+
     def get_readonly_fields(self, request, obj=None):
         if user_role(user=request.user) == Role.MANAGER:
-            return ("last_assigned_at",)
-        return ("user", "role", "channels", "max_concurrent_conversations", "last_assigned_at")
+            return ("service_list", "last_assigned_at")
+        return (
+            "user",
+            "role",
+            "channels",
+            "max_concurrent_conversations",
+            "service_list",
+            "last_assigned_at",
+        )
+
+    @admin.display(description="Maximum per channel type")
+    def per_type(self, obj):
+        return ", ".join(str(capacity) for capacity in obj.capacities.all()) or "—"
+
+    @admin.display(description="Services")
+    def service_list(self, obj):
+        return ", ".join(service.name for service in obj.services.all()) or "—"
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

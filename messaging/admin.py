@@ -83,9 +83,17 @@ def channel_form_for(channel: Channel | None, base: type[forms.ModelForm]):
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
-    list_display = ("name", "display_number", "external_id", "account", "is_healthy", "error")
-    list_filter = ("provider", "transport", "is_healthy", "account")
-    list_select_related = ("account",)
+    list_display = (
+        "name",
+        "display_number",
+        "external_id",
+        "account",
+        "service",
+        "is_healthy",
+        "error",
+    )
+    list_filter = ("provider", "transport", "service", "is_healthy", "account")
+    list_select_related = ("account", "service")
     search_fields = ("name", "display_number", "external_id")
     readonly_fields = ("key", "is_healthy", "last_error", "last_error_at", "created_at")
     # Never shown back: set through the provider's secret fields.
@@ -201,6 +209,7 @@ class ConversationAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
         "id",
         "contact",
         "channel",
+        "assignee",
         "status",
         "opened_at",
         "last_message_at",
@@ -209,7 +218,7 @@ class ConversationAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
         "ticket",
     )
     list_filter = ("status", "channel", "last_message_status")
-    list_select_related = ("contact", "channel", "ticket")
+    list_select_related = ("contact", "channel", "assignee", "ticket")
     search_fields = ("contact__name", "contact__phone")
     readonly_fields = (
         "channel",
@@ -348,3 +357,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     def sync_templates(self, request, queryset):
         for account in {t.account for t in queryset}:
             _sync_templates(self, request, account)
+
+
+# Services and the maximum per channel type (their own module; registered by importing it).
+from messaging import admin_services  # noqa: E402, F401
