@@ -66,6 +66,9 @@ class AgentProfileAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
         return super().get_queryset(request).prefetch_related("capacities", "services")
 
     def get_inlines(self, request, obj):
+        # Managers edit the maxima there; the others read them in the "per_type" field.
+        if user_role(user=request.user) != Role.MANAGER:
+            return []
         return [import_string(path) for path in AGENT_PROFILE_INLINES]
 
     def get_readonly_fields(self, request, obj=None):
@@ -76,6 +79,7 @@ class AgentProfileAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
             "role",
             "channels",
             "max_concurrent_conversations",
+            "per_type",
             "service_list",
             "last_assigned_at",
         )
