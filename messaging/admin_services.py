@@ -69,6 +69,15 @@ class ServiceAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
         ("Who answers", {"fields": ("channels", "agents", "agents_now")}),
     )
 
+    def get_fieldsets(self, request, obj=None):
+        if self.has_change_permission(request, obj):
+            return self.fieldsets
+        # Read-only: channels are a reverse relation with no field of the service to show.
+        return (
+            (None, {"fields": ("name", "description", "is_active")}),
+            ("Who answers", {"fields": ("channel_list", "agents", "agents_now")}),
+        )
+
     def get_queryset(self, request):
         return (
             super()
