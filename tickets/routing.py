@@ -8,7 +8,11 @@ Rules:
   UPDATE, so of two simultaneous replies exactly one wins and the other sends nothing;
 - round robin: a new client goes to the next available sales rep of the channel with free
   capacity (the one who waited longest); when everyone is full the conversation waits in a
-  queue that drains as soon as capacity frees (close, transfer, availability, capacity).
+  queue that drains as soon as capacity frees (close, transfer, availability, capacity,
+  a service gaining agents or channels);
+- a channel's agents are its service's (messaging.agent_selectors), or, for a channel without
+  a service, the profiles that list it; capacity is counted per channel type across every
+  service (an agent's own maximum for the type, else their general one).
 
 Tickets sits right of messaging and crm, so this module may touch conversations, contacts,
 tickets and deals; accounts learns of capacity changes through its CAPACITY_CHANGED_HANDLERS list.
@@ -234,19 +238,27 @@ def routing_on_capacity_changed(*, profile: AgentProfile) -> None:
 
 
 def _drain_after_freeing(*, channel: Channel, user_id: int | None) -> None:
-    """A conversation of `channel` left its agent: drain that channel's queue, and the queues of
-    every other round-robin channel of the same type the agent works (in any service), since
-    their maximum is counted per type across all of them."""
+    """A conversation of `channel` left its agent: drain that channel's queue now, and, once
+    this commits, the queues of every other round-robin channel of the same type the agent
+    works (in any service), since their maximum is counted per type across all of them.
+
+    The other channels wait for the commit so that each of their assignments is a short
+    transaction of its own: taking their locks while this one still holds a channel and a
+    profile could deadlock with a routing that holds them in the other order."""
     routing_queue_drain(channel=channel)
     if user_id is None:
         return
-    others = (
-        channel_list_worked_by(user=user_id)
-        .filter(routing_mode=RoutingMode.ROUND_ROBIN, transport=channel.transport)
-        .exclude(pk=channel.pk)
-    )
-    for other in others:
-        routing_queue_drain(channel=other)
+
+    def drain_others():
+        others = (
+            channel_list_worked_by(user=user_id)
+            .filter(routing_mode=RoutingMode.ROUND_ROBIN, transport=channel.transport)
+            .exclude(pk=channel.pk)
+        )
+        for other in others:
+            routing_queue_drain(channel=other)
+
+    transaction.on_commit(drain_others)
 
 
 def routing_on_service_changed(*, service) -> None:

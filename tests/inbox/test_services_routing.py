@@ -152,7 +152,7 @@ def test_the_queue_drains_when_capacity_frees(account, run_on_commit):
     assert waiting.queued_at is not None
 
     # Closing on one service's channel frees the agent for the other service's queue.
-    conversation_close(conversation=served, actor=agent)
+    run_on_commit(conversation_close, conversation=served, actor=agent)
 
     waiting.refresh_from_db()
     assert (waiting.assignee, waiting.queued_at) == (agent, None)
