@@ -124,3 +124,12 @@ def agent_loads(*, profiles) -> dict[int, dict[str, Load]]:
 
 def transport_label(transport: str) -> str:
     return dict(Transport.choices).get(transport, transport)
+
+
+def agent_transports_full(*, user) -> set[str]:
+    """The channel types on which `user` is at their maximum now (two queries)."""
+    profile = getattr(user, "agent_profile", None)
+    if profile is None:
+        return set()
+    loads = agent_loads(profiles=[profile])[profile.pk]
+    return {transport for transport, load in loads.items() if load.is_full}

@@ -21,7 +21,7 @@ from accounts.models import ConversationReadMark, Role
 from accounts.selectors import user_role
 from crm.models import Contact
 from crm.selectors import contact_list_visible_to, contact_search
-from messaging.agent_selectors import channel_list_worked_by
+from messaging.agent_selectors import agent_transports_full, channel_list_worked_by
 from messaging.models import Channel, Conversation, Message, MessageTemplate
 from messaging.providers.base import TemplateKind
 
@@ -68,10 +68,22 @@ def conversation_window(*, channel: Channel, contact) -> Window:
 def conversation_list_visible_to(*, user) -> QuerySet[Conversation]:
     """Conversations of the clients the user sees (crm decides who those are), plus any
     conversation assigned to them."""
-    if user_role(user=user) in (Role.MANAGER, Role.QUALITY_CONTROL):
+    role = user_role(user=user)
+    if role in (Role.MANAGER, Role.QUALITY_CONTROL):
         return Conversation.objects.all()
     visible = contact_list_visible_to(user=user).values("pk")
-    return Conversation.objects.filter(Q(contact__in=visible) | Q(assignee=user))
+    conversations = Conversation.objects.filter(Q(contact__in=visible) | Q(assignee=user))
+    if role == Role.SALES_REP:
+        full = agent_transports_full(user=user)
+        if full:
+            # A first-responder offer of a channel type the agent is full on is not shown:
+            # they could not take it (the claim would be refused) until one of theirs closes.
+            conversations = conversations.exclude(
+                contact__responsible__isnull=True,
+                assignee__isnull=True,
+                channel__transport__in=full,
+            )
+    return conversations
 
 
 def message_list_visible_to(*, user) -> QuerySet[Message]:

@@ -270,6 +270,11 @@ def test_a_first_responder_claim_at_the_maximum_is_refused_and_sends_nothing(acc
 
     second.refresh_from_db()
     assert second.assignee is None and second.contact.responsible is None
+    # Full on WhatsApp: the other WhatsApp offer leaves the agent's list until one closes.
+    visible = conversation_list_visible_to(user=agent)
+    assert set(visible.values_list("pk", flat=True)) == {first.pk, on_telegram.pk}
+    conversation_close(conversation=first, actor=agent)
+    assert conversation_list_visible_to(user=agent).filter(pk=second.pk).exists()
     assert not Message.objects.filter(conversation=second, direction="out").exists()
     on_telegram.refresh_from_db()
     assert on_telegram.assignee == agent
