@@ -88,6 +88,10 @@ def test_a_service_routes_to_the_agent_with_room_for_whatsapp(sandbox, page_for,
     # The channel page shows the line's service.
     page.goto(f"{sandbox}/admin/messaging/channel/")
     assert cell(page, "Care line", "service") == "Customer care"
+    page.locator("#changelist-filter a", has_text="Customer care").click()
+    page.wait_for_url("**service__id__exact=*")
+    assert row_of(page, "Care line").count() == 1
+    assert row_of(page, "Old line").count() == 0
 
     # Ana may hold one WhatsApp conversation and already has one: Ben gets the next client,
     # although Ana is first in turn.
@@ -97,6 +101,9 @@ def test_a_service_routes_to_the_agent_with_room_for_whatsapp(sandbox, page_for,
     page.goto(f"{sandbox}/admin/accounts/agentprofile/")
     assert cell(page, "ana", "per_type") == "WhatsApp Business API: 1"
     assert cell(page, "ana", "service_list") == "Customer care"
+    page.locator("#changelist-filter a", has_text="Customer care").click()
+    page.wait_for_url("**services__id__exact=*")
+    assert sorted(page.locator("#result_list tbody th").all_inner_texts()) == ["ana", "ben"]
 
     customer_types(sandbox, care_line, "Where is my order?")
     routed = settled(lambda: Conversation.objects.filter(channel=care_line, assignee=ben).first())
