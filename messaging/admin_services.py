@@ -13,7 +13,7 @@ from accounts.models import AgentProfile, Role
 from accounts.selectors import user_role
 from messaging.agent_selectors import agent_loads, transport_label
 from messaging.models import AgentCapacity, Channel, Service
-from messaging.services.service_setup import service_channels_set
+from messaging.services.service_setup import service_channels_set, service_delete
 
 MANAGERS = (Role.MANAGER,)
 
@@ -33,8 +33,14 @@ class ChannelsWidget(FilteredSelectMultiple):
         return format_html('<div class="related-widget-wrapper">{}</div>', rendered)
 
 
+class ChannelChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj):
+        # Say where a channel is now: choosing it moves it from that service.
+        return f"{obj} · {obj.service}" if obj.service_id else str(obj)
+
+
 class ServiceForm(forms.ModelForm):
-    channels = forms.ModelMultipleChoiceField(
+    channels = ChannelChoiceField(
         queryset=Channel.objects.select_related("service"),
         required=False,
         widget=ChannelsWidget("channels", is_stacked=False),
@@ -97,6 +103,13 @@ class ServiceAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         # Also tells routing (on commit) about the agents the form just saved.
         service_channels_set(service=form.instance, channels=form.cleaned_data["channels"])
+
+    def delete_model(self, request, obj):
+        service_delete(service=obj)
+
+    def delete_queryset(self, request, queryset):
+        for service in queryset:
+            service_delete(service=service)
 
     @admin.display(description="Channels", ordering="channel_count")
     def channel_list(self, obj):

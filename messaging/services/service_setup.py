@@ -81,6 +81,13 @@ def service_update(*, service: Service, **fields) -> Service:
 
 
 @transaction.atomic
+def service_delete(*, service: Service) -> None:
+    """Delete a service; its channels go back to the agents whose profiles list them."""
+    service.delete()
+    service_changed(service=service)
+
+
+@transaction.atomic
 def agent_capacity_set(
     *, profile: AgentProfile, transport: str, max_interactions: int | None
 ) -> None:

@@ -7,13 +7,18 @@ from collections import Counter
 import pytest
 from django.db import transaction
 
-from accounts.models import Role
+from accounts.models import AgentProfile, Role
 from crm.models import Contact
 from messaging.models import Channel, Conversation, Message
 from messaging.services.service_setup import agent_capacity_set, service_create
 from tests.concurrency import run_at_once
 from tests.inbox.conftest import inbound, make_user
-from tickets.routing import AgentAtCapacity, conversation_reply, route_on_inbound
+from tickets.routing import (
+    AgentAtCapacity,
+    conversation_reply,
+    route_on_inbound,
+    routing_queue_drain,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -86,3 +91,28 @@ def test_one_agents_simultaneous_claims_stop_at_their_maximum(account, settings)
     assert Conversation.objects.filter(assignee=agent).count() == 2
     assert Contact.objects.filter(responsible=agent).count() == 2
     assert Message.objects.filter(direction="out").count() == 2
+
+
+def test_simultaneous_drains_across_services_assign_each_waiting_client_once(account):
+    lines = [line(account, 20 + n) for n in range(2)]
+    agents = [make_user(f"dd{i}", Role.SALES_REP, capacity=9) for i in range(2)]
+    profiles = [a.agent_profile for a in agents]
+    for profile in profiles:
+        agent_capacity_set(profile=profile, transport="waba", max_interactions=3)
+    service_create(name="Care", channels=lines[:1], agents=profiles)
+    service_create(name="Sales", channels=lines[1:], agents=profiles)
+    # Everyone away while eight clients write: all of them wait. Then back, without the
+    # hooks that would drain at once: the threads below drain together.
+    AgentProfile.objects.update(is_available=False)
+    for n in range(8):
+        route_on_inbound(message=waiting_client(lines[n % 2], 300 + n), conversation_created=True)
+    assert Conversation.objects.filter(queued_at__isnull=False).count() == 8
+    AgentProfile.objects.update(is_available=True)
+
+    # Two threads per service line: the same agents are counted from both at once.
+    assert run_at_once(4, lambda index: routing_queue_drain(channel=lines[index % 2])) == []
+
+    assigned = Conversation.objects.filter(assignee__isnull=False)
+    assert Counter(assigned.values_list("assignee__username", flat=True)) == {"dd0": 3, "dd1": 3}
+    assert not assigned.filter(queued_at__isnull=False).exists()
+    assert Conversation.objects.filter(assignee__isnull=True, queued_at__isnull=False).count() == 2

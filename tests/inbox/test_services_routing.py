@@ -20,6 +20,7 @@ from messaging.services.service_setup import (
     service_agents_set,
     service_channels_set,
     service_create,
+    service_delete,
     service_update,
 )
 from tests.inbox.conftest import inbound, make_user
@@ -217,6 +218,23 @@ def test_a_paused_service_routes_nobody_until_it_resumes(account, run_on_commit)
 
     waiting.refresh_from_db()
     assert waiting.assignee == agent
+
+
+def test_deleting_a_service_gives_its_channels_back_to_the_agents_listing_them(
+    account, run_on_commit
+):
+    whatsapp = line(account, "WhatsApp")
+    listed = rep("lister", channels=[whatsapp])
+    service = service_create(name="Care", channels=[whatsapp])
+    waiting = new_client(whatsapp)
+    assert waiting.queued_at is not None
+
+    run_on_commit(service_delete, service=service)
+
+    waiting.refresh_from_db()
+    assert waiting.assignee == listed
+    whatsapp.refresh_from_db()
+    assert whatsapp.service is None
 
 
 def test_a_channel_belongs_to_one_service(account):
