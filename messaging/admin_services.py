@@ -11,16 +11,11 @@ from django.utils.html import format_html, format_html_join
 from accounts.admin_scoping import RoleScopedAdminMixin
 from accounts.models import AgentProfile, Role
 from accounts.selectors import user_role
-from messaging.agent_selectors import agent_loads, transport_label
+from messaging.agent_selectors import agent_loads, service_list_visible_to, transport_label
 from messaging.models import AgentCapacity, Channel, Service
 from messaging.services.service_setup import service_channels_set, service_delete
 
 MANAGERS = (Role.MANAGER,)
-
-
-def service_list_visible_to(*, user):
-    """Every role reads the services (who answers what is no secret inside the company)."""
-    return Service.objects.all()
 
 
 class ChannelsWidget(FilteredSelectMultiple):

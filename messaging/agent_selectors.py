@@ -16,7 +16,7 @@ from django.db.models import Count, F, Func, IntegerField, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from accounts.models import AgentProfile
-from messaging.models import AgentCapacity, Channel, Conversation, Transport
+from messaging.models import AgentCapacity, Channel, Conversation, Service, Transport
 
 OPEN = Conversation.Status.OPEN
 
@@ -32,6 +32,11 @@ def agent_profile_filter_for_channel(*, channel: Channel) -> Q:
 def agent_profile_list_for_channel(*, channel: Channel) -> QuerySet[AgentProfile]:
     """Every agent profile that may answer `channel` (any role, available or not)."""
     return AgentProfile.objects.filter(agent_profile_filter_for_channel(channel=channel))
+
+
+def service_list_visible_to(*, user) -> QuerySet[Service]:
+    """Every role reads the services (who answers what is no secret inside the company)."""
+    return Service.objects.all()
 
 
 def channel_list_worked_by(*, user) -> QuerySet[Channel]:
