@@ -29,6 +29,7 @@ from messaging.selectors import Window, conversation_window
 from messaging.services.inbound import conversation_get_or_open
 from messaging.services.statuses import pending_statuses_apply
 from messaging.services.templates import PLACEHOLDER
+from messaging.webhook_accounts import webhook_url
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +212,7 @@ def _prepare(*, content: Content, channel: Channel, caps: Capabilities) -> _Prep
             button_params=button_params,
         )
         call = {
+            "external_id": template.external_id,
             "name": template.name,
             "language": template.language,
             "body_params": body_params,
@@ -477,6 +479,7 @@ def _outbound(message: Message) -> OutboundMessage:
         text=message.text,
         reply_to=message.reply_to_provider_id,
         callback_data=str(message.pk),
+        status_url=webhook_url(message.channel.account),
     )
     if message.type == MessageType.TEXT:
         outbound.preview_url = bool(payload.get("preview_url"))

@@ -48,7 +48,7 @@ def _upsert(account, info: TemplateInfo, now) -> bool:
             "status": info.status,
             "components": info.components,
             "parameter_format": info.parameter_format or "POSITIONAL",
-            "rejected_reason": info.raw.get("rejected_reason", "") or "",
+            "rejected_reason": info.rejected_reason or info.raw.get("rejected_reason", "") or "",
             "synced_at": now,
             **_shape(info.components),
         },
