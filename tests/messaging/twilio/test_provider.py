@@ -357,11 +357,14 @@ def test_only_approved_templates_are_offered(twilio, tw_account, tw_channel):
     assert [t.name for t in template_list_fillable(channel=tw_channel)] == ["order_shipped_it"]
 
 
-def test_a_template_sync_with_a_revoked_token_says_so(twilio, tw_account):
+def test_a_template_sync_with_a_revoked_token_marks_the_account(twilio, tw_account, tw_channel):
     twilio.get(f"{CONTENT}/Content", body=fixture_bytes("content_error_401.json"), status=401)
     with pytest.raises(ProviderError, match="SID or the Auth Token is wrong") as caught:
         templates_sync(account=tw_account)
     assert caught.value.credentials_invalid
+    tw_account.refresh_from_db()
+    assert tw_account.is_healthy is False
+    assert tw_account.channels.get().is_healthy is False
 
 
 # --- The account check ----------------------------------------------------------------------------

@@ -160,6 +160,9 @@ def test_a_media_download_that_fails_keeps_the_message_and_retries(
     assert message.text == "Damaged box"
     assert message.media_state == Message.MediaState.FAILED
     assert "20003" in message.media_error
+    assert message.next_attempt_at is None  # a wrong token fails again: no retry until fixed
+    tw_account.refresh_from_db()
+    assert tw_account.is_healthy is False
 
 
 def test_a_location_keeps_coordinates_label_and_address(post_twilio, tw_channel):
