@@ -338,6 +338,11 @@ class Provider:
         overrides this."""
         return cls.capabilities
 
+    @classmethod
+    def setup_urls(cls, webhook_url: str) -> list[tuple[str, str]]:
+        """What an operator pastes where at the provider: (where, URL), shown on the account."""
+        return [("Webhook URL", webhook_url)]
+
     def handshake(self, request: WebhookRequest) -> str:
         """Answer a GET challenge with the text to return; raise WebhookRejected otherwise."""
         raise WebhookRejected("This provider has no GET handshake.")

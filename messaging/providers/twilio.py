@@ -51,8 +51,8 @@ CREDENTIAL_CODES = frozenset({20003})
 TRANSIENT_CODES = frozenset({20429, 63018})
 PERMANENT_CODES = frozenset({20404, 21211, 63003, 63007, 63015, 63016, 63024, 63049})
 AUTHENTICATE_TEXT = (
-    "the Account SID or the Auth Token is wrong (or the token was revoked): "
-    "check both in the Twilio console"
+    "SID or token is wrong (or the Auth Token was revoked): check the Account SID and the Auth "
+    "Token in the Twilio console"
 )
 
 _MB = 1024 * 1024
@@ -143,6 +143,15 @@ class TwilioProvider(Provider):
         if not str(secrets.get("auth_token") or "").strip():
             errors["auth_token"] = "Required."  # noqa: S105 - an error text
         return errors
+
+    @classmethod
+    def setup_urls(cls, webhook_url: str) -> list[tuple[str, str]]:
+        # Statuses come to the same URL: each send names it as its StatusCallback (with our
+        # message id), and a Messaging Service's own status callback setting takes it as is.
+        return [
+            ('WhatsApp sender or Messaging Service, "A message comes in" (HTTP POST)', webhook_url),
+            ("Status callback URL", webhook_url),
+        ]
 
     # Webhooks
 
@@ -300,7 +309,7 @@ class TwilioProvider(Provider):
         try:
             response = http.request(method, url, auth=auth, **kwargs)
         except http.HttpFailure as exc:
-            message = str(exc)
+            message = f"Twilio could not be reached: {exc}"
             if exc.timeout:
                 # A read timeout can come after Twilio accepted the message: the status callback,
                 # which carries our id, settles it (raw["timeout"] tells the caller).

@@ -270,7 +270,7 @@ def test_a_revoked_token_marks_the_account_and_channel_unhealthy(
     tw_channel.refresh_from_db()
     assert message.status == Message.Status.FAILED
     assert (tw_account.is_healthy, tw_channel.is_healthy) == (False, False)
-    assert "SID or the Auth Token is wrong" in tw_account.last_error
+    assert "SID or token is wrong" in tw_account.last_error
 
 
 def test_a_content_template_goes_out_of_the_window_with_its_sid(
@@ -359,7 +359,7 @@ def test_only_approved_templates_are_offered(twilio, tw_account, tw_channel):
 
 def test_a_template_sync_with_a_revoked_token_marks_the_account(twilio, tw_account, tw_channel):
     twilio.get(f"{CONTENT}/Content", body=fixture_bytes("content_error_401.json"), status=401)
-    with pytest.raises(ProviderError, match="SID or the Auth Token is wrong") as caught:
+    with pytest.raises(ProviderError, match="SID or token is wrong") as caught:
         templates_sync(account=tw_account)
     assert caught.value.credentials_invalid
     tw_account.refresh_from_db()
@@ -383,7 +383,7 @@ def test_verify_credentials_with_a_wrong_token_says_which(twilio):
         body=fixture_bytes("error_401_20003.json"),
         status=401,
     )
-    with pytest.raises(ProviderError, match="Account SID or the Auth Token is wrong"):
+    with pytest.raises(ProviderError, match="SID or token is wrong"):
         provider().verify_credentials()
 
 
