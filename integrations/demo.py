@@ -16,6 +16,7 @@ from accounts.models import AgentProfile, Role
 from crm.addresses import Address, AddressTransport
 from crm.models import Company, Contact, ContactKind, Pipeline, Stage
 from crm.services import contact_get_or_create_by_addresses
+from integrations.demo_twilio import demo_twilio_load
 from integrations.models import IntegrationAccount
 from messaging.models import Channel, RoutingMode
 from messaging.providers.whatsapp_cloud import WhatsAppCloudProvider
@@ -99,6 +100,7 @@ def demo_data_load() -> list[DemoLogin]:
     )
     for username in ("rep1", "rep2"):
         users[username].agent_profile.channels.add(*channels)
+    demo_twilio_load(pipeline=pipeline, stage=first_stage, agents=[users["rep1"], users["rep2"]])
     return logins
 
 
