@@ -184,3 +184,57 @@ def test_21211_is_refused_at_once(sandbox, line):
     sent.refresh_from_db()
     assert (sent.status, sent.error_code) == ("failed", 21211)
     assert "Invalid 'To' number" in sent.error_title
+
+
+def test_the_inbox_template_picker_sends_a_twilio_content_template(
+    sandbox, line, client, django_user_model
+):
+    customer_does(sandbox, {"kind": "text", "text": "hello"})
+    wait_for(lambda: Message.objects.filter(direction="in").exists())
+    conversation = Conversation.objects.get()
+    Conversation.objects.filter(pk=conversation.pk).update(
+        last_inbound_at=timezone.now() - timedelta(hours=30)
+    )
+    manager = django_user_model.objects.create_user(username="manager", password="pw")
+    AgentProfile.objects.create(user=manager, role=Role.MANAGER)
+    client.force_login(manager)
+    page = client.get(f"/inbox/c/{conversation.pk}/").content.decode()
+    order_status = MessageTemplate.objects.get(name="order_status")
+    assert "order_status" in page and "appointment_reminder" not in page  # approved ones only
+    response = client.post(
+        f"/inbox/c/{conversation.pk}/template",
+        {"template": order_status.pk, "body_params": ["Olivia", "#4821", "shipped"]},
+    )
+    assert response.status_code == 302
+    sent = Message.objects.get(direction="out")
+    assert wait_for(lambda: Message.objects.get(pk=sent.pk).status == "read")
+    assert business_bubbles(sandbox)[-1]["text"] == "Hi Olivia, your order #4821 is now: shipped."
+
+
+def test_a_business_event_notifies_through_a_twilio_template(sandbox, line):
+    from integrations.models import BusinessEvent, NotificationRule
+    from integrations.notifications import business_event_receive
+
+    shop = IntegrationAccount.objects.create(description="Shop", platform="ecommerce")
+    NotificationRule.objects.create(
+        account=shop,
+        event_type="order_status_changed",
+        channel=line,
+        template=MessageTemplate.objects.get(name="order_status"),
+        parameters={"body": ["customer.name", "order.number", "status"]},
+    )
+    event, created = business_event_receive(
+        account=shop,
+        body={
+            "id": "o-1",
+            "type": "order_status_changed",
+            "data": {
+                "status": "shipped",
+                "order": {"number": "A-100"},
+                "customer": {"name": "Giulia", "phone": f"+{CUSTOMER}"},
+            },
+        },
+    )
+    assert created and event.state == BusinessEvent.State.SENT, event.reason
+    assert wait_for(lambda: Message.objects.get(pk=event.message_id).status == "read")
+    assert business_bubbles(sandbox)[-1]["text"] == "Hi Giulia, your order A-100 is now: shipped."
