@@ -5,8 +5,9 @@ token (20003) and Twilio out of reach."""
 import pytest
 
 from integrations.models import IntegrationAccount
-from messaging.models import Channel
-from tests.admin_browser import admin_messages, admin_page, screenshot
+from messaging.models import Channel, MessageTemplate
+from messaging.sandbox import twilio as twilio_sandbox
+from tests.admin_browser import admin_messages, admin_page, choose_action, screenshot
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN
 
@@ -79,3 +80,18 @@ def test_verify_credentials_shows_twilios_answer_and_both_failures(
         "Helpdesk Hub (Twilio WhatsApp): verification failed. Twilio could not be reached"
     )
     assert "SID or token" not in message
+
+
+def test_sync_templates_now_on_a_twilio_channel_reads_the_content_api(sandbox, account, page_for):
+    _, page = admin_page(page_for)
+    page.goto(f"{sandbox}/admin/messaging/channel/")
+    choose_action(page, ["Twilio line"], "Sync templates now (for the channel's account)")
+    page.wait_for_selector("ul.messagelist")
+    count = len(twilio_sandbox.DEMO_CONTENT)
+    assert admin_messages(page) == [
+        f"{account}: {count} templates read, {count} new, 0 no longer on the platform."
+    ]
+    rejected = MessageTemplate.objects.get(account=account, name="promo_spring")
+    assert rejected.status == "REJECTED" and rejected.rejected_reason.startswith("INVALID_FORMAT")
+    page.goto(f"{sandbox}/admin/messaging/messagetemplate/?q=ticket_update")
+    assert page.locator("#result_list tbody tr").count() == 2

@@ -411,3 +411,13 @@ def test_a_suspended_account_does_not_verify(twilio):
 )
 def test_account_settings_are_checked(settings, secrets, errors):
     assert set(TwilioProvider.validate_config(settings=settings, secrets=secrets)) == errors
+
+
+def test_the_sync_templates_job_includes_twilio_accounts(twilio, tw_account):
+    from integrations.services.maintenance import templates_sync_all
+
+    content_api(twilio)
+    report = templates_sync_all()
+    assert report.counts["accounts_synced"] == 1
+    assert report.counts["templates_seen"] == 3
+    assert MessageTemplate.objects.filter(account=tw_account).count() == 3
