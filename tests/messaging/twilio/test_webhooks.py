@@ -7,12 +7,16 @@ from datetime import timedelta
 
 import pytest
 import responses
+from django.conf import settings as django_settings
 from django.http import QueryDict
+from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import Contact
 from messaging.models import Conversation, Message, PendingStatus, WebhookEvent
-from messaging.providers.twilio import signature_for, url_variants
+from messaging.providers.base import WebhookRejected
+from messaging.providers.twilio import TwilioProvider, signature_for, url_variants
+from messaging.webhook_request import webhook_request
 
 from ..webhook_cases import ProviderWebhookCases
 from .conftest import (
@@ -110,10 +114,10 @@ class TestTwilioWebhook(ProviderWebhookCases):
         body = self.valid_body()
         other = body.replace(b"has+not+arrived", b"has+arrived")
         assert other != body
-        from django.conf import settings
-        from django.urls import reverse
 
-        url = settings.PUBLIC_BASE_URL + reverse("webhook", args=["twilio", channel.account.key])
+        url = django_settings.PUBLIC_BASE_URL + reverse(
+            "webhook", args=["twilio", channel.account.key]
+        )
         assert post(body, headers={"X-Twilio-Signature": sign(url, other)}).status_code == 403
         assert not Message.objects.exists()
 
@@ -148,10 +152,8 @@ def test_a_media_download_that_fails_keeps_the_message_and_retries(
     tw_account.secrets = {"auth_token": "a-token-twilio-no-longer-takes"}
     tw_account.save()
     body = fixture_bytes("inbound_media.form")
-    from django.conf import settings
-    from django.urls import reverse
 
-    url = settings.PUBLIC_BASE_URL + reverse("webhook", args=["twilio", tw_account.key])
+    url = django_settings.PUBLIC_BASE_URL + reverse("webhook", args=["twilio", tw_account.key])
     assert (
         post_twilio(body, signature=sign(url, body, "a-token-twilio-no-longer-takes")).status_code
         == 200
@@ -250,9 +252,6 @@ def test_the_reference_vectors():
 
 
 def test_a_json_webhook_is_checked_by_its_body_hash(tw_account):
-    from messaging.providers.base import WebhookRejected
-    from messaging.providers.twilio import TwilioProvider
-    from messaging.webhook_request import webhook_request
 
     vector = fixture_json("signature_vector.json")
     case = vector["cases"][3]
@@ -319,11 +318,9 @@ def test_the_query_string_is_part_of_the_signed_url(post_twilio, tw_account, tw_
 
 
 def test_parameters_in_another_order_keep_their_signature(post_twilio, tw_account, tw_channel):
-    from django.conf import settings
-    from django.urls import reverse
 
     body = fixture_bytes("inbound_text.form")
-    url = settings.PUBLIC_BASE_URL + reverse("webhook", args=["twilio", tw_account.key])
+    url = django_settings.PUBLIC_BASE_URL + reverse("webhook", args=["twilio", tw_account.key])
     reordered = b"&".join(reversed(body.split(b"&")))
     assert reordered != body
     assert post_twilio(reordered, signature=sign(url, body)).status_code == 200
@@ -331,10 +328,8 @@ def test_parameters_in_another_order_keep_their_signature(post_twilio, tw_accoun
 
 
 def test_a_repeated_key_signs_each_value_in_sorted_order(post_twilio, tw_account, tw_channel):
-    from django.conf import settings
-    from django.urls import reverse
 
-    url = settings.PUBLIC_BASE_URL + reverse("webhook", args=["twilio", tw_account.key])
+    url = django_settings.PUBLIC_BASE_URL + reverse("webhook", args=["twilio", tw_account.key])
     body = fixture_bytes("inbound_text.form") + b"&Tag=zeta&Tag=alpha"
     params = dict(QueryDict(body).lists())
     expected = url
@@ -464,3 +459,23 @@ def test_a_status_callback_carrying_our_id_settles_a_lost_send(post_twilio, sent
     assert sent_message.provider_message_id == SENT_SID
     assert sent_message.status == Message.Status.DELIVERED
     assert WebhookEvent.objects.get().query == f"message={sent_message.pk}"
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [("queued", Message.Status.SENDING), ("accepted", Message.Status.SENDING)],
+)
+def test_early_statuses_are_acknowledged_and_change_nothing(
+    post_twilio, sent_message, wire, expected
+):
+    body = fixture_bytes("status_sending.form").replace(b"=sending", f"={wire}".encode())
+    assert post_twilio(body).status_code == 200
+    assert WebhookEvent.objects.get().state == WebhookEvent.State.PROCESSED
+    assert status_of(sent_message) == expected
+
+
+def test_a_callback_naming_its_status_in_smsstatus_only_is_read(post_twilio, sent_message):
+    body = fixture_bytes("status_delivered.form").replace(b"MessageStatus=delivered&", b"")
+    assert b"MessageStatus" not in body
+    assert post_twilio(body).status_code == 200
+    assert status_of(sent_message) == Message.Status.DELIVERED
