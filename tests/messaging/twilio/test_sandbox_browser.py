@@ -19,7 +19,10 @@ def test_a_customer_chats_through_the_twilio_sandbox_page(sandbox, line, browser
     context = browser.new_context(viewport={"width": 420, "height": 860})
     page = context.new_page()
     page.set_default_timeout(15000)
-    page.goto(f"{sandbox}/sandbox/twilio/")
+    # From the Meta sandbox's page, as a new user finds it.
+    page.goto(f"{sandbox}/sandbox/")
+    page.click("a:text-is('The Twilio WhatsApp sandbox')")
+    page.wait_for_url(f"{sandbox}/sandbox/twilio/")
     assert "TWILIO_API_BASE_URL" not in page.inner_text("main")  # Switchboard sends here
     page.select_option("select[name=channel]", line.external_id)
     page.fill("input[name=number]", "+39 333 765 4321")
@@ -49,4 +52,9 @@ def test_a_customer_chats_through_the_twilio_sandbox_page(sandbox, line, browser
     assert tap.payload == {"text": "Talk to an agent", "payload": "agent"}
     page.wait_for_selector(".msg.theirs .ticks.read")
     screenshot(page, "twilio_sandbox_chat")
+    # Back to the list of senders, and from there to the Meta sandbox.
+    page.click("a[aria-label=Back]")
+    page.wait_for_url(f"{sandbox}/sandbox/twilio/")
+    page.click("a:text-is('The WhatsApp Cloud (Meta) sandbox')")
+    page.wait_for_url(f"{sandbox}/sandbox/")
     context.close()
