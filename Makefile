@@ -10,6 +10,8 @@ export PORT HOST
 run: export SANDBOX_ENABLED ?= True
 run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: export GRAPH_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/graph
+run: export TWILIO_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/twilio/api
+run: export TWILIO_CONTENT_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/twilio/content
 
 .PHONY: run test bench lint format clean browser-deps
 

@@ -165,6 +165,12 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rs
 GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.facebook.com").rstrip("/")
 GRAPH_API_VERSION = env.str("GRAPH_API_VERSION", default="v23.0")
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
+# Twilio: the 2010-04-01 REST API and the Content API. Point both at the sandbox to run without
+# a Twilio account (`make run` does).
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
+TWILIO_CONTENT_API_BASE_URL = env.str(
+    "TWILIO_CONTENT_API_BASE_URL", default="https://content.twilio.com"
+).rstrip("/")
 HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=15.0)
 
 # How long a web process may reuse an account it looked up for a webhook URL.

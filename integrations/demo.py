@@ -17,6 +17,7 @@ from crm.addresses import Address, AddressTransport
 from crm.models import Company, Contact, ContactKind, Pipeline, Stage
 from crm.services import contact_get_or_create_by_addresses
 from integrations.demo_services import demo_services_load
+from integrations.demo_twilio import demo_twilio_load
 from integrations.models import IntegrationAccount
 from messaging.models import Channel, RoutingMode
 from messaging.providers.whatsapp_cloud import WhatsAppCloudProvider
@@ -103,6 +104,7 @@ def demo_data_load() -> list[DemoLogin]:
     demo_services_load(
         channels=channels, reps=[users[name].agent_profile for name in ("rep1", "rep2")]
     )
+    demo_twilio_load(pipeline=pipeline, stage=first_stage, agents=[users["rep1"], users["rep2"]])
     return logins
 
 

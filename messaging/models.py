@@ -163,6 +163,9 @@ class WebhookEvent(models.Model):
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     body = models.BinaryField()
     headers = models.JSONField(default=dict)
+    # The query string of the URL the provider called: signed with it by some (Twilio), and where
+    # a status URL carries our message id, so parsing a stored event can read it back.
+    query = models.TextField(blank=True, default="")
     signature_valid = models.BooleanField(null=True)
     # NULL for rejected requests, so a forged copy never blocks the authentic delivery.
     dedupe_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001

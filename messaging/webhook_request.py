@@ -52,7 +52,8 @@ def webhook_request_from_django(request: HttpRequest) -> WebhookRequest:
 
 def webhook_request_from_event(event) -> WebhookRequest:
     """A stored `WebhookEvent` replayed for parsing. The URL is not stored, so parsing must never
-    need it (only verification does, and that happened when the request came in)."""
+    need it (only verification does, and that happened when the request came in); its query
+    string is."""
     headers = CaseInsensitiveMapping(event.headers or {})
     body = bytes(event.body)
     return WebhookRequest(
@@ -61,7 +62,7 @@ def webhook_request_from_event(event) -> WebhookRequest:
         headers=headers,
         body=body,
         form=_form(body, headers.get("Content-Type", "")),
-        query=QueryDict(),
+        query=QueryDict(getattr(event, "query", "") or ""),
     )
 
 

@@ -58,6 +58,7 @@ def webhook(request, provider, account_key):
             channel=target.channel,
             body=webhook_request.body,
             headers=webhook_request.headers,
+            query=request.META.get("QUERY_STRING", ""),
             rejected_reason=rejected,
             delivery_key=None if rejected else target.provider.dedupe_key(webhook_request),
         )

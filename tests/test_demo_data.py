@@ -38,8 +38,12 @@ def test_sandbox_lines_answer_outside_the_window_from_the_start(capsys):
 
     call_command("demo_data")
     call_command("demo_data")
-    channels = list(Channel.objects.select_related("utility_template"))
-    assert len(channels) == 2
+    channels = list(
+        Channel.objects.select_related("utility_template").filter(
+            name__in=["Sandbox support line", "Sandbox sales line", "Sandbox Twilio line"]
+        )
+    )
+    assert len(channels) == 3
     for channel in channels:
         assert channel.auto_create_tickets
         assert channel.utility_template.name == "ticket_update"
@@ -50,9 +54,8 @@ def test_sandbox_lines_answer_outside_the_window_from_the_start(capsys):
             "comment.text",
         ]
     # Stored once, however often the demo loads.
-    assert MessageTemplate.objects.filter(name="ticket_update").count() == len(
-        {t.language for t in MessageTemplate.objects.filter(name="ticket_update")}
-    )
+    updates = MessageTemplate.objects.filter(name="ticket_update")
+    assert updates.count() == len({(t.account_id, t.language) for t in updates})
 
 
 def test_the_demo_has_a_username_customer_the_sandbox_writes_as():
@@ -72,3 +75,16 @@ def test_the_demo_has_a_username_customer_the_sandbox_writes_as():
         assert row.address == emulator.customer(sub, "sofia.dolci").user_id
     finally:
         emulator.reset()
+
+
+def test_the_twilio_line_talks_to_the_sandboxs_twilio():
+    from messaging.models import Channel
+    from messaging.sandbox import twilio
+
+    call_command("demo_data")
+    channel = Channel.objects.get(name="Sandbox Twilio line")
+    assert channel.provider == "twilio"
+    assert channel.utility_template.external_id.startswith("HX")
+    line = twilio.line_for(channel.external_id)
+    assert line.webhook_url.endswith(f"/webhooks/twilio/{channel.account.key}/")
+    assert channel.agents.count() == 2

@@ -3,7 +3,8 @@ from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from integrations.models import IntegrationAccount
 from integrations.platforms import platform_choices, platform_class, platform_keys
@@ -111,7 +112,10 @@ class IntegrationAccountAdmin(admin.ModelAdmin):
     def webhook_url(self, obj):
         if obj.platform not in PROVIDERS or not obj.pk:
             return "—"
-        return format_html("<code>{}</code>", webhook_url(obj))
+        rows = PROVIDERS.get(obj.platform).setup_urls(webhook_url(obj))
+        if len(rows) == 1:
+            return format_html("<code>{}</code>", rows[0][1])
+        return format_html_join(mark_safe("<br>"), '{}:<br><code class="setup-url">{}</code>', rows)
 
     def _platform(self, request, obj):
         return obj.platform if obj else request.GET.get("platform") or request.POST.get("platform")

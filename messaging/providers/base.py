@@ -203,6 +203,8 @@ class TemplateCall:
     header_media: dict | None = None
     # [{"index": 0, "sub_type": "quick_reply"|"url"|"copy_code", "value": str}]
     button_params: list[dict] = field(default_factory=list)
+    # The provider's id of the template, for providers that send by id (a Twilio ContentSid).
+    external_id: str = ""
 
 
 @dataclass
@@ -220,6 +222,9 @@ class OutboundMessage:
     # The contact's other addresses, transport -> value, for providers whose
     # `recipient_transports` reach a contact without a phone (a WhatsApp user id).
     recipient_addresses: Mapping[str, str] = field(default_factory=dict)
+    # Where the provider should post this message's statuses, for providers that take a status
+    # URL per message (Twilio's StatusCallback): our webhook URL for the account.
+    status_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -238,6 +243,7 @@ class TemplateInfo:
     components: list
     parameter_format: str = "POSITIONAL"
     raw: dict = field(default_factory=dict)
+    rejected_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -331,6 +337,11 @@ class Provider:
         """A channel's capabilities; a provider whose channels differ (Wazzup: WABA or not)
         overrides this."""
         return cls.capabilities
+
+    @classmethod
+    def setup_urls(cls, webhook_url: str) -> list[tuple[str, str]]:
+        """What an operator pastes where at the provider: (where, URL), shown on the account."""
+        return [("Webhook URL", webhook_url)]
 
     def handshake(self, request: WebhookRequest) -> str:
         """Answer a GET challenge with the text to return; raise WebhookRejected otherwise."""

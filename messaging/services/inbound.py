@@ -56,6 +56,7 @@ def webhook_event_store(
     rejected_reason: str = "",
     channel=None,
     delivery_key: str | None = None,
+    query: str = "",
 ) -> int | None:
     """Store a webhook request as received and return its id; None for a redelivery (a no-op).
     `headers` is any case-insensitive mapping, such as `request.headers`.
@@ -78,6 +79,7 @@ def webhook_event_store(
             body=body,
             headers=kept,
             channel=channel,
+            query=query,
             signature_valid=False,
             state=WebhookEvent.State.REJECTED,
             error=rejected_reason,
@@ -89,6 +91,7 @@ def webhook_event_store(
         body=body,
         headers=kept,
         channel=channel,
+        query=query,
         dedupe_key=_dedupe_key(body, account=account, channel=channel, delivery_key=delivery_key),
         state=state,
         error="" if account.is_active else "The account is inactive.",
@@ -103,8 +106,9 @@ def webhook_event_store(
 # no exception and no savepoint, inside a caller's transaction or not.
 _INSERT_ONCE = (
     "INSERT INTO messaging_webhookevent"
-    " (provider, account_id, channel_id, received_at, body, headers, signature_valid, dedupe_key,"
-    " state, error, attempts) VALUES (%s, %s, %s, CURRENT_TIMESTAMP, %s, %s, true, %s, %s, %s, 0)"
+    " (provider, account_id, channel_id, received_at, body, headers, query, signature_valid,"
+    " dedupe_key, state, error, attempts)"
+    " VALUES (%s, %s, %s, CURRENT_TIMESTAMP, %s, %s, %s, true, %s, %s, %s, 0)"
     " ON CONFLICT (provider, dedupe_key) DO NOTHING RETURNING id"
 )
 
@@ -126,6 +130,7 @@ def _event_insert_once(
     dedupe_key: str,
     state: str,
     error: str,
+    query: str = "",
 ) -> int | None:
     """Insert and return the id, or None when the dedupe key says the body was stored already."""
     with connection.cursor() as cursor:
@@ -137,6 +142,7 @@ def _event_insert_once(
                 channel.pk if channel is not None else None,
                 body,
                 json.dumps(headers),
+                query,
                 dedupe_key,
                 state,
                 error,

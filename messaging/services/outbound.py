@@ -26,9 +26,11 @@ from messaging.providers.base import (
 )
 from messaging.queueing import after_commit, task_enqueue
 from messaging.selectors import Window, conversation_window
+from messaging.services.health import account_mark_unhealthy
 from messaging.services.inbound import conversation_get_or_open
 from messaging.services.statuses import pending_statuses_apply
 from messaging.services.templates import PLACEHOLDER
+from messaging.webhook_accounts import webhook_url
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +213,7 @@ def _prepare(*, content: Content, channel: Channel, caps: Capabilities) -> _Prep
             button_params=button_params,
         )
         call = {
+            "external_id": template.external_id,
             "name": template.name,
             "language": template.language,
             "body_params": body_params,
@@ -477,6 +480,7 @@ def _outbound(message: Message) -> OutboundMessage:
         text=message.text,
         reply_to=message.reply_to_provider_id,
         callback_data=str(message.pk),
+        status_url=webhook_url(message.channel.account),
     )
     if message.type == MessageType.TEXT:
         outbound.preview_url = bool(payload.get("preview_url"))
@@ -543,21 +547,11 @@ def _fail(message: Message, *, code, reason: str) -> Message:
     return message
 
 
-def _account_mark_unhealthy(account, reason: str) -> None:
-    now = timezone.now()
-    type(account).objects.filter(pk=account.pk).update(
-        is_healthy=False, last_error=reason, last_error_at=now
-    )
-    Channel.objects.filter(account=account).update(
-        is_healthy=False, last_error=reason, last_error_at=now
-    )
-
-
 def _delivery_failed(message: Message, exc: ProviderError) -> Message:
     channel = message.channel
     logger.warning("message %s: delivery failed: %s", message.pk, exc.message)
     if exc.credentials_invalid:
-        _account_mark_unhealthy(channel.account, exc.message)
+        account_mark_unhealthy(channel.account, exc.message)
     elif exc.permanent:
         Channel.objects.filter(pk=channel.pk).update(
             last_error=exc.message, last_error_at=timezone.now()

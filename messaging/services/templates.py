@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from messaging.models import MessageTemplate
 from messaging.providers import provider_class
-from messaging.providers.base import TemplateInfo, TemplateStatusUpdate
+from messaging.providers.base import ProviderError, TemplateInfo, TemplateStatusUpdate
+from messaging.services.health import account_follow_error
 
 PLACEHOLDER = re.compile(r"{{\s*([^}]+?)\s*}}")
 
@@ -48,7 +49,7 @@ def _upsert(account, info: TemplateInfo, now) -> bool:
             "status": info.status,
             "components": info.components,
             "parameter_format": info.parameter_format or "POSITIONAL",
-            "rejected_reason": info.raw.get("rejected_reason", "") or "",
+            "rejected_reason": info.rejected_reason or info.raw.get("rejected_reason", "") or "",
             "synced_at": now,
             **_shape(info.components),
         },
@@ -59,7 +60,12 @@ def _upsert(account, info: TemplateInfo, now) -> bool:
 def templates_sync(*, account) -> dict:
     """Read every page of the account's templates; ones the provider no longer has are DELETED."""
     provider = provider_class(account.platform)(settings=account.settings, secrets=account.secrets)
-    return templates_store(account=account, infos=list(provider.iter_templates()), prune=True)
+    try:
+        infos = list(provider.iter_templates())
+    except ProviderError as exc:
+        account_follow_error(account, exc)
+        raise
+    return templates_store(account=account, infos=infos, prune=True)
 
 
 def templates_store(*, account, infos: list[TemplateInfo], prune: bool = False) -> dict:
