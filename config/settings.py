@@ -165,6 +165,11 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rs
 GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.facebook.com").rstrip("/")
 GRAPH_API_VERSION = env.str("GRAPH_API_VERSION", default="v23.0")
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
+# Telegram Bot API. Point TELEGRAM_API_BASE_URL at the sandbox (…/sandbox/telegram) to run
+# without Telegram.
+TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org").rstrip(
+    "/"
+)
 HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=15.0)
 
 # How long a web process may reuse an account it looked up for a webhook URL.

@@ -21,6 +21,7 @@ from messaging.services.inbound import (
 from messaging.services.lifecycle import conversations_close_expired
 from messaging.services.media import media_fetch, media_fetch_enqueue, media_retry_due
 from messaging.services.outbound import (
+    LocationContent,
     MediaContent,
     MessageRefused,
     ReactionContent,
@@ -40,6 +41,7 @@ from messaging.services.statuses import pending_statuses_apply, status_apply
 from messaging.services.templates import template_status_apply, templates_store, templates_sync
 
 __all__ = [
+    "LocationContent",
     "MediaContent",
     "MessageRefused",
     "ReactionContent",
