@@ -33,6 +33,8 @@ TOKEN_RE = re.compile(r"^([0-9]{1,20}):[A-Za-z0-9_-]{20,}$")
 WEBHOOK_TIMEOUT_SECONDS = 10
 TEXT_LIMIT = CAPABILITIES.max_text_length
 CAPTION_LIMIT = 1024
+# A token whose secret part says "revoked" plays one revoked at @BotFather: every call is a 401.
+REVOKED_MARK = "revoked"
 SAMPLE_LOCATION = {"latitude": 45.464211, "longitude": 9.191383}
 
 
@@ -153,6 +155,8 @@ def bot_for_token(token: str) -> Bot:
     match = TOKEN_RE.fullmatch(token or "")
     if match is None:
         raise BotApiError(404, "Not Found")
+    if REVOKED_MARK in token.split(":", 1)[1].lower():
+        raise unauthorized()
     for bot in bots():
         if hmac.compare_digest(bot.token.encode(), token.encode()):
             return bot
