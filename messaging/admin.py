@@ -7,8 +7,8 @@ from django.utils.html import format_html
 
 from accounts.admin_scoping import RoleScopedAdminMixin, RoleScopedInlineMixin
 from accounts.models import Role
-from messaging.admin_connect import ChannelConnectAdminMixin
 from crm.selectors import contact_is_writable_by
+from messaging.admin_connect import ChannelConnectAdminMixin
 from messaging.models import Channel, Conversation, Message, MessageTemplate, WebhookEvent
 from messaging.providers import provider_class
 from messaging.providers.base import ProviderError
