@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (the Telegram fixtures are imported, then named as arguments)
 """Business-event notifications on a Telegram bot: the rule's text with its dotted-path
 parameters goes to the contact's Telegram chat; a contact without one, or who blocked the bot,
 is skipped with the reason."""
