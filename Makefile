@@ -31,6 +31,7 @@ run: $(VENV)/.installed
 	$(BIN)/python manage.py demo_data
 	$(BIN)/python manage.py setup_schedules
 	@echo "Sandbox customer page: http://$(HOST):$(PORT)/sandbox/"
+	@echo "Sandbox Telegram bot: http://$(HOST):$(PORT)/sandbox/telegram/"
 	$(BIN)/honcho --procfile Procfile start
 
 # The browser tests drive Debian's chromium (Playwright never downloads a browser here).

@@ -38,7 +38,9 @@ def test_sandbox_lines_answer_outside_the_window_from_the_start(capsys):
 
     call_command("demo_data")
     call_command("demo_data")
-    channels = list(Channel.objects.select_related("utility_template"))
+    channels = list(
+        Channel.objects.filter(provider="whatsapp_cloud").select_related("utility_template")
+    )
     assert len(channels) == 2
     for channel in channels:
         assert channel.auto_create_tickets
@@ -72,3 +74,23 @@ def test_the_demo_has_a_username_customer_the_sandbox_writes_as():
         assert row.address == emulator.customer(sub, "sofia.dolci").user_id
     finally:
         emulator.reset()
+
+
+def test_the_demo_bot_is_connected_to_the_sandbox(settings, client):
+    from crm.models import ContactAddress
+    from messaging.models import Channel
+    from messaging.sandbox import telegram
+
+    call_command("demo_data")
+    call_command("demo_data")
+    bot = Channel.objects.get(provider="telegram")
+    assert bot.config["webhook_connected"] and bot.secrets["webhook_secret"]
+    assert bot.throughput_per_second == 30
+    olivia = ContactAddress.objects.get(transport="telegram")
+    assert (olivia.address, olivia.contact.name) == ("5123456789", "Olivia Bennett")
+    settings.SANDBOX_ENABLED = True
+    [sandbox_bot] = telegram.bots()
+    assert sandbox_bot.webhook_url.endswith(f"/webhooks/telegram/{bot.key}/")
+    assert sandbox_bot.webhook_secret == bot.secrets["webhook_secret"]
+    page = client.get("/sandbox/telegram/").content.decode()
+    assert "Sandbox helpdesk bot (@sandbox_helpdesk_bot)" in page
