@@ -129,6 +129,9 @@ class InboundMessage:
     # A phone the transport vouches is the sender's own (a Telegram contact card carrying their
     # user id): it joins their contact, or their contact joins the one that has it.
     shared_phone: str = ""
+    # Something the provider wants answered once the message is stored (a Telegram button tap
+    # shows a spinner until its callback query is answered): see `Provider.inbound_acknowledge`.
+    acknowledge_id: str = ""
 
     def __post_init__(self):
         # A message built with a phone sender only (older providers, tests) is a WhatsApp phone.
@@ -434,3 +437,6 @@ class Provider:
 
     def webhook_unregister(self) -> None:
         raise NotImplementedError
+
+    def inbound_acknowledge(self, *, acknowledge_id: str) -> None:
+        """Answer what an inbound message asked to be answered (`acknowledge_id`)."""

@@ -210,6 +210,10 @@ class TelegramProvider(Provider):
                 "Telegram answered ok without a message id.", permanent=True, raw=data
             ) from None
 
+    def inbound_acknowledge(self, *, acknowledge_id: str) -> None:
+        # Until a callback query is answered the user's button shows a spinner (reference sec. 4).
+        self._call("answerCallbackQuery", json={"callback_query_id": acknowledge_id})
+
     # Files
 
     def media_fetch(self, *, media_id: str) -> MediaFile:

@@ -267,6 +267,7 @@ def _callback_query(query: dict, *, update: dict, bot_id: str) -> WebhookItem:
         raw=update,
         addresses=addresses,
         sender_handle=addresses[0].handle,
+        acknowledge_id=str(query["id"]),
     )
     if chat and origin.get("message_id") is not None:
         inbound.reply_to = _checked_id(message_id_of(chat["id"], origin["message_id"]))

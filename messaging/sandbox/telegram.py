@@ -134,6 +134,7 @@ _lock = threading.Lock()
 _webhooks: dict[str, dict] = {}  # bot id -> {"url", "secret", "allowed_updates", ...}
 _customers: dict[tuple[str, int], Customer] = {}
 _files: dict[str, StoredFile] = {}
+_open_queries: dict[str, tuple[str, int, int]] = {}  # callback query id -> (bot, user, message)
 _update_ids = itertools.count(700000001)
 _message_ids: dict[str, itertools.count] = {}
 
@@ -144,6 +145,7 @@ def reset() -> None:
         _customers.clear()
         _files.clear()
         _message_ids.clear()
+        _open_queries.clear()
 
 
 # Bots
@@ -472,10 +474,14 @@ def _customer_taps(bot: Bot, found: Customer, request: dict, now: int) -> tuple[
     data = str(request.get("data") or "")
     if entry is None or not data:
         raise CustomerError("There is no such button.")
+    query_id = str(next(_update_ids) * 1000 + found.user_id % 1000)
+    with _lock:
+        _open_queries[query_id] = (bot.id, found.user_id, entry.id)
+        entry.extra["spinner"] = True
     update = {
         "update_id": next(_update_ids),
         "callback_query": {
-            "id": str(int(time.time() * 1000)),
+            "id": query_id,
             "from": found.user(),
             "message": _as_message(bot, found, entry),
             "chat_instance": f"-{found.user_id}{bot.id}",
@@ -483,6 +489,19 @@ def _customer_taps(bot: Bot, found: Customer, request: dict, now: int) -> tuple[
         },
     }
     return update, _post(bot, found, update)
+
+
+def callback_answer(bot: Bot, query_id: str) -> bool:
+    """answerCallbackQuery: the tapped button's spinner stops. False for an unknown query."""
+    with _lock:
+        query = _open_queries.pop(query_id, None)
+        if query is None or query[0] != bot.id:
+            return False
+        found = _customers.get((query[0], query[1]))
+        entry = next((e for e in found.entries if e.id == query[2]), None) if found else None
+        if entry is not None:
+            entry.extra["spinner"] = False
+    return True
 
 
 def _post(bot: Bot, found: Customer, update: dict) -> int | None:

@@ -67,6 +67,13 @@ def bot_method(request, token, method):
         return _ok(tg.webhook_info(bot))
     if method in tg.SEND_METHODS:
         return _ok(tg.bot_sends(bot, method, params))
+    if method == "answercallbackquery":
+        if not tg.callback_answer(bot, str(params.get("callback_query_id") or "")):
+            raise tg.BotApiError(
+                400,
+                "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            )
+        return _ok(True)
     if method == "getfile":
         stored = tg.file_by_id(str(params.get("file_id") or ""))
         if stored is None:

@@ -94,6 +94,8 @@ def messages_receive(received: list[Received]) -> None:
         opened.discard(conversation.pk)  # only its first message opened it
         inbound_pipeline_run(message=item.message, conversation_created=created)
         media_fetch_after_commit(item.message)
+        if item.inbound.acknowledge_id:
+            _acknowledge_after_commit(item.channel, item.inbound.acknowledge_id)
 
 
 def _addresses_normalize(item: Received) -> None:
@@ -201,6 +203,15 @@ def media_fetch_after_commit(message: Message) -> None:
             lambda: media_fetch_enqueue(message_id=message.pk),
             what=f"media of message {message.pk}",
         )
+
+
+def _acknowledge_after_commit(channel: Channel, acknowledge_id: str) -> None:
+    """Answer the provider once the message is stored; best effort: the message is kept either
+    way, and a failure is logged (after_commit logs what raises)."""
+    after_commit(
+        lambda: channel.get_provider().inbound_acknowledge(acknowledge_id=acknowledge_id),
+        what=f"acknowledgment {acknowledge_id}",
+    )
 
 
 def latest(current, candidate):

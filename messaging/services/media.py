@@ -43,6 +43,10 @@ def media_fetch(*, message_id: int) -> Message:
     try:
         media = message.channel.get_provider().media_fetch(media_id=media_id)
     except ProviderError as exc:
+        if exc.credentials_invalid:
+            from messaging.services.outbound import credentials_invalid_mark
+
+            credentials_invalid_mark(channel=message.channel, reason=exc.message)
         return _media_failed(message, exc.message, retry=not exc.permanent)
     expected = message.payload.get("sha256", "")
     if not _checksum_matches(media.content, expected):

@@ -600,6 +600,16 @@ def _account_mark_unhealthy(account, reason: str) -> None:
     )
 
 
+def credentials_invalid_mark(*, channel: Channel, reason: str) -> None:
+    """The platform refused the credentials: the channel is unhealthy, and so is its account
+    when the credentials are the account's (a bot token is the channel's own: the account's
+    other channels still work)."""
+    if type(channel.get_provider()).channel_secret_fields:
+        channel_mark_unhealthy(channel=channel, reason=reason)
+    else:
+        _account_mark_unhealthy(channel.account, reason)
+
+
 def channel_mark_unhealthy(*, channel: Channel, reason: str) -> None:
     Channel.objects.filter(pk=channel.pk).update(
         is_healthy=False, last_error=reason, last_error_at=timezone.now()
@@ -611,11 +621,8 @@ def _delivery_failed(message: Message, exc: ProviderError) -> Message:
     logger.warning("message %s: delivery failed: %s", message.pk, exc.message)
     if exc.unreachable is not None:
         contact_address_mark_unreachable(address=exc.unreachable, reason=exc.message)
-    if exc.credentials_invalid and type(channel.get_provider()).channel_secret_fields:
-        # The credential is the channel's own (a bot token): the account's other channels work.
-        channel_mark_unhealthy(channel=channel, reason=exc.message)
-    elif exc.credentials_invalid:
-        _account_mark_unhealthy(channel.account, exc.message)
+    if exc.credentials_invalid:
+        credentials_invalid_mark(channel=channel, reason=exc.message)
     elif exc.permanent:
         Channel.objects.filter(pk=channel.pk).update(
             last_error=exc.message, last_error_at=timezone.now()

@@ -146,6 +146,32 @@ def test_edits_photos_and_a_block_through_the_sandbox(sandbox, bot):
     assert wait_for(lambda: Message.objects.get(pk=sent.pk).status == "sent")
 
 
+def test_a_button_tap_reaches_switchboard_and_its_spinner_stops(sandbox, bot):
+    user = SandboxUser(sandbox, bot.external_id)
+    user.does(kind="text", text="Hi")
+    wait_for(lambda: Message.objects.filter(direction="in").exists())
+    # A message with buttons, as a bot sends them through the Bot API.
+    sent = requests.post(
+        f"{sandbox}/sandbox/telegram/bot{TOKEN}/sendMessage",
+        json={
+            "chat_id": USER,
+            "text": "Did this solve your problem?",
+            "reply_markup": {"inline_keyboard": [[{"text": "Yes", "callback_data": "solved"}]]},
+        },
+        timeout=10,
+    ).json()["result"]
+    answer = user.does(kind="tap", message_id=sent["message_id"], data="solved")
+    assert answer["webhook_status"] == 200
+    tap = wait_for(lambda: Message.objects.filter(type="interactive").first())
+    assert (tap.text, tap.payload["id"]) == ("Yes", "solved")
+
+    def spinner_stopped():
+        messages = user.state()["messages"]
+        return any(m["id"] == sent["message_id"] and m.get("spinner") is False for m in messages)
+
+    assert wait_for(spinner_stopped)
+
+
 def test_a_group_of_updates_with_a_wrong_secret_is_refused(sandbox, bot):
     body = b'{"update_id": 1, "message": {}}'
     response = requests.post(

@@ -304,3 +304,27 @@ def test_the_channel_config_is_validated():
         )
         == {}
     )
+
+
+def test_a_revoked_token_while_fetching_media_marks_the_bot_unhealthy(tg_channel, bot_api):
+    from messaging.models import Conversation
+    from messaging.services import media_fetch
+
+    contact = Contact.objects.create(name="Olivia")
+    conversation = Conversation.objects.create(channel=tg_channel, contact=contact)
+    message = Message.objects.create(
+        channel=tg_channel,
+        conversation=conversation,
+        direction="in",
+        provider_message_id=f"{USER_ID}:1843",
+        type="image",
+        payload={"media_id": "AgACAgQAAxkBAAIHM2Z0ExampleLarge0000AAABBBCCCDDD"},
+        status="received",
+        media_state="pending",
+    )
+    bot_api.post(f"{API}/getFile", json=fixture_json("error_401.json"), status=401)
+    message = media_fetch(message_id=message.pk)
+    assert message.media_state == "failed"
+    assert message.next_attempt_at is None  # permanent: retrying cannot help
+    tg_channel.refresh_from_db()
+    assert tg_channel.is_healthy is False

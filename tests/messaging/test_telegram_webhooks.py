@@ -1,6 +1,7 @@
 """Telegram updates posted with the secret header through the bot channel's real URL, with the
 shared provider security cases. Every update kind we read has a fixture here."""
 
+import json
 import re
 
 import pytest
@@ -175,6 +176,7 @@ class TestTelegramWebhook(ProviderWebhookCases):
                 f"{API}/getFile",
                 json={"ok": True, "result": {"file_id": "x", "file_path": "files/f.bin"}},
             )
+            mocked.post(f"{API}/answerCallbackQuery", json={"ok": True, "result": True})
             mocked.get(
                 re.compile(r"https://api\.telegram\.org/file/bot.+/files/f\.bin"),
                 body=b"file bytes",
@@ -305,6 +307,12 @@ class TestTelegramWebhook(ProviderWebhookCases):
             }
         ]
         assert Conversation.objects.count() == 1
+
+    def test_a_button_tap_is_answered_once_stored(self, post, channel, bot_files):
+        post("update_callback_query.json")
+        assert Message.objects.get().type == "interactive"
+        [call] = [c for c in bot_files.calls if c.request.url.endswith("/answerCallbackQuery")]
+        assert json.loads(call.request.body) == {"callback_query_id": "2201450927383916542"}
 
     def test_a_body_that_is_not_an_update_is_stored_and_visible(self, post, channel):
         assert post(b'{"hello": "world"}').status_code == 200
