@@ -349,6 +349,9 @@ class Provider:
     # Extra /webhooks/<alias>/<key>/ prefixes, only for URLs already configured at the provider.
     url_aliases: ClassVar[tuple[str, ...]] = ()
     recipient_transports: ClassVar[tuple[str, ...]] = ()  # address transports it can send to
+    # The body of the 200 that acknowledges a webhook (Telegram reads a JSON answer as a method
+    # call, so it gets an empty one).
+    webhook_ack_body: ClassVar[bytes] = b"OK"
     capabilities: ClassVar[Capabilities]
 
     def __init__(

@@ -84,6 +84,7 @@ class TelegramProvider(Provider):
     recipient_transports = (AddressTransport.TELEGRAM,)
     capabilities = CAPABILITIES
     connects_webhook = True
+    webhook_ack_body = b""  # an empty 200 (reference section 3)
 
     @classmethod
     def validate_channel_config(cls, *, config: Mapping, secrets: Mapping) -> dict[str, str]:
