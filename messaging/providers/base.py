@@ -441,5 +441,10 @@ class Provider:
     def webhook_unregister(self) -> None:
         raise NotImplementedError
 
+    def start_link(self, *, token: str) -> str:
+        """A link that opens a chat with this channel carrying `token` (Telegram's deep link),
+        or "" when the channel has none."""
+        return ""
+
     def inbound_acknowledge(self, *, acknowledge_id: str) -> None:
         """Answer what an inbound message asked to be answered (`acknowledge_id`)."""

@@ -211,6 +211,11 @@ class TelegramProvider(Provider):
                 "Telegram answered ok without a message id.", permanent=True, raw=data
             ) from None
 
+    def start_link(self, *, token: str) -> str:
+        # The token arrives as "/start <token>" (at most 64 characters of A-Z a-z 0-9 _ -).
+        username = self.channel_config.get("bot_username") or ""
+        return f"https://t.me/{username}?start={token}" if username else ""
+
     def inbound_acknowledge(self, *, acknowledge_id: str) -> None:
         # Until a callback query is answered the user's button shows a spinner (reference sec. 4).
         self._call("answerCallbackQuery", json={"callback_query_id": acknowledge_id})

@@ -127,3 +127,14 @@ def test_usernames_are_display_data_and_follow_changes(post_update, tg_channel):
     contact = Contact.objects.get()
     assert contact.handle == "@olivia_bennett"
     assert ContactAddress.objects.get().address == USER_ID
+
+
+def test_a_start_link_for_a_known_contact_opens_the_bot_with_a_signed_token(tg_channel):
+    from messaging.selectors import contact_start_links
+
+    known = Contact.objects.create(phone="+393351032246", name="Olivia B.")
+    links = contact_start_links(contact=known)
+    [link] = links.values()
+    assert link.startswith("https://t.me/helpdesk_hub_test_bot?start=")
+    token = link.split("start=", 1)[1]
+    assert contact_link_token_read(token=token) == known
