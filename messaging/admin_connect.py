@@ -92,8 +92,8 @@ class ChannelConnectAdminMixin:
         config = obj.config or {}
         if not config.get("webhook_connected"):
             return format_html(
-                '<span id="webhook-status">Not connected. Save the bot token, then press '
-                "Connect.</span>"
+                '<span id="webhook-status">{}</span>',
+                "Not connected. Save the bot token, then press Connect.",
             )
         info = config.get("webhook_info") or {}
         rows = [
