@@ -5,6 +5,7 @@ import logging
 from django.db import transaction
 
 from messaging.models import Channel, Message
+from messaging.pipeline import edit_pipeline_run
 from messaging.providers.base import MessageEdit
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ def message_edit_apply(*, channel: Channel, edit: MessageEdit) -> Message | None
     payload = {**message.payload, "edits": edits}
     if "caption" in payload:
         payload["caption"] = edit.text
+    previous = message.text
     message.text, message.payload = edit.text, payload
     message.save(update_fields=["text", "payload"])
+    edit_pipeline_run(message=message, previous_text=previous)
     return message

@@ -39,3 +39,21 @@ def test_a_reply_shows_sent_and_never_delivered_or_read(
     assert 'data-window-hours=""' in page
     assert 'name="template"' not in page
     assert 'maxlength="4096"' in page
+
+
+def test_an_edit_updates_the_ticket_description_and_keeps_the_old_text(post_update, tg_channel):
+    from tickets.models import Ticket, TicketComment
+
+    post_update("update_text.json")
+    post_update("update_reply.json")
+    post_update("update_edited_message.json")
+    ticket = Ticket.objects.get()
+    assert "Hello, I need help with my order #4822" in ticket.description
+    assert "(edited; before: Hello, I need help with my order #4821)" in ticket.description
+    edited_reply = fixture_json("update_edited_message.json")
+    edited_reply["update_id"] += 1
+    edited_reply["edited_message"]["message_id"] = 1858
+    edited_reply["edited_message"]["text"] = "Yes, that one (the blue box)"
+    post_update(edited_reply)
+    comment = TicketComment.objects.get(message__provider_message_id__endswith=":1858")
+    assert comment.text == "Yes, that one (the blue box)\n(edited; before: Yes, that one)"
