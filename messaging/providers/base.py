@@ -271,6 +271,7 @@ class ChannelIdentity:
     external_id: str
     display: str
     config: dict = field(default_factory=dict)
+    transport: str = ""  # the channel's transport (messaging.models.Transport value), if known
 
 
 @dataclass

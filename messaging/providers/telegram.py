@@ -254,6 +254,7 @@ class TelegramProvider(Provider):
             external_id=str(data["id"]),
             display=f"@{username}" if username else str(data.get("first_name") or ""),
             config={"bot_id": str(data["id"]), "bot_username": username},
+            transport="telegram",
         )
 
     def webhook_url_problem(self, url: str) -> str:

@@ -57,6 +57,7 @@ def channel_connect(*, channel: Channel) -> Channel:
         locked = Channel.objects.select_for_update().get(pk=channel.pk)
         locked.external_id = identity.external_id
         locked.display_number = identity.display[:32]
+        locked.transport = identity.transport or locked.transport
         locked.secrets = {**locked.secrets, "webhook_secret": secret}
         locked.config = {
             **locked.config,

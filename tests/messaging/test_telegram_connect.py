@@ -21,6 +21,7 @@ def new_bot(tg_channel):
     tg_channel.secrets = {"bot_token": tg_channel.secrets["bot_token"]}
     tg_channel.config = {}
     tg_channel.throughput_per_second = 80
+    tg_channel.transport = "waba"  # the admin's default
     tg_channel.save()
     return tg_channel
 
@@ -54,6 +55,7 @@ def test_connect_checks_the_token_registers_the_webhook_and_shows_its_state(
     assert channel.config["webhook_connected"] is True
     assert channel.config["webhook_warning"] == ""
     assert channel.throughput_per_second == 30
+    assert channel.transport == "telegram"
 
 
 def test_connect_refuses_a_url_telegram_cannot_call(settings, new_bot, bot_api):
