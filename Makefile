@@ -12,6 +12,7 @@ run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: export GRAPH_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/graph
 run: export TWILIO_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/twilio/api
 run: export TWILIO_CONTENT_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/twilio/content
+run: export TELEGRAM_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/telegram
 
 .PHONY: run test bench lint format clean browser-deps
 
@@ -32,6 +33,7 @@ run: $(VENV)/.installed
 	$(BIN)/python manage.py demo_data
 	$(BIN)/python manage.py setup_schedules
 	@echo "Sandbox customer page: http://$(HOST):$(PORT)/sandbox/"
+	@echo "Sandbox Telegram bot: http://$(HOST):$(PORT)/sandbox/telegram/"
 	$(BIN)/honcho --procfile Procfile start
 
 # The browser tests drive Debian's chromium (Playwright never downloads a browser here).

@@ -171,6 +171,11 @@ TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio
 TWILIO_CONTENT_API_BASE_URL = env.str(
     "TWILIO_CONTENT_API_BASE_URL", default="https://content.twilio.com"
 ).rstrip("/")
+# Telegram Bot API. Point TELEGRAM_API_BASE_URL at the sandbox (…/sandbox/telegram) to run
+# without Telegram.
+TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org").rstrip(
+    "/"
+)
 HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=15.0)
 
 # How long a web process may reuse an account it looked up for a webhook URL.

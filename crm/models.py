@@ -105,6 +105,10 @@ class ContactAddress(models.Model):
         default=False,
         help_text="Seen on an authentic inbound webhook; not when typed by staff or the API.",
     )
+    # Set when the transport refused to deliver to it for good (the user blocked the bot); sends
+    # are refused until the person writes again.
+    unreachable_at = models.DateTimeField(null=True, blank=True)
+    unreachable_reason = models.CharField(max_length=255, blank=True)
 
     class Meta:
         verbose_name_plural = "contact addresses"

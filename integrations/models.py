@@ -278,8 +278,16 @@ class NotificationRule(models.Model):
     template = models.ForeignKey(
         "messaging.MessageTemplate",
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="notification_rules",
-        help_text="An approved template of the channel's account (name and language).",
+        help_text="An approved template of the channel's account (name and language). Channels "
+        "without templates (a Telegram bot) send the text below instead.",
+    )
+    text = models.TextField(
+        blank=True,
+        help_text="For channels without templates: the message, with {{1}}, {{2}}... filled "
+        'from the "body" parameters, e.g. "Hi {{1}}, order {{2}} has shipped."',
     )
     parameters = models.JSONField(
         default=dict,
@@ -310,7 +318,8 @@ class NotificationRule(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_event_type_display()} → {self.template.name}"
+        what = self.template.name if self.template_id else (self.text[:40] or "text")
+        return f"{self.get_event_type_display()} → {what}"
 
     def clean(self):
         errors = {}
@@ -320,6 +329,12 @@ class NotificationRule(models.Model):
             and self.template.account_id != self.channel.account_id
         ):
             errors["template"] = "Pick a template of the channel's WhatsApp account."
+        if self.channel_id:
+            if self.channel.capabilities.template_kind:
+                if not self.template_id:
+                    errors["template"] = "This channel sends approved templates: pick one."
+            elif not self.text.strip():
+                errors["text"] = "This channel has no templates: write the message to send."
         mapping = self.parameters or {}
         if not isinstance(mapping, dict) or set(mapping) - {"body", "header", "buttons"}:
             errors["parameters"] = 'Use an object with "body", "header" and "buttons".'

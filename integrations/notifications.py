@@ -18,6 +18,7 @@ from crm.models import Contact
 from crm.phones import PhoneNumberInvalid, phone_normalize
 from crm.services import contact_get_or_create_by_phone
 from integrations.models import BusinessEvent, EventType, NotificationRule
+from integrations.notification_text import text_notification_send
 from integrations.selectors import contacts_visible_to_account
 from integrations.serializers import EVENT_TYPES, EventIn
 from integrations.services import account_contact_link
@@ -209,6 +210,16 @@ def _reminder_time(event: BusinessEvent, rule: NotificationRule):
 
 
 def _send(event: BusinessEvent, rule: NotificationRule, *, phone, name, contact) -> None:
+    if not rule.channel.capabilities.template_kind:
+        # A channel without templates (a Telegram bot) sends the rule's text.
+        try:
+            state, reason, message = text_notification_send(
+                event=event, rule=rule, phone=phone, contact=contact
+            )
+        except ParameterMissing as exc:
+            raise _Outcome(State.FAILED, str(exc)) from None
+        event.rule, event.message = rule, message
+        raise _Outcome(state, reason)
     if contact is None:
         contact, _ = contact_get_or_create_by_phone(phone_e164=phone, name=name)
     account_contact_link(account=event.account, contact=contact)

@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from accounts.admin_scoping import RoleScopedAdminMixin, RoleScopedInlineMixin
 from accounts.models import Role
 from crm.selectors import contact_is_writable_by
+from messaging.admin_connect import ChannelConnectAdminMixin
 from messaging.models import Channel, Conversation, Message, MessageTemplate, WebhookEvent
 from messaging.providers import provider_class
 from messaging.providers.base import ProviderError
@@ -82,7 +83,7 @@ def channel_form_for(channel: Channel | None, base: type[forms.ModelForm]):
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(ChannelConnectAdminMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "display_number",
@@ -110,6 +111,12 @@ class ChannelAdmin(admin.ModelAdmin):
         form = channel_form_for(obj, self.form)
         extra = [n for n in form.base_fields if n.startswith(("setting_", "secret_"))]
         if extra:
+            # Only there: the default fieldset lists the form's declared fields too, and a field
+            # shown twice posts two values.
+            fieldsets = [
+                (name, {**options, "fields": [f for f in options["fields"] if f not in extra]})
+                for name, options in fieldsets
+            ]
             fieldsets = [*fieldsets, ("Provider settings for this channel", {"fields": extra})]
         return fieldsets
 

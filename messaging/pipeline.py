@@ -16,6 +16,22 @@ INBOUND_HANDLERS: list[str] = [
 ]
 
 
+# Called as `handler(message=..., previous_text=...)` after a customer edited a stored message.
+EDIT_HANDLERS: list[str] = [
+    "tickets.handlers.ticket_on_edit",
+]
+
+
+@cache
+def _edit_handlers():
+    return [import_string(path) for path in EDIT_HANDLERS]
+
+
+def edit_pipeline_run(*, message, previous_text: str) -> None:
+    for handler in _edit_handlers():
+        handler(message=message, previous_text=previous_text)
+
+
 @cache
 def _handlers():
     return [import_string(path) for path in INBOUND_HANDLERS]

@@ -223,3 +223,18 @@ def template_list_fillable(*, channel: Channel) -> QuerySet[MessageTemplate]:
     return MessageTemplate.objects.filter(
         account_id=channel.account_id, status=MessageTemplate.APPROVED, button_param_count=0
     ).exclude(header_format__in=("IMAGE", "VIDEO", "DOCUMENT", "LOCATION"))
+
+
+def contact_start_links(*, contact) -> dict[str, str]:
+    """Channel name -> a link that opens a chat with that channel and tells us who this contact
+    is (a Telegram deep link whose /start token we signed), for the channels that have one: for
+    a website, an email or a notification to hand to a known contact."""
+    from crm.identity import contact_link_token_make
+
+    token = contact_link_token_make(contact=contact)
+    links = {}
+    for channel in Channel.objects.filter(account__is_active=True).select_related("account"):
+        link = channel.get_provider().start_link(token=token)
+        if link:
+            links[channel.name] = link
+    return links

@@ -68,7 +68,7 @@ def webhook(request, provider, account_key):
         return _unavailable()
     if rejected:
         return HttpResponseForbidden(rejected)
-    return HttpResponse("OK")
+    return HttpResponse(type(target.provider).webhook_ack_body)
 
 
 def webhook_urlpatterns() -> list:

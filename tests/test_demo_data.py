@@ -88,3 +88,23 @@ def test_the_twilio_line_talks_to_the_sandboxs_twilio():
     line = twilio.line_for(channel.external_id)
     assert line.webhook_url.endswith(f"/webhooks/twilio/{channel.account.key}/")
     assert channel.agents.count() == 2
+
+
+def test_the_demo_bot_is_connected_to_the_sandbox(settings, client):
+    from crm.models import ContactAddress
+    from messaging.models import Channel
+    from messaging.sandbox import telegram
+
+    call_command("demo_data")
+    call_command("demo_data")
+    bot = Channel.objects.get(provider="telegram")
+    assert bot.config["webhook_connected"] and bot.secrets["webhook_secret"]
+    assert bot.throughput_per_second == 30
+    olivia = ContactAddress.objects.get(transport="telegram")
+    assert (olivia.address, olivia.contact.name) == ("5123456789", "Olivia Bennett")
+    settings.SANDBOX_ENABLED = True
+    [sandbox_bot] = telegram.bots()
+    assert sandbox_bot.webhook_url.endswith(f"/webhooks/telegram/{bot.key}/")
+    assert sandbox_bot.webhook_secret == bot.secrets["webhook_secret"]
+    page = client.get("/sandbox/telegram/").content.decode()
+    assert "Sandbox helpdesk bot (@sandbox_helpdesk_bot)" in page

@@ -1,9 +1,14 @@
 """The tickets step of the inbound pipeline (registered in messaging/pipeline.py)."""
 
 from tickets.services import ticket_message_receive
+from tickets.services_edits import ticket_message_edited
 
 
 def ticket_on_inbound(*, message, conversation_created: bool) -> None:
     # Whether the conversation is new does not matter: a new conversation of a contact with an
     # open ticket joins that ticket, and one whose ticket closed gets a new one.
     ticket_message_receive(message=message)
+
+
+def ticket_on_edit(*, message, previous_text: str) -> None:
+    ticket_message_edited(message=message, previous_text=previous_text)

@@ -16,6 +16,7 @@ PROVIDERS = Registry(
     {
         "whatsapp_cloud": "messaging.providers.whatsapp_cloud.WhatsAppCloudProvider",
         "twilio": "messaging.providers.twilio.TwilioProvider",
+        "telegram": "messaging.providers.telegram.TelegramProvider",
     },
     unknown=UnknownProvider,
 )

@@ -123,6 +123,15 @@ class InboundMessage:
     # Every identifier the message carries, as received (`sender` may be "": a username user).
     addresses: tuple[Address, ...] = ()
     sender_handle: str = ""  # the username, for display
+    # A token from a link we issued (a Telegram `/start <payload>` deep link): it names the known
+    # contact the sender is, when its signature holds.
+    link_token: str = ""
+    # A phone the transport vouches is the sender's own (a Telegram contact card carrying their
+    # user id): it joins their contact, or their contact joins the one that has it.
+    shared_phone: str = ""
+    # Something the provider wants answered once the message is stored (a Telegram button tap
+    # shows a spinner until its callback query is answered): see `Provider.inbound_acknowledge`.
+    acknowledge_id: str = ""
 
     def __post_init__(self):
         # A message built with a phone sender only (older providers, tests) is a WhatsApp phone.
@@ -172,6 +181,17 @@ class IgnoredItem:
 
 
 @dataclass
+class MessageEdit:
+    """The customer changed the text (or caption) of a message they sent."""
+
+    channel_external_id: str
+    provider_message_id: str
+    text: str
+    edited_at: datetime
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass
 class AddressChange:
     """A transport renamed a user's id (WhatsApp `user_id_update`): the old address is gone."""
 
@@ -188,6 +208,7 @@ WebhookItem = (
     | StatusUpdate
     | TemplateStatusUpdate
     | AddressChange
+    | MessageEdit
     | UnparsedItem
     | IgnoredItem
 )
@@ -218,6 +239,7 @@ class OutboundMessage:
     media: dict | None = None
     reply_to: str = ""  # provider id of the message being answered
     reaction: dict | None = None  # {"message_id", "emoji"}
+    location: dict | None = None  # {"latitude", "longitude", "name"?, "address"?}
     callback_data: str = ""  # echoed back in status webhooks (our message id)
     # The contact's other addresses, transport -> value, for providers whose
     # `recipient_transports` reach a contact without a phone (a WhatsApp user id).
@@ -231,6 +253,30 @@ class OutboundMessage:
 class SendResult:
     provider_message_id: str
     raw: dict = field(default_factory=dict)
+    # The recipient's address moved while sending (a Telegram group upgraded to a supergroup):
+    # the provider sent to the new one; the caller records it.
+    address_change: AddressChange | None = None
+
+
+@dataclass(frozen=True)
+class WebhookInfo:
+    """What the platform says about the webhook it calls (Telegram's getWebhookInfo)."""
+
+    url: str
+    pending_update_count: int | None = None
+    last_error_message: str = ""
+    last_error_at: datetime | None = None
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChannelIdentity:
+    """Who the channel is at the platform (Telegram's getMe): its id and what people see."""
+
+    external_id: str
+    display: str
+    config: dict = field(default_factory=dict)
+    transport: str = ""  # the channel's transport (messaging.models.Transport value), if known
 
 
 @dataclass
@@ -279,6 +325,7 @@ class ProviderError(RemoteError):
         credentials_invalid: bool = False,
         per_recipient: bool = False,
         raw: dict | None = None,
+        unreachable: Address | None = None,
     ):
         super().__init__(
             message,
@@ -289,6 +336,8 @@ class ProviderError(RemoteError):
             raw=raw,
         )
         self.per_recipient = per_recipient
+        # The recipient's address that can no longer be written to (the user blocked the bot).
+        self.unreachable = unreachable
 
 
 class Provider:
@@ -307,6 +356,9 @@ class Provider:
     # Extra /webhooks/<alias>/<key>/ prefixes, only for URLs already configured at the provider.
     url_aliases: ClassVar[tuple[str, ...]] = ()
     recipient_transports: ClassVar[tuple[str, ...]] = ()  # address transports it can send to
+    # The body of the 200 that acknowledges a webhook (Telegram reads a JSON answer as a method
+    # call, so it gets an empty one).
+    webhook_ack_body: ClassVar[bytes] = b"OK"
     capabilities: ClassVar[Capabilities]
 
     def __init__(
@@ -380,3 +432,31 @@ class Provider:
     def verify_credentials(self) -> str:
         """Call the platform with the stored credentials; return what it said, or raise."""
         raise NotImplementedError
+
+    # Channels whose webhook is registered by an API call (Telegram's setWebhook) rather than in
+    # the platform's dashboard: the channel admin offers Connect and Disconnect.
+    connects_webhook: ClassVar[bool] = False
+
+    def channel_identity(self) -> ChannelIdentity:
+        raise NotImplementedError
+
+    def webhook_url_problem(self, url: str) -> str:
+        """Why the platform cannot call `url` ("" when it can)."""
+        return ""
+
+    def webhook_register(self, *, url: str, secret: str) -> None:
+        raise NotImplementedError
+
+    def webhook_info(self) -> WebhookInfo:
+        raise NotImplementedError
+
+    def webhook_unregister(self) -> None:
+        raise NotImplementedError
+
+    def start_link(self, *, token: str) -> str:
+        """A link that opens a chat with this channel carrying `token` (Telegram's deep link),
+        or "" when the channel has none."""
+        return ""
+
+    def inbound_acknowledge(self, *, acknowledge_id: str) -> None:
+        """Answer what an inbound message asked to be answered (`acknowledge_id`)."""

@@ -13,6 +13,7 @@ CHAT = r"^chat/(?P<phone_number_id>[^/]+)/(?P<wa_id>[0-9]+|[a-z0-9._]+)/"
 urlpatterns = [
     path("", views.index, name="index"),
     path("twilio/", include("messaging.sandbox.twilio_urls")),
+    path("telegram/", include("messaging.sandbox.telegram_urls")),
     re_path(CHAT + r"$", views.chat, name="chat"),
     re_path(CHAT + r"state$", views.chat_state, name="chat_state"),
     re_path(CHAT + r"send$", views.chat_send, name="chat_send"),

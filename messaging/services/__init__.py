@@ -8,6 +8,12 @@ from messaging.services.assignment import (
     conversation_queue,
     conversation_ticket_link,
 )
+from messaging.services.connect import (
+    ChannelConnectFailed,
+    channel_connect,
+    channel_disconnect,
+    channel_webhook_refresh,
+)
 from messaging.services.inbound import (
     conversation_get_or_open,
     message_receive,
@@ -21,6 +27,7 @@ from messaging.services.inbound import (
 from messaging.services.lifecycle import conversations_close_expired
 from messaging.services.media import media_fetch, media_fetch_enqueue, media_retry_due
 from messaging.services.outbound import (
+    LocationContent,
     MediaContent,
     MessageRefused,
     ReactionContent,
@@ -40,12 +47,17 @@ from messaging.services.statuses import pending_statuses_apply, status_apply
 from messaging.services.templates import template_status_apply, templates_store, templates_sync
 
 __all__ = [
+    "ChannelConnectFailed",
+    "LocationContent",
     "MediaContent",
     "MessageRefused",
     "ReactionContent",
     "TemplateContent",
     "TextContent",
+    "channel_connect",
+    "channel_disconnect",
     "channel_lock",
+    "channel_webhook_refresh",
     "conversation_assign",
     "conversation_get_or_open",
     "conversation_mark_closed",

@@ -19,6 +19,7 @@ from messaging.providers.base import (
     IgnoredItem,
     InboundMessage,
     MalformedPayload,
+    MessageEdit,
     StatusUpdate,
     TemplateStatusUpdate,
     UnparsedItem,
@@ -269,7 +270,11 @@ def _event_process(event: WebhookEvent, *, channels: dict) -> tuple[str, list[st
 
 def _item_flag(item, *, event: WebhookEvent, flags: list[str]) -> bool:
     """Note an item the provider's parser could not read; True when `item` is one. It is
-    unreadable as sent, so it never fails (and retries) its event: it flags it."""
+    unreadable as sent, so it never fails (and retries) its event: it flags it. An ignored item
+    only leaves its reason on the event (its note), so a person sees why nothing happened."""
+    if isinstance(item, IgnoredItem):
+        event.notes = [*getattr(event, "notes", []), f"Ignored: {item.reason}"]
+        return False
     if not isinstance(item, UnparsedItem):
         return False
     logger.warning("webhook event %s: unreadable item: %s", event.pk, item.error)
@@ -327,11 +332,13 @@ def _events_finish(outcomes: list[tuple[WebhookEvent, str, list[str]]]) -> None:
     now = timezone.now()
     clean = []
     for event, state, errors in outcomes:
+        # Why an item was ignored is worth keeping after the errors (never instead of them).
+        errors = [*errors, *getattr(event, "notes", [])]
         # An error may quote the wire (an id, a field): never with a character the column refuses.
         error = REFUSED_CHARACTERS.sub("\ufffd", "\n".join(errors))
         event.state, event.error, event.processed_at = state, error, now
         event.attempts += 1
-        if state == WebhookEvent.State.PROCESSED:
+        if state == WebhookEvent.State.PROCESSED and not error:
             clean.append(event.pk)
         else:
             WebhookEvent.objects.filter(pk=event.pk).update(
@@ -381,6 +388,11 @@ def _item_apply(item, *, account, provider: str, channels: dict) -> None:
             template_status_apply(account=account, update=item)
     elif isinstance(item, AddressChange):
         _address_change_apply(item)
+    elif isinstance(item, MessageEdit):
+        from messaging.services.edits import message_edit_apply
+
+        channel = _channel_for(item.channel_external_id, provider=provider, channels=channels)
+        message_edit_apply(channel=channel, edit=item)
     elif isinstance(item, IgnoredItem):
         logger.info("webhook item ignored: %s", item.reason)
 

@@ -18,6 +18,12 @@ from django.db import connection
 from django.utils import timezone
 
 from crm.addresses import PHONE_TRANSPORTS, Address, address_normalize, addresses_by_strength
+from crm.addresses import AddressTransport as _Transports
+from crm.identity import (
+    contact_addresses_mark_reachable,
+    contact_link_by_token,
+    contact_phone_share,
+)
 from crm.services import SenderIdentity, contacts_get_or_create_by_addresses
 from messaging.models import Channel, Conversation, Message
 from messaging.pipeline import inbound_pipeline_run
@@ -26,6 +32,7 @@ from messaging.queueing import after_commit
 from messaging.selectors import reaction_key
 
 logger = logging.getLogger(__name__)
+PHONE_ADDRESS = _Transports.WHATSAPP  # the contact's phone, whatever transport shared it
 
 
 @dataclass
@@ -47,6 +54,10 @@ def messages_receive(received: list[Received]) -> None:
     fresh = _not_stored_yet([item for item in received if item.error is None])
     if not fresh:
         return
+    for item in fresh:
+        if item.inbound.link_token or item.inbound.shared_phone:
+            _identity_learn(item)
+    contact_addresses_mark_reachable(addresses=[a for item in fresh for a in item.addresses])
 
     now = timezone.now()
     contacts = contacts_get_or_create_by_addresses(
@@ -83,6 +94,8 @@ def messages_receive(received: list[Received]) -> None:
         opened.discard(conversation.pk)  # only its first message opened it
         inbound_pipeline_run(message=item.message, conversation_created=created)
         media_fetch_after_commit(item.message)
+        if item.inbound.acknowledge_id:
+            _acknowledge_after_commit(item.channel, item.inbound.acknowledge_id)
 
 
 def _addresses_normalize(item: Received) -> None:
@@ -106,6 +119,26 @@ def _addresses_normalize(item: Received) -> None:
     if error is not None:
         logger.warning("message %s: %s", item.inbound.provider_message_id, error.messages[0])
     item.addresses = tuple(addresses_by_strength(addresses))
+
+
+def _identity_learn(item: Received) -> None:
+    """What a message says about who its sender is, applied before the contact is looked up: a
+    link we issued names their contact; a phone they shared as their own joins it."""
+    inbound = item.inbound
+    if inbound.link_token:
+        contact = contact_link_by_token(token=inbound.link_token, addresses=item.addresses)
+        if contact is None:
+            logger.info("message %s: a start token that is not ours", inbound.provider_message_id)
+    if inbound.shared_phone:
+        try:
+            phone = address_normalize(
+                Address(PHONE_ADDRESS, inbound.shared_phone), assume_international=True
+            )
+        except ValidationError:
+            logger.warning("message %s: shared phone is not a number", inbound.provider_message_id)
+            return
+        contact_phone_share(address=item.addresses[0], phone_e164=phone.value)
+        item.addresses = tuple(addresses_by_strength([*item.addresses, phone]))
 
 
 def message_build(*, channel: Channel, conversation: Conversation, inbound: InboundMessage):
@@ -170,6 +203,15 @@ def media_fetch_after_commit(message: Message) -> None:
             lambda: media_fetch_enqueue(message_id=message.pk),
             what=f"media of message {message.pk}",
         )
+
+
+def _acknowledge_after_commit(channel: Channel, acknowledge_id: str) -> None:
+    """Answer the provider once the message is stored; best effort: the message is kept either
+    way, and a failure is logged (after_commit logs what raises)."""
+    after_commit(
+        lambda: channel.get_provider().inbound_acknowledge(acknowledge_id=acknowledge_id),
+        what=f"acknowledgment {acknowledge_id}",
+    )
 
 
 def latest(current, candidate):

@@ -13,7 +13,7 @@ from django.utils import timezone
 from messaging.models import Message
 from messaging.providers.base import ProviderError
 from messaging.queueing import task_enqueue
-from messaging.services.health import account_follow_error
+from messaging.services.health import channel_follow_error
 
 MAX_MEDIA_ATTEMPTS = 5
 M = Message.MediaState
@@ -44,7 +44,7 @@ def media_fetch(*, message_id: int) -> Message:
     try:
         media = message.channel.get_provider().media_fetch(media_id=media_id)
     except ProviderError as exc:
-        account_follow_error(message.channel.account, exc)
+        channel_follow_error(message.channel, exc)
         return _media_failed(message, exc.message, retry=not exc.permanent)
     expected = message.payload.get("sha256", "")
     if not _checksum_matches(media.content, expected):

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from crm.identity import contact_address_mark_unreachable, contact_unreachable_reason
 from crm.selectors import contact_addresses_map, contact_is_writable_by
 from messaging.models import Channel, Conversation, Message, MessageTemplate
 from messaging.providers.base import (
@@ -26,7 +27,7 @@ from messaging.providers.base import (
 )
 from messaging.queueing import after_commit, task_enqueue
 from messaging.selectors import Window, conversation_window
-from messaging.services.health import account_mark_unhealthy
+from messaging.services.health import credentials_invalid_mark
 from messaging.services.inbound import conversation_get_or_open
 from messaging.services.statuses import pending_statuses_apply
 from messaging.services.templates import PLACEHOLDER
@@ -92,7 +93,15 @@ class ReactionContent:
     emoji: str
 
 
-Content = TextContent | TemplateContent | MediaContent | ReactionContent
+@dataclass(frozen=True)
+class LocationContent:
+    latitude: float
+    longitude: float
+    name: str = ""
+    address: str = ""
+
+
+Content = TextContent | TemplateContent | MediaContent | ReactionContent | LocationContent
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,20 @@ def _check_sendable(*, channel: Channel, contact, actor) -> None:
             f"The account {account.description!r} is inactive: sending is off until it is "
             "activated again.",
             code="account_inactive",
+        )
+    _check_reachable(channel=channel, contact=contact)
+
+
+def _check_reachable(*, channel: Channel, contact) -> None:
+    """Refused before anything is stored or called when every address the channel could use
+    refused us for good (the user blocked the bot): they must write first."""
+    transports = type(channel.get_provider()).recipient_transports
+    reason = contact_unreachable_reason(contact=contact, transports=transports)
+    if reason:
+        raise MessageRefused(
+            f"{contact} cannot be reached on this channel ({reason}). They have to write to us "
+            "again first.",
+            code="recipient_unreachable",
         )
 
 
@@ -265,6 +288,17 @@ def _prepare(*, content: Content, channel: Channel, caps: Capabilities) -> _Prep
             )
         reaction = {"message_id": target.provider_message_id, "emoji": content.emoji}
         return _Prepared(MessageType.REACTION, content.emoji, {"reaction": reaction})
+    if isinstance(content, LocationContent):
+        location = {
+            "latitude": float(content.latitude),
+            "longitude": float(content.longitude),
+            "name": content.name,
+            "address": content.address,
+        }
+        if not (-90 <= location["latitude"] <= 90 and -180 <= location["longitude"] <= 180):
+            raise MessageRefused("The location is not on Earth.", code="invalid_location")
+        text = content.name or f"{location['latitude']}, {location['longitude']}"
+        return _Prepared(MessageType.LOCATION, text, location)
     raise TypeError(f"Not sendable content: {content!r}")
 
 
@@ -490,6 +524,8 @@ def _outbound(message: Message) -> OutboundMessage:
         outbound.media = payload["media"]
     elif message.type == MessageType.REACTION:
         outbound.reaction = payload["reaction"]
+    elif message.type == MessageType.LOCATION:
+        outbound.location = payload
     return outbound
 
 
@@ -506,6 +542,11 @@ def message_deliver(*, message_id: int) -> Message | None:
     channel = message.channel
     if not channel.account.is_active:
         return _fail(message, code=None, reason="The account is inactive: sending is off.")
+    try:
+        # Queued before the address became unreachable: refused the same way, with no call.
+        _check_reachable(channel=channel, contact=message.conversation.contact)
+    except MessageRefused as exc:
+        return _fail(message, code=None, reason=str(exc))
     try:
         channel_throttle_acquire(channel=channel)
         result = channel.get_provider().send(
@@ -528,6 +569,12 @@ def message_deliver(*, message_id: int) -> Message | None:
         Conversation.objects.filter(pk=message.conversation_id).update(last_message_status=S.SENT)
         if not channel.is_healthy:
             Channel.objects.filter(pk=channel.pk).update(is_healthy=True)
+        if result.address_change is not None:
+            # The chat moved (a group upgraded): later sends go to the new id.
+            from crm.services import contact_address_change
+
+            change = result.address_change
+            contact_address_change(transport=change.transport, old=change.old, new=change.new)
     pending_statuses_apply(channel=channel, provider_message_id=result.provider_message_id)
     message.refresh_from_db()
     return message
@@ -550,8 +597,10 @@ def _fail(message: Message, *, code, reason: str) -> Message:
 def _delivery_failed(message: Message, exc: ProviderError) -> Message:
     channel = message.channel
     logger.warning("message %s: delivery failed: %s", message.pk, exc.message)
+    if exc.unreachable is not None:
+        contact_address_mark_unreachable(address=exc.unreachable, reason=exc.message)
     if exc.credentials_invalid:
-        account_mark_unhealthy(channel.account, exc.message)
+        credentials_invalid_mark(channel=channel, reason=exc.message)
     elif exc.permanent:
         Channel.objects.filter(pk=channel.pk).update(
             last_error=exc.message, last_error_at=timezone.now()

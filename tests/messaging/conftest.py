@@ -15,6 +15,8 @@ from crm.models import Contact
 from integrations.models import IntegrationAccount
 from messaging.models import Channel, Conversation
 
+from .telegram_support import bot_api, post_update, tg_account, tg_channel  # noqa: F401
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp_cloud"
 APP_SECRET = "test-app-secret"
 PHONE_NUMBER_ID = "117094531254879"  # the one in the fixtures
