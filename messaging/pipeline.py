@@ -16,11 +16,33 @@ INBOUND_HANDLERS: list[str] = [
 ]
 
 
+# After an echo is stored: a message an agent wrote outside Switchboard (their phone, the
+# provider's own app), stored as outbound by that agent. It counts as the agent's reply.
+ECHO_HANDLERS: list[str] = [
+    "tickets.routing.route_on_echo",
+]
+
+# Answers a provider's request to create a contact or a deal now (`ContactCreateRequest`,
+# `DealCreateRequest`): called as handler(request=..., account=...) inside a transaction, returns
+# the ContactRecord or DealRecord the provider answers with.
+ENTITY_REQUEST_HANDLER = "tickets.new_clients.entity_request_answer"
+
+
 @cache
-def _handlers():
-    return [import_string(path) for path in INBOUND_HANDLERS]
+def _handlers(kind: str = "inbound"):
+    paths = INBOUND_HANDLERS if kind == "inbound" else ECHO_HANDLERS
+    return [import_string(path) for path in paths]
 
 
 def inbound_pipeline_run(*, message, conversation_created: bool) -> None:
     for handler in _handlers():
         handler(message=message, conversation_created=conversation_created)
+
+
+def echo_pipeline_run(*, message, conversation_created: bool) -> None:
+    for handler in _handlers("echo"):
+        handler(message=message, conversation_created=conversation_created)
+
+
+def entity_request_answer(*, request, account):
+    return import_string(ENTITY_REQUEST_HANDLER)(request=request, account=account)

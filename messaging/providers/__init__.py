@@ -13,7 +13,10 @@ class UnknownProvider(LookupError):
 
 PROVIDERS = Registry(
     "messaging provider",
-    {"whatsapp_cloud": "messaging.providers.whatsapp_cloud.WhatsAppCloudProvider"},
+    {
+        "whatsapp_cloud": "messaging.providers.whatsapp_cloud.WhatsAppCloudProvider",
+        "wazzup": "messaging.providers.wazzup.WazzupProvider",
+    },
     unknown=UnknownProvider,
 )
 

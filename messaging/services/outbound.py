@@ -477,6 +477,7 @@ def _outbound(message: Message) -> OutboundMessage:
         text=message.text,
         reply_to=message.reply_to_provider_id,
         callback_data=str(message.pk),
+        author_id=str(message.sent_by_id or ""),
     )
     if message.type == MessageType.TEXT:
         outbound.preview_url = bool(payload.get("preview_url"))
@@ -558,6 +559,11 @@ def _delivery_failed(message: Message, exc: ProviderError) -> Message:
     logger.warning("message %s: delivery failed: %s", message.pk, exc.message)
     if exc.credentials_invalid:
         _account_mark_unhealthy(channel.account, exc.message)
+    elif getattr(exc, "channel_problem", False):
+        # The channel itself cannot send (logged out, no money): an alert on the channel.
+        Channel.objects.filter(pk=channel.pk).update(
+            is_healthy=False, last_error=exc.message, last_error_at=timezone.now()
+        )
     elif exc.permanent:
         Channel.objects.filter(pk=channel.pk).update(
             last_error=exc.message, last_error_at=timezone.now()
