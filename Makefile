@@ -10,6 +10,7 @@ export PORT HOST
 run: export SANDBOX_ENABLED ?= True
 run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: export GRAPH_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/graph
+run: export WAZZUP_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/wazzup
 
 .PHONY: run test bench lint format clean browser-deps
 

@@ -16,6 +16,7 @@ from accounts.models import AgentProfile, Role
 from crm.addresses import Address, AddressTransport
 from crm.models import Company, Contact, ContactKind, Pipeline, Stage
 from crm.services import contact_get_or_create_by_addresses
+from integrations.demo_wazzup import demo_wazzup_load
 from integrations.models import IntegrationAccount
 from messaging.models import Channel, RoutingMode
 from messaging.providers.whatsapp_cloud import WhatsAppCloudProvider
@@ -90,6 +91,7 @@ def demo_data_load() -> list[DemoLogin]:
         )
     pipeline, first_stage = _sales_pipeline_load()
     channels = _sandbox_channels_load(pipeline=pipeline, stage=first_stage)
+    channels += demo_wazzup_load(pipeline=pipeline, stage=first_stage)
     username, name = USERNAME_CONTACT
     user_id = user_id_for(SANDBOX_ACCOUNT["settings"]["waba_id"], username)
     contact_get_or_create_by_addresses(

@@ -83,7 +83,16 @@ def channel_form_for(channel: Channel | None, base: type[forms.ModelForm]):
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
-    list_display = ("name", "display_number", "external_id", "account", "is_healthy", "error")
+    list_display = (
+        "name",
+        "display_number",
+        "external_id",
+        "account",
+        "transport",
+        "provider_state",
+        "is_healthy",
+        "error",
+    )
     list_filter = ("provider", "transport", "is_healthy", "account")
     list_select_related = ("account",)
     search_fields = ("name", "display_number", "external_id")
@@ -108,6 +117,11 @@ class ChannelAdmin(admin.ModelAdmin):
     @admin.display(description="Last error")
     def error(self, obj):
         return (obj.last_error or "")[:80]
+
+    @admin.display(description="State at the provider")
+    def provider_state(self, obj):
+        # Providers that report a channel's state (Wazzup: active, qr, notEnoughMoney...).
+        return obj.config.get("state") or "-"
 
     @admin.action(description="Sync templates now (for the channel's account)")
     def sync_templates(self, request, queryset):

@@ -49,6 +49,7 @@ def sandbox(settings, live_server):
     settings.SANDBOX_ENABLED = True
     settings.PUBLIC_BASE_URL = live_server.url
     settings.GRAPH_API_BASE_URL = f"{live_server.url}/sandbox/graph"
+    settings.WAZZUP_API_BASE_URL = f"{live_server.url}/sandbox/wazzup"
     settings.SANDBOX_STATUS_DELAY = 0.05
     return live_server.url
 

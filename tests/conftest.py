@@ -30,7 +30,8 @@ def live_traffic_stopped():
     # live-server thread, with its database connection, open past the end of the session.
     yield
     from messaging import http
-    from messaging.sandbox import emulator
+    from messaging.sandbox import emulator, wazzup
 
     emulator.reset()
+    wazzup.reset()
     http.session_close()

@@ -38,7 +38,9 @@ def test_sandbox_lines_answer_outside_the_window_from_the_start(capsys):
 
     call_command("demo_data")
     call_command("demo_data")
-    channels = list(Channel.objects.select_related("utility_template"))
+    channels = list(
+        Channel.objects.filter(provider="whatsapp_cloud").select_related("utility_template")
+    )
     assert len(channels) == 2
     for channel in channels:
         assert channel.auto_create_tickets
@@ -72,3 +74,18 @@ def test_the_demo_has_a_username_customer_the_sandbox_writes_as():
         assert row.address == emulator.customer(sub, "sofia.dolci").user_id
     finally:
         emulator.reset()
+
+
+def test_the_demo_has_a_sandbox_wazzup_account_with_whatsapp_and_telegram(capsys):
+    from integrations.models import IntegrationAccount
+    from messaging.models import Channel
+
+    call_command("demo_data")
+    call_command("demo_data")
+    account = IntegrationAccount.objects.get(platform="wazzup")
+    assert account.description == "Sandbox Wazzup"
+    channels = Channel.objects.filter(account=account).order_by("name")
+    assert [(c.transport, c.config["state"]) for c in channels] == [
+        ("telegram", "active"),
+        ("whatsapp", "active"),
+    ]

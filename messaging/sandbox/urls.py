@@ -1,6 +1,6 @@
 """Sandbox URLs. Graph paths take no trailing slash, like graph.facebook.com (one is tolerated)."""
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from messaging.sandbox import views
 
@@ -11,6 +11,7 @@ GRAPH = r"^graph/(?P<version>v[0-9.]+)/"
 CHAT = r"^chat/(?P<phone_number_id>[^/]+)/(?P<wa_id>[0-9]+|[a-z0-9._]+)/"
 
 urlpatterns = [
+    path("", include("messaging.sandbox.wazzup_urls")),
     path("", views.index, name="index"),
     re_path(CHAT + r"$", views.chat, name="chat"),
     re_path(CHAT + r"state$", views.chat_state, name="chat_state"),

@@ -197,3 +197,20 @@ def webhook_event_answer(*, event_id: int) -> dict | None:
         settings=event.account.settings, secrets=event.account.secrets
     )
     return provider.answer(results)
+
+
+def account_webhooks_connect(*, account) -> str:
+    """Tell the provider to post to this account's webhook URL. A fresh URL token is stored (and
+    committed) first: the provider tests the URL at once and the test must pass. Not atomic on
+    purpose. Raises ProviderError."""
+    from messaging.webhook_accounts import webhook_url
+
+    provider = provider_class(account.platform)(settings=account.settings, secrets=account.secrets)
+    new = provider.webhook_secrets_new()
+    if new:
+        account.secrets = {**account.secrets, **new}
+        account.save(update_fields=["secrets"])
+        provider = provider_class(account.platform)(
+            settings=account.settings, secrets=account.secrets
+        )
+    return provider.webhooks_subscribe(url=webhook_url(account))
