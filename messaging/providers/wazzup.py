@@ -98,6 +98,8 @@ def chat_type_for(channel_config: Mapping) -> str:
 class WazzupProvider(Provider):
     key = "wazzup"
     label = "Wazzup"
+    # "on": push our users, contacts, deals and funnels to Wazzup (integrations/crm_mirror).
+    setting_fields = ("crm_push",)
     secret_fields = ("api_key", "webhook_token")
     channel_setting_fields = ("transport", "state")
     kept_headers = ()  # the Authorization header is a secret: never stored
@@ -112,9 +114,12 @@ class WazzupProvider(Provider):
 
     @classmethod
     def validate_config(cls, *, settings: Mapping, secrets: Mapping) -> dict[str, str]:
+        errors = {}
         if not str(secrets.get("api_key") or "").strip():
-            return {"api_key": "Required: the API key from Wazzup's Integration with CRM page."}
-        return {}
+            errors["api_key"] = "Required: the API key from Wazzup's Integration with CRM page."
+        if str(settings.get("crm_push") or "") not in ("", "on"):
+            errors["crm_push"] = 'Type "on" to push users, contacts and deals, or leave empty.'
+        return errors
 
     @classmethod
     def capabilities_for(cls, *, channel_config: Mapping) -> Capabilities:

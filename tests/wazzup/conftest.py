@@ -89,7 +89,7 @@ def wz_post(client, wz_account, django_capture_on_commit_callbacks):
 
 @pytest.fixture
 def wazzup_api():
-    with responses.RequestsMock() as mocked:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
         yield mocked
 
 
