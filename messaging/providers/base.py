@@ -471,6 +471,23 @@ class Provider:
         """Call the platform with the stored credentials; return what it said, or raise."""
         raise NotImplementedError
 
+    # Optional: a chat window the provider serves for one of our users (Wazzup's iframe).
+    has_chat_window: ClassVar[bool] = False
+
+    def chat_window_url(
+        self,
+        *,
+        user_id: str,
+        user_name: str,
+        chats: tuple[Address, ...] = (),
+        name: str = "",
+        channel_external_id: str = "",
+    ) -> str:
+        """A fresh, short-lived link to the provider's chat window for this user: all their
+        chats, or (with `chats`) one client's, opened on `channel_external_id` when given. Never
+        stored: asked for on every opening."""
+        raise NotImplementedError
+
     # Optional: providers whose account holds many channels, and that are told where to post.
     lists_channels: ClassVar[bool] = False  # implements channels_list
     subscribes_webhooks: ClassVar[bool] = False  # implements webhooks_subscribe

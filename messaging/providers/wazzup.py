@@ -32,7 +32,13 @@ from messaging.providers.base import (
     WebhookItem,
     WebhookRejected,
 )
-from messaging.providers.wazzup_parse import ACTIVE_STATE, contact_wire, deal_wire, parse_body
+from messaging.providers.wazzup_parse import (
+    ACTIVE_STATE,
+    address_chat,
+    contact_wire,
+    deal_wire,
+    parse_body,
+)
 from messaging.webhook_request import WebhookRequest
 
 TOKEN_PARAMETER = "key"  # noqa: S105 (the query parameter's name, not a secret)
@@ -111,6 +117,7 @@ class WazzupProvider(Provider):
     capabilities = DEFAULT_CAPABILITIES
     lists_channels = True
     subscribes_webhooks = True
+    has_chat_window = True
 
     @classmethod
     def validate_config(cls, *, settings: Mapping, secrets: Mapping) -> dict[str, str]:
@@ -255,6 +262,27 @@ class WazzupProvider(Provider):
             content=response.content,
             mime_type=response.headers.get("Content-Type", "").split(";")[0],
         )
+
+    def chat_window_url(
+        self,
+        *,
+        user_id: str,
+        user_name: str,
+        chats: tuple = (),
+        name: str = "",
+        channel_external_id: str = "",
+    ) -> str:
+        """POST /v3/iframe (section 8): scope "card" with the client's chats, else "global"."""
+        body = {"user": {"id": user_id, "name": user_name or user_id}, "scope": "global"}
+        filters = [chat for chat in map(address_chat, chats) if chat]
+        if filters:
+            body["scope"] = "card"
+            body["filter"] = [{**chat, "name": name} if name else chat for chat in filters]
+            chat_type = chat_type_for(self.channel_config)
+            active = next((c for c in filters if c["chatType"] == chat_type), None)
+            if channel_external_id and active:
+                body["activeChat"] = {"channelId": channel_external_id, **active}
+        return self.iframe_url(body=body)
 
     def iframe_url(self, *, body: dict) -> str:
         """A fresh chat-window link (section 8): never stored, fetched per opening."""

@@ -8,6 +8,7 @@ from django.apps import apps
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -96,11 +97,29 @@ def iframe(request, acc, body):
     return JsonResponse(wazzup.iframe_link(acc, body, base))
 
 
+@xframe_options_exempt  # shown inside Switchboard's page, as Wazzup's own window is
 @sandbox_only
 def iframe_page(request, token):
     """What Wazzup's chat window would show: here, the request it was opened with."""
     opened = wazzup.iframe_request(token)
-    return render(request, "sandbox/wazzup/iframe.html", {"opened": opened, "token": token})
+    chats = [
+        " ".join(
+            str(part)
+            for part in (chat.get("chatType"), chat.get("chatId") or chat.get("username"))
+            if part
+        )
+        + (f" {chat['name']}" if chat.get("name") else "")
+        for chat in (opened or {}).get("filter") or []
+        if isinstance(chat, dict)
+    ]
+    user = (opened or {}).get("user") or {}
+    context = {
+        "opened": opened,
+        "user_name": user.get("name") or user.get("id", ""),
+        "scope": (opened or {}).get("scope", ""),
+        "chats": chats,
+    }
+    return render(request, "sandbox/wazzup/iframe.html", context)
 
 
 # The page where a person plays the customer, or the agent on their phone
