@@ -7,7 +7,7 @@ import json
 import pytest
 import responses
 
-from accounts.models import Role, User
+from accounts.models import Role
 from crm.models import Contact
 from integrations.models import IntegrationAccount
 from messaging.models import Channel, Conversation
@@ -70,13 +70,8 @@ def wazzup_world(sandbox):
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_the_inbox_buttons_open_the_window_for_the_current_user(page_for, wazzup_world):
-    channel, contact, conversation = wazzup_world
-    manager = User.objects.create_user(
-        username="marta", password="pw", is_staff=True, first_name="Marta"
-    )
-    from accounts.models import AgentProfile
-
-    AgentProfile.objects.create(user=manager, role=Role.MANAGER)
+    conversation = wazzup_world[2]
+    manager = make_agent("marta", role=Role.MANAGER)
     page = page_for(manager)
     page.click("#chat-window-link:text-is('Wazzup chat')")
     frame = page.frame_locator("#chat-window")
