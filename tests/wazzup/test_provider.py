@@ -236,3 +236,17 @@ def test_a_lost_answer_is_retried_with_the_same_crm_message_id(wz_whatsapp):
     message_deliver(message_id=message.pk)
     message.refresh_from_db()
     assert message.status == "queued"  # retried, not parked as "outcome unknown"
+
+
+@responses.activate
+def test_the_hourly_sync_job_imports_channels_and_refreshes_states(wz_whatsapp):
+    from integrations.services import templates_sync_all
+
+    channels = fixture_json("channels.json")
+    channels[0]["state"] = "qr"  # the WhatsApp number must be scanned again
+    responses.get(f"{API}/channels", json=channels)
+    report = templates_sync_all()
+    assert (report.counts["channels_created"], report.counts["channels_updated"]) == (3, 1)
+    wz_whatsapp.refresh_from_db()
+    assert (wz_whatsapp.config["state"], wz_whatsapp.is_healthy) == ("qr", False)
+    assert "qr" in wz_whatsapp.last_error
