@@ -250,3 +250,26 @@ def test_the_hourly_sync_job_imports_channels_and_refreshes_states(wz_whatsapp):
     wz_whatsapp.refresh_from_db()
     assert (wz_whatsapp.config["state"], wz_whatsapp.is_healthy) == ("qr", False)
     assert "qr" in wz_whatsapp.last_error
+
+
+@responses.activate
+def test_a_document_goes_out_by_its_temporary_link_as_content_uri(wz_whatsapp, settings, tmp_path):
+    from django.core.files.base import ContentFile
+
+    from messaging.documents import document_send
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    contact = Contact.objects.create(phone="+447700900123", name="Olivia")
+    Conversation.objects.create(channel=wz_whatsapp, contact=contact)
+    responses.post(f"{API}/message", json=fixture_json("send_ok.json"), status=201)
+    message = document_send(
+        channel=wz_whatsapp,
+        contact=contact,
+        file=ContentFile(b"%PDF-1.4 label", name="label.pdf"),
+        caption="Your label",
+    )
+    message_deliver(message_id=message.pk)
+    sent = json.loads(responses.calls[0].request.body)
+    assert sent["contentUri"].startswith(settings.PUBLIC_BASE_URL + "/")
+    assert "text" not in sent  # Wazzup takes text or contentUri, never both
+    assert Message.objects.get(pk=message.pk).status == "sent"
