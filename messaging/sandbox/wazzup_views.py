@@ -3,6 +3,7 @@ and the agent on their phone (see wazzup.py for the rules)."""
 
 import functools
 import json
+from urllib.parse import urlencode
 
 from django.apps import apps
 from django.http import HttpResponse, JsonResponse
@@ -203,7 +204,7 @@ def act(request):
             said = f"Switchboard answered {status}: contact {answer and answer.get('id')}"
     except wazzup.ApiError as exc:
         said = f"{exc.code}: {exc.description}"
-    query = f"?account={account.pk}&channel={channel_id}&chat={chat_id}&name={name}"
+    query = {"account": account.pk, "channel": channel_id, "chat": chat_id, "name": name}
     if said:
-        query += f"&said={said}"
-    return redirect(reverse("sandbox:wazzup_index") + query)
+        query["said"] = said
+    return redirect(reverse("sandbox:wazzup_index") + "?" + urlencode(query))
