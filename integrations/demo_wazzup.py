@@ -12,6 +12,8 @@ from messaging.sandbox.wazzup import TELEGRAM_CHANNEL_ID, WHATSAPP_CHANNEL_ID
 
 SANDBOX_WAZZUP_ACCOUNT = {
     "description": "Sandbox Wazzup",
+    # Agents, contacts and deals are pushed to the sandbox, whose page then offers the agents.
+    "settings": {"crm_push": "on"},
     "secrets": {"api_key": "sandbox-wazzup-key", "webhook_token": "sandbox-wazzup-token"},
 }
 SANDBOX_WAZZUP_CHANNELS = [
@@ -38,7 +40,10 @@ def demo_wazzup_load(*, pipeline: Pipeline, stage: Stage) -> list[Channel]:
     account, _ = IntegrationAccount.objects.get_or_create(
         description=SANDBOX_WAZZUP_ACCOUNT["description"],
         platform=WazzupProvider.key,
-        defaults={"secrets": SANDBOX_WAZZUP_ACCOUNT["secrets"]},
+        defaults={
+            "settings": SANDBOX_WAZZUP_ACCOUNT["settings"],
+            "secrets": SANDBOX_WAZZUP_ACCOUNT["secrets"],
+        },
     )
     channels = []
     for spec in SANDBOX_WAZZUP_CHANNELS:
