@@ -19,6 +19,7 @@ INBOUND_HANDLERS: list[str] = [
 # After an echo is stored: a message an agent wrote outside Switchboard (their phone, the
 # provider's own app), stored as outbound by that agent. It counts as the agent's reply.
 ECHO_HANDLERS: list[str] = [
+    "tickets.handlers.ticket_on_echo",
     "tickets.routing.route_on_echo",
 ]
 

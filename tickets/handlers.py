@@ -1,9 +1,14 @@
 """The tickets step of the inbound pipeline (registered in messaging/pipeline.py)."""
 
-from tickets.services import ticket_message_receive
+from tickets.services import ticket_echo_receive, ticket_message_receive
 
 
 def ticket_on_inbound(*, message, conversation_created: bool) -> None:
     # Whether the conversation is new does not matter: a new conversation of a contact with an
     # open ticket joins that ticket, and one whose ticket closed gets a new one.
     ticket_message_receive(message=message)
+
+
+def ticket_on_echo(*, message, conversation_created: bool) -> None:
+    # An agent's message from outside Switchboard is their comment on the open ticket.
+    ticket_echo_receive(message=message)

@@ -15,7 +15,7 @@ from messaging.models import Channel, Message, RoutingMode
 from messaging.sandbox import wazzup as emulator
 from messaging.services.provider_items import account_channels_import, account_webhooks_connect
 from tests.wazzup.conftest import make_agent
-from tickets.models import Ticket
+from tickets.models import Ticket, TicketComment
 from tickets.routing import conversation_reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -113,6 +113,7 @@ def test_a_wazzup_whatsapp_client_gets_a_lead_deal_ticket_reply_and_echo(sandbox
         lambda: Message.objects.filter(text="Sent you the tracking link from my phone").first()
     )
     assert (echo.direction, echo.sent_by, echo.conversation) == ("out", anna, conversation)
+    assert TicketComment.objects.get(message=echo).ticket == conversation.ticket
     page = requests.get(
         f"{sandbox}/sandbox/wazzup/?account={account.pk}&channel={whatsapp.external_id}"
         "&chat=447700900999",

@@ -7,6 +7,7 @@ from crm.models import Contact, ContactAddress
 from messaging.models import Channel, Conversation, Message, WebhookEvent
 from tests.messaging.webhook_cases import ProviderWebhookCases
 from tests.wazzup.conftest import FIXTURES, TOKEN, WHATSAPP_CHANNEL, make_agent
+from tickets.models import TicketComment
 
 
 def only_message(**expected):
@@ -144,6 +145,15 @@ def test_an_echo_is_an_outbound_message_by_its_author_and_claims_the_client(wz_p
     # The echo is the agent's reply: the first responder claims the new client.
     assert conversation.assignee == anna
     assert Contact.objects.get().responsible == anna
+    # ...and their public comment on the client's ticket, which now waits for the customer.
+    comment = TicketComment.objects.get(message=echo)
+    assert (comment.author, comment.author_kind, comment.text) == (
+        anna,
+        "staff",
+        "Hi Olivia, I am looking into it from my phone.",
+    )
+    assert comment.ticket == conversation.ticket
+    assert comment.ticket.status == "waiting_for_response"
 
 
 def test_an_echo_by_an_unknown_author_is_stored_without_one(wz_post, wa):
