@@ -11,8 +11,10 @@ from django.utils.module_loading import import_string
 
 INBOUND_HANDLERS: list[str] = [
     "tickets.handlers.ticket_on_inbound",
-    # Keep routing last: it reads the ticket the steps before may have linked.
+    # Routing reads the ticket the steps before may have linked.
     "tickets.routing.route_on_inbound",
+    # After routing: a new client and their agent are pushed to CRM mirrors (Wazzup).
+    "integrations.services.crm_mirror.crm_mirror_on_message",
 ]
 
 
@@ -21,6 +23,7 @@ INBOUND_HANDLERS: list[str] = [
 ECHO_HANDLERS: list[str] = [
     "tickets.handlers.ticket_on_echo",
     "tickets.routing.route_on_echo",
+    "integrations.services.crm_mirror.crm_mirror_on_message",
 ]
 
 # Answers a provider's request to create a contact or a deal now (`ContactCreateRequest`,

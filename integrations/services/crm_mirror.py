@@ -12,9 +12,11 @@ The push is on for an account whose `crm_push` setting is "on".
 """
 
 import logging
+import time
 from collections import Counter
 
 from django.conf import settings
+from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
@@ -45,11 +47,38 @@ def crm_mirror_accounts():
     ).order_by("pk")
 
 
-def crm_mirrors_push_soon(**_kwargs) -> None:
-    """Signal receiver: something a mirror shows changed; push once the change is committed."""
-    if not crm_mirror_accounts().exists():
+# Whether any account mirrors our CRM, remembered for a few seconds per process: the check runs
+# on the inbound path (after every message) and on every save of what a mirror shows.
+MIRRORS_CHECK_SECONDS = 10
+_mirrors_known: list = [0.0, False]  # [checked at (monotonic), any mirror]
+
+
+def _mirrors_exist() -> bool:
+    now = time.monotonic()
+    if now - _mirrors_known[0] > MIRRORS_CHECK_SECONDS:
+        _mirrors_known[:] = [now, crm_mirror_accounts().exists()]
+    return _mirrors_known[1]
+
+
+def crm_mirrors_forget(**_kwargs) -> None:
+    _mirrors_known[:] = [0.0, False]
+
+
+def crm_mirrors_push_soon(**kwargs) -> None:
+    """Signal receiver: something a mirror shows changed; push once the change is committed. A
+    contact address saved again (seen again) changes nothing a mirror shows; a new one does."""
+    if kwargs.get("sender") is ContactAddress and not kwargs.get("created", True):
+        return
+    if not _mirrors_exist():
         return
     after_commit(lambda: task_wake(PUSH_TASK, flag=PUSH_FLAG), what="CRM mirror push")
+
+
+def crm_mirror_on_message(*, message, conversation_created: bool) -> None:
+    """Inbound and echo pipeline step: a new client's contact (written in bulk, no signal), a
+    claim or an assignment (conditional UPDATEs) may have changed what a mirror shows."""
+    if conversation_created or message.sent_by_id is not None:
+        crm_mirrors_push_soon()
 
 
 def crm_mirrors_push() -> dict:
@@ -130,8 +159,9 @@ def _pipelines() -> list[PipelineRecord]:
     ]
 
 
-def _changed(model, account, object_type):
-    """Rows never pushed, refused last time, or changed since their last push."""
+def _changed(model, account, object_type, *, touched=None):
+    """Rows never pushed, refused last time, or changed since their last push. `touched(row)`
+    is the latest change of what belongs to the row (a contact's newest address)."""
     links = ExternalLink.objects.filter(account=account, object_type=object_type)
     fresh = {
         link.local_id: link.synced_at
@@ -139,13 +169,20 @@ def _changed(model, account, object_type):
     }
     for row in model.objects.order_by("pk").iterator(chunk_size=500):
         synced_at = fresh.get(row.pk)
-        if synced_at is None or row.updated_at > synced_at:
+        changed_at = max(row.updated_at, touched(row)) if touched else row.updated_at
+        if synced_at is None or changed_at > synced_at:
             yield row
 
 
 def _contacts_changed(*, account, known_users, stats) -> list[ContactRecord]:
+    newest_address = dict(
+        ContactAddress.objects.values("contact_id")
+        .annotate(at=Max("first_seen_at"))
+        .values_list("contact_id", "at")
+    )
     records = []
-    for contact in _changed(Contact, account, LinkedObject.CONTACT):
+    touched = lambda contact: newest_address.get(contact.pk) or contact.updated_at  # noqa: E731
+    for contact in _changed(Contact, account, LinkedObject.CONTACT, touched=touched):
         record = contact_mirror_record(contact)
         if not record.addresses:
             stats["contacts_skipped_no_chat"] += 1

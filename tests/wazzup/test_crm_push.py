@@ -341,3 +341,22 @@ def test_no_push_without_the_setting(crm, wazzup_api, django_capture_on_commit_c
     with django_capture_on_commit_callbacks(execute=True):
         Contact.objects.create(phone="+447700900778", name="Quiet")
     assert len(wazzup_api.calls) == 0
+
+
+def test_a_new_client_routed_from_a_webhook_is_pushed_with_their_agent(
+    wz_post, wz_whatsapp, wazzup_ok, settings
+):
+    from messaging.models import RoutingMode
+
+    settings.REDIS_URL = ""
+    wz_whatsapp.account.settings = {"crm_push": "on"}
+    wz_whatsapp.account.save()
+    wz_whatsapp.routing_mode = RoutingMode.ROUND_ROBIN
+    wz_whatsapp.save()
+    igor = make_agent("igor", channels=[wz_whatsapp])
+    wz_post("webhook_messages.json")
+    contact = Contact.objects.get()
+    assert contact.responsible == igor
+    pushed = [c for body in posted(wazzup_ok, "contacts") for c in body]
+    assert pushed[-1]["id"] == str(contact.pk)
+    assert pushed[-1]["responsibleUserId"] == str(igor.pk)
