@@ -116,7 +116,9 @@ class WazzupCrmMirror:
             outcome.refused.update(refused)
             rest = [record for record in batch if record.id not in refused]
             if rest:
-                # The batch was refused as a whole for these records: the others go again.
+                # (I) The reference does not say whether Wazzup stored the valid records of a
+                # refused batch; assuming it refused the whole batch, the others go again (an
+                # upsert by id, so sending one twice is harmless).
                 self._push_batch(route, rest, outcome)
             return
         outcome.sent.extend(record.id for record in batch)
