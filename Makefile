@@ -13,6 +13,7 @@ run: export GRAPH_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/graph
 run: export TWILIO_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/twilio/api
 run: export TWILIO_CONTENT_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/twilio/content
 run: export TELEGRAM_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/telegram
+run: export WAZZUP_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/wazzup
 
 .PHONY: run test bench lint format clean browser-deps
 

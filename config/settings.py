@@ -163,6 +163,8 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rs
 
 # WhatsApp Cloud API. Point GRAPH_API_BASE_URL at the sandbox to run without Meta.
 GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.facebook.com").rstrip("/")
+# Wazzup API v3 (the path /v3/ is added by the provider). The sandbox in `make run` and tests.
+WAZZUP_API_BASE_URL = env.str("WAZZUP_API_BASE_URL", default="https://api.wazzup24.com").rstrip("/")
 GRAPH_API_VERSION = env.str("GRAPH_API_VERSION", default="v23.0")
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
 # Twilio: the 2010-04-01 REST API and the Content API. Point both at the sandbox to run without

@@ -19,6 +19,7 @@ from crm.services import contact_get_or_create_by_addresses
 from integrations.demo_services import demo_services_load
 from integrations.demo_telegram import demo_telegram_load
 from integrations.demo_twilio import demo_twilio_load
+from integrations.demo_wazzup import demo_wazzup_load
 from integrations.models import IntegrationAccount
 from messaging.models import Channel, RoutingMode
 from messaging.providers.whatsapp_cloud import WhatsAppCloudProvider
@@ -94,6 +95,7 @@ def demo_data_load() -> list[DemoLogin]:
     pipeline, first_stage = _sales_pipeline_load()
     channels = _sandbox_channels_load(pipeline=pipeline, stage=first_stage)
     channels.append(demo_telegram_load(pipeline=pipeline, stage=first_stage))
+    channels += demo_wazzup_load(pipeline=pipeline, stage=first_stage)
     username, name = USERNAME_CONTACT
     user_id = user_id_for(SANDBOX_ACCOUNT["settings"]["waba_id"], username)
     contact_get_or_create_by_addresses(

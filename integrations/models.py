@@ -144,6 +144,10 @@ class JobRun(models.Model):
 class LinkedObject(models.TextChoices):
     CONTACT = "contact", "Contact"
     COMPANY = "company", "Company"
+    # Pushed to a platform that mirrors our CRM (Wazzup): agents, deals and funnels too.
+    USER = "user", "User"
+    DEAL = "deal", "Deal"
+    PIPELINE = "pipeline", "Pipeline"
 
 
 class ExternalLink(models.Model):
@@ -162,6 +166,9 @@ class ExternalLink(models.Model):
     )
     remote_modified_at = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
+    # Why the platform refused the last push of this record (its field errors); "" when it took
+    # it. A refused record is pushed again by the next run.
+    push_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -403,3 +410,15 @@ class BusinessEvent(models.Model):
 
     def __str__(self):
         return f"{self.type or 'event'} {self.external_id} ({self.state})"
+
+
+class RequestWindow(models.Model):
+    """A request budget shared by every process when there is no Redis: `count` requests were
+    made in the fixed window that started at `window` (seconds since the epoch)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    window = models.BigIntegerField(default=0)
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.name}: {self.count} in window {self.window}"

@@ -15,3 +15,11 @@ def sync_job_run(job_id: int, manual: bool = False) -> str:
         # Another worker holds the job, or it was stopped meanwhile: nothing to do.
         return str(exc)
     return run.outcome
+
+
+def crm_mirrors_push() -> dict:
+    """After a CRM change is committed: push it to the platforms that mirror our CRM."""
+    from messaging.queueing import task_wake_clear
+
+    task_wake_clear(flag="crm-mirror")
+    return services.crm_mirrors_push()

@@ -90,6 +90,8 @@ class ChannelAdmin(ChannelConnectAdminMixin, admin.ModelAdmin):
         "external_id",
         "account",
         "service",
+        "transport",
+        "provider_state",
         "is_healthy",
         "error",
     )
@@ -123,6 +125,11 @@ class ChannelAdmin(ChannelConnectAdminMixin, admin.ModelAdmin):
     @admin.display(description="Last error")
     def error(self, obj):
         return (obj.last_error or "")[:80]
+
+    @admin.display(description="State at the provider")
+    def provider_state(self, obj):
+        # Providers that report a channel's state (Wazzup: active, qr, notEnoughMoney...).
+        return obj.config.get("state") or "-"
 
     @admin.action(description="Sync templates now (for the channel's account)")
     def sync_templates(self, request, queryset):

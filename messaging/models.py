@@ -16,6 +16,10 @@ class Transport(models.TextChoices):
     TELEGRAM = "telegram", "Telegram"
     INSTAGRAM = "instagram", "Instagram"
     SMS = "sms", "SMS"
+    VIBER = "viber", "Viber"
+    VK = "vk", "VK"
+    AVITO = "avito", "Avito"
+    MAX = "max", "MAX"
 
 
 class RoutingMode(models.TextChoices):

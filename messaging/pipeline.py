@@ -11,8 +11,10 @@ from django.utils.module_loading import import_string
 
 INBOUND_HANDLERS: list[str] = [
     "tickets.handlers.ticket_on_inbound",
-    # Keep routing last: it reads the ticket the steps before may have linked.
+    # Routing reads the ticket the steps before may have linked.
     "tickets.routing.route_on_inbound",
+    # After routing: a new client and their agent are pushed to CRM mirrors (Wazzup).
+    "integrations.services.crm_mirror.crm_mirror_on_message",
 ]
 
 
@@ -32,11 +34,35 @@ def edit_pipeline_run(*, message, previous_text: str) -> None:
         handler(message=message, previous_text=previous_text)
 
 
+# After an echo is stored: a message an agent wrote outside Switchboard (their phone, the
+# provider's own app), stored as outbound by that agent. It counts as the agent's reply.
+ECHO_HANDLERS: list[str] = [
+    "tickets.handlers.ticket_on_echo",
+    "tickets.routing.route_on_echo",
+    "integrations.services.crm_mirror.crm_mirror_on_message",
+]
+
+# Answers a provider's request to create a contact or a deal now (`ContactCreateRequest`,
+# `DealCreateRequest`): called as handler(request=..., account=...) inside a transaction, returns
+# the ContactRecord or DealRecord the provider answers with.
+ENTITY_REQUEST_HANDLER = "tickets.new_clients.entity_request_answer"
+
+
 @cache
-def _handlers():
-    return [import_string(path) for path in INBOUND_HANDLERS]
+def _handlers(kind: str = "inbound"):
+    paths = INBOUND_HANDLERS if kind == "inbound" else ECHO_HANDLERS
+    return [import_string(path) for path in paths]
 
 
 def inbound_pipeline_run(*, message, conversation_created: bool) -> None:
     for handler in _handlers():
         handler(message=message, conversation_created=conversation_created)
+
+
+def echo_pipeline_run(*, message, conversation_created: bool) -> None:
+    for handler in _handlers("echo"):
+        handler(message=message, conversation_created=conversation_created)
+
+
+def entity_request_answer(*, request, account):
+    return import_string(ENTITY_REQUEST_HANDLER)(request=request, account=account)

@@ -14,6 +14,8 @@ from django.views.decorators.csrf import csrf_exempt
 from messaging.providers import PROVIDERS
 from messaging.providers.base import WebhookRejected
 from messaging.services import webhook_event_store
+from messaging.services.inbound import webhook_event_find
+from messaging.services.provider_items import webhook_event_answer
 from messaging.webhook_accounts import webhook_account
 from messaging.webhook_request import webhook_request_from_django
 
@@ -51,8 +53,9 @@ def webhook(request, provider, account_key):
         rejected = ""
     except WebhookRejected as exc:
         rejected = str(exc) or "Signature rejected."
+    delivery_key = None if rejected else target.provider.dedupe_key(webhook_request)
     try:
-        webhook_event_store(
+        event_id = webhook_event_store(
             provider=provider,
             account=target.account,
             channel=target.channel,
@@ -60,7 +63,7 @@ def webhook(request, provider, account_key):
             headers=webhook_request.headers,
             query=request.META.get("QUERY_STRING", ""),
             rejected_reason=rejected,
-            delivery_key=None if rejected else target.provider.dedupe_key(webhook_request),
+            delivery_key=delivery_key,
         )
     except DatabaseError:
         # Not stored means not acknowledged: providers retry (Meta for days), so nothing is lost.
@@ -68,7 +71,31 @@ def webhook(request, provider, account_key):
         return _unavailable()
     if rejected:
         return HttpResponseForbidden(rejected)
+    if target.provider.needs_answer(webhook_request):
+        return _answer(target, webhook_request, event_id=event_id, delivery_key=delivery_key)
     return HttpResponse(type(target.provider).webhook_ack_body)
+
+
+def _answer(target, webhook_request, *, event_id, delivery_key) -> HttpResponse:
+    """The stored event processed now, answered with what the provider waits for (a created
+    contact or deal). A repeated request is answered from its first event."""
+    if event_id is None:
+        event_id = webhook_event_find(
+            provider=target.account.platform,
+            account=target.account,
+            channel=target.channel,
+            body=webhook_request.body,
+            delivery_key=delivery_key,
+        )
+    try:
+        body = webhook_event_answer(event_id=event_id) if event_id else None
+    except Exception:
+        # Stored already: the drain processes it; the provider gets no entity this time.
+        logger.exception("webhook event %s could not be answered", event_id)
+        return _unavailable()
+    if body is None:
+        return HttpResponse("OK")
+    return JsonResponse(body)
 
 
 def webhook_urlpatterns() -> list:

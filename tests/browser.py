@@ -52,6 +52,7 @@ def sandbox(settings, live_server):
     settings.TWILIO_API_BASE_URL = f"{live_server.url}/sandbox/twilio/api"
     settings.TWILIO_CONTENT_API_BASE_URL = f"{live_server.url}/sandbox/twilio/content"
     settings.TELEGRAM_API_BASE_URL = f"{live_server.url}/sandbox/telegram"
+    settings.WAZZUP_API_BASE_URL = f"{live_server.url}/sandbox/wazzup"
     settings.SANDBOX_STATUS_DELAY = 0.05
     return live_server.url
 

@@ -30,8 +30,9 @@ def live_traffic_stopped():
     # live-server thread, with its database connection, open past the end of the session.
     yield
     from messaging import http
-    from messaging.sandbox import emulator, telegram
+    from messaging.sandbox import emulator, telegram, wazzup
 
     emulator.reset()
     telegram.reset()
+    wazzup.reset()
     http.session_close()

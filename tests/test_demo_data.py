@@ -108,3 +108,18 @@ def test_the_demo_bot_is_connected_to_the_sandbox(settings, client):
     assert sandbox_bot.webhook_secret == bot.secrets["webhook_secret"]
     page = client.get("/sandbox/telegram/").content.decode()
     assert "Sandbox helpdesk bot (@sandbox_helpdesk_bot)" in page
+
+
+def test_the_demo_has_a_sandbox_wazzup_account_with_whatsapp_and_telegram(capsys):
+    from integrations.models import IntegrationAccount
+    from messaging.models import Channel
+
+    call_command("demo_data")
+    call_command("demo_data")
+    account = IntegrationAccount.objects.get(platform="wazzup")
+    assert account.description == "Sandbox Wazzup"
+    channels = Channel.objects.filter(account=account).order_by("name")
+    assert [(c.transport, c.config["state"]) for c in channels] == [
+        ("telegram", "active"),
+        ("whatsapp", "active"),
+    ]

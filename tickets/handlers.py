@@ -1,6 +1,6 @@
 """The tickets step of the inbound pipeline (registered in messaging/pipeline.py)."""
 
-from tickets.services import ticket_message_receive
+from tickets.services import ticket_echo_receive, ticket_message_receive
 from tickets.services_edits import ticket_message_edited
 
 
@@ -12,3 +12,8 @@ def ticket_on_inbound(*, message, conversation_created: bool) -> None:
 
 def ticket_on_edit(*, message, previous_text: str) -> None:
     ticket_message_edited(message=message, previous_text=previous_text)
+
+
+def ticket_on_echo(*, message, conversation_created: bool) -> None:
+    # An agent's message from outside Switchboard is their comment on the open ticket.
+    ticket_echo_receive(message=message)

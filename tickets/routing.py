@@ -415,3 +415,36 @@ def conversations_close_due() -> dict:
     round-robin clients to the agents this freed."""
     closed = conversations_close_expired()
     return {"closed": closed, "assigned": routing_queue_drain() if closed else 0}
+
+
+def route_on_echo(*, message, conversation_created: bool) -> None:
+    """Echo pipeline step: a message an agent wrote outside Switchboard (their phone, the
+    provider's app) is their reply, so it claims a new client like a reply from the inbox. An
+    echo without a known author, or one the claim rules refuse, changes no routing."""
+    if message.sent_by_id is None:
+        return
+    conversation = message.conversation
+    if conversation.status != OPEN:
+        return
+    try:
+        with transaction.atomic():
+            conversation_claim(conversation=_fresh(conversation), user=message.sent_by)
+    except ConversationTaken:
+        logger.info("echo %s: the client is someone else's; routing unchanged", message.pk)
+
+
+@transaction.atomic
+def conversation_route_new(*, conversation: Conversation) -> None:
+    """Route a conversation as its first inbound message would, unless it is routed already
+    (a concurrent message got there first): read again under the channel lock."""
+    _lock_channel(conversation.channel)
+    conversation = Conversation.objects.select_related("contact__responsible", "channel").get(
+        pk=conversation.pk
+    )
+    if conversation.status != OPEN or conversation.assignee_id:
+        return
+    if conversation.contact.responsible_id is None and (
+        conversation.channel.routing_mode != RoutingMode.ROUND_ROBIN
+    ):
+        return  # first responder: the first reply decides
+    _route(conversation)

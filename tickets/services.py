@@ -429,3 +429,28 @@ def channel_helpdesk_defaults_apply(
     for name, value in changes.items():
         setattr(channel, name, value)
     return template
+
+
+def ticket_echo_receive(*, message: Message) -> TicketComment | None:
+    """An echo (an agent wrote to the customer outside Switchboard: their phone, the provider's
+    app) joins the conversation's open ticket as that agent's public comment, as a reply from
+    the ticket would; the ticket then waits for the customer."""
+    conversation = message.conversation
+    ticket = conversation.ticket
+    if ticket is None or ticket.status == TicketStatus.CLOSED:
+        ticket = ticket_open_of_contact(contact=conversation.contact)
+    if ticket is None:
+        return None
+    conversation_ticket_link(conversation_id=conversation.pk, ticket=ticket)
+    comment = TicketComment.objects.create(
+        ticket=ticket,
+        author=message.sent_by,
+        author_kind=TicketComment.AuthorKind.STAFF,
+        text=message_as_text(message),
+        message=message,
+        created_at=message_time(message),
+    )
+    Ticket.objects.filter(pk=ticket.pk).update(
+        status=TicketStatus.WAITING_FOR_RESPONSE, updated_at=timezone.now()
+    )
+    return comment

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tickets import views
+from tickets import chat_window_views, views
 
 app_name = "inbox"
 
@@ -15,4 +15,5 @@ urlpatterns = [
     path("c/<int:pk>/transfer", views.conversation_transfer_view, name="transfer"),
     path("c/<int:pk>/close", views.conversation_close_view, name="close"),
     path("m/<int:pk>/media", views.message_media, name="media"),
+    path("chat-window/", chat_window_views.chat_window_view, name="chat-window"),
 ]

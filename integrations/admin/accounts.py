@@ -6,6 +6,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from integrations.admin.provider_accounts import provider_account_context, provider_account_urls
 from integrations.models import IntegrationAccount
 from integrations.platforms import platform_choices, platform_class, platform_keys
 from integrations.selectors import account_dependents
@@ -78,8 +79,14 @@ class IntegrationAccountAdmin(admin.ModelAdmin):
         view = self.admin_site.admin_view(self.verify_view)
         return [
             path("<int:object_id>/verify/", view, name="integrations_account_verify"),
+            *provider_account_urls(self),
             *super().get_urls(),
         ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        account = IntegrationAccount.objects.filter(pk=object_id).first()
+        extra_context = {**(extra_context or {}), **provider_account_context(account)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def verify_view(self, request, object_id):
         """The per-account "Verify credentials" button: POST only, the result as a message."""

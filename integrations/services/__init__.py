@@ -8,6 +8,7 @@ from integrations.services.accounts import (
     account_verify_credentials,
     secrets_rotate,
 )
+from integrations.services.crm_mirror import account_crm_push, crm_mirrors_push
 from integrations.services.customers import RecordSendRefused, customers_sync, record_send
 from integrations.services.jobs import (
     JobRefused,
@@ -33,10 +34,12 @@ __all__ = [
     "RecordSendRefused",
     "ScheduleInvalid",
     "account_contact_link",
+    "account_crm_push",
     "account_save",
     "account_set_active",
     "account_verify_credentials",
     "conversations_close",
+    "crm_mirrors_push",
     "customers_sync",
     "job_reset",
     "job_run_enqueue",

@@ -36,6 +36,7 @@ from integrations.models import (
 )
 from integrations.platforms import platform_client
 from integrations.services.jobs import JobReport
+from messaging.http import RemoteError
 
 logger = logging.getLogger(__name__)
 
@@ -88,10 +89,34 @@ def customers_sync(*, job: SyncJob, run: JobRun | None = None, now=None) -> JobR
         report.note(f"{account}: {summary}.")
         for error in errors:
             report.fail(f"{account}: {error}")
+    ran += _crm_mirrors_sync(report=report, per_account=per_account)
     report.counts["since"] = since.isoformat(timespec="seconds")
     report.counts["accounts"] = per_account
     report.skipped = ran == 0
     return report
+
+
+def _crm_mirrors_sync(*, report: JobReport, per_account: dict) -> int:
+    """The platforms that mirror our CRM (Wazzup) get their push in the same job and window."""
+    from integrations.services.crm_mirror import account_crm_push, crm_mirror_accounts
+
+    ran = 0
+    for account in crm_mirror_accounts():
+        ran += 1
+        try:
+            stats, errors = account_crm_push(account=account)
+        except RemoteError as exc:  # a provider's or a connector's
+            report.fail(f"{account}: {exc.message}")
+            per_account[account.description] = {"error": exc.message}
+            continue
+        per_account[account.description] = dict(stats)
+        report.note(
+            f"{account}: pushed "
+            + (", ".join(f"{k} {v}" for k, v in sorted(stats.items())) or "nothing")
+        )
+        for error in errors:
+            report.fail(f"{account}: {error}")
+    return ran
 
 
 def account_customers_sync(

@@ -9,6 +9,7 @@ from messaging.services import (
     templates_sync,
     webhook_events_requeue,
 )
+from messaging.services.provider_items import account_channels_import
 from tickets.routing import conversations_close_due
 
 
@@ -41,10 +42,28 @@ def templates_sync_all() -> JobReport:
             if isinstance(value, int):
                 report.add(f"templates_{key}", value)
         report.note(f"{account}: {result}")
+    ran += _channels_refresh(report)
     report.skipped = ran == 0
     if not ran:
         report.note("No active WhatsApp account.")
     return report
+
+
+def _channels_refresh(report: JobReport) -> int:
+    """Accounts whose provider lists its channels (Wazzup): new channels and current states, in
+    the same hourly job as the templates. Returns how many accounts ran."""
+    listing = [key for key in PROVIDERS if PROVIDERS.get(key).lists_channels]
+    ran = 0
+    for account in IntegrationAccount.objects.filter(platform__in=listing, is_active=True):
+        ran += 1
+        try:
+            created, updated = account_channels_import(account=account)
+        except ProviderError as exc:
+            report.fail(f"{account}: {exc.message}")
+            continue
+        report.add("channels_created", created)
+        report.add("channels_updated", updated)
+    return ran
 
 
 def messaging_redrive() -> JobReport:

@@ -17,6 +17,7 @@ PROVIDERS = Registry(
         "whatsapp_cloud": "messaging.providers.whatsapp_cloud.WhatsAppCloudProvider",
         "twilio": "messaging.providers.twilio.TwilioProvider",
         "telegram": "messaging.providers.telegram.TelegramProvider",
+        "wazzup": "messaging.providers.wazzup.WazzupProvider",
     },
     unknown=UnknownProvider,
 )

@@ -132,6 +132,13 @@ class InboundMessage:
     # Something the provider wants answered once the message is stored (a Telegram button tap
     # shows a spinner until its callback query is answered): see `Provider.inbound_acknowledge`.
     acknowledge_id: str = ""
+    # An echo: written by the business side outside Switchboard (an agent's phone, the
+    # provider's own app) and reported so the thread is complete. Stored as an outbound message
+    # by `author_id` (the provider's id of the agent, as we gave it: our user's id) when known;
+    # `addresses` then name the customer it went to.
+    is_echo: bool = False
+    author_id: str = ""
+    author_name: str = ""
 
     def __post_init__(self):
         # A message built with a phone sender only (older providers, tests) is a WhatsApp phone.
@@ -203,9 +210,86 @@ class AddressChange:
     raw: dict = field(default_factory=dict)
 
 
+@dataclass
+class MessageChange:
+    """A message already sent was edited or deleted (by either side). `message` is the message as
+    it reads now, so one we never stored is stored from it."""
+
+    channel_external_id: str
+    provider_message_id: str
+    deleted: bool
+    message: InboundMessage
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass
+class ChannelStateUpdate:
+    """A channel's state at the provider changed (logged out, out of money, back to active).
+    `healthy` says whether it can send; `state` is the provider's word for it, shown as is."""
+
+    channel_external_id: str
+    state: str
+    healthy: bool
+    transport: str = ""  # the provider's transport name, when given
+    display_id: str = ""  # the phone number or username of the channel, when given
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass
+class ContactRecord:
+    """A contact as a provider that acts as our CRM's mirror sees it (Wazzup): our ids, the
+    responsible agent's user id, the messenger addresses, a link back to our page."""
+
+    id: str
+    name: str
+    responsible_id: str
+    addresses: tuple[Address, ...] = ()
+    uri: str = ""
+
+
+@dataclass
+class DealRecord:
+    id: str
+    name: str
+    responsible_id: str
+    contact_ids: tuple[str, ...] = ()
+    closed: bool = False
+    uri: str = ""
+
+
+@dataclass
+class ContactCreateRequest:
+    """The provider asks us to create a contact now and answer with it (`Provider.answer`).
+    `responsible_id` is the user the provider proposes; `by_user` is True when an agent asked
+    for it, False when the provider created it for a new client by itself."""
+
+    addresses: tuple[Address, ...]
+    name: str
+    responsible_id: str = ""
+    by_user: bool = False
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass
+class DealCreateRequest:
+    """The provider asks us to create a deal for these contacts (our ids) and answer with it."""
+
+    contact_ids: tuple[str, ...]
+    responsible_id: str = ""
+    by_user: bool = False
+    raw: dict = field(default_factory=dict)
+
+
+# Items that need an answer in the webhook's own response (`Provider.answer`).
+ANSWERED_ITEMS = (ContactCreateRequest, DealCreateRequest)
+
 WebhookItem = (
     InboundMessage
     | StatusUpdate
+    | MessageChange
+    | ChannelStateUpdate
+    | ContactCreateRequest
+    | DealCreateRequest
     | TemplateStatusUpdate
     | AddressChange
     | MessageEdit
@@ -247,6 +331,20 @@ class OutboundMessage:
     # Where the provider should post this message's statuses, for providers that take a status
     # URL per message (Twilio's StatusCallback): our webhook URL for the account.
     status_url: str = ""
+    author_id: str = ""  # the sending agent's user id, for providers that record the author
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """One channel as the provider lists it (`Provider.channels_list`)."""
+
+    external_id: str
+    transport: str  # messaging.models.Transport value
+    name: str
+    state: str
+    healthy: bool
+    display_id: str = ""
+    config: Mapping = field(default_factory=dict)  # becomes Channel.config
 
 
 @dataclass(frozen=True)
@@ -324,6 +422,7 @@ class ProviderError(RemoteError):
         retry_after: float | None = None,
         credentials_invalid: bool = False,
         per_recipient: bool = False,
+        channel_problem: bool = False,
         raw: dict | None = None,
         unreachable: Address | None = None,
     ):
@@ -338,6 +437,8 @@ class ProviderError(RemoteError):
         self.per_recipient = per_recipient
         # The recipient's address that can no longer be written to (the user blocked the bot).
         self.unreachable = unreachable
+        # The channel itself cannot send (logged out, no money, blocked): mark it unhealthy.
+        self.channel_problem = channel_problem
 
 
 class Provider:
@@ -460,3 +561,48 @@ class Provider:
 
     def inbound_acknowledge(self, *, acknowledge_id: str) -> None:
         """Answer what an inbound message asked to be answered (`acknowledge_id`)."""
+
+    # Optional: a chat window the provider serves for one of our users (Wazzup's iframe).
+    has_chat_window: ClassVar[bool] = False
+
+    def chat_window_url(
+        self,
+        *,
+        user_id: str,
+        user_name: str,
+        chats: tuple[Address, ...] = (),
+        name: str = "",
+        channel_external_id: str = "",
+    ) -> str:
+        """A fresh, short-lived link to the provider's chat window for this user: all their
+        chats, or (with `chats`) one client's, opened on `channel_external_id` when given. Never
+        stored: asked for on every opening."""
+        raise NotImplementedError
+
+    # Optional: providers whose account holds many channels, and that are told where to post.
+    lists_channels: ClassVar[bool] = False  # implements channels_list
+    subscribes_webhooks: ClassVar[bool] = False  # implements webhooks_subscribe
+
+    def channels_list(self) -> list[ChannelInfo]:
+        raise NotImplementedError
+
+    def webhooks_subscribe(self, *, url: str) -> str:
+        """Tell the provider to post to `url` (our webhook URL); the provider adds what it needs to
+        authenticate its posts. Returns what it said, or raises ProviderError."""
+        raise NotImplementedError
+
+    def webhook_secrets_new(self) -> dict:
+        """Secrets to store before `webhooks_subscribe` (a fresh URL token); {} for none."""
+        return {}
+
+    def needs_answer(self, request: WebhookRequest) -> bool:
+        """True when this verified request waits for an answer in the response (a create
+        request): the view then processes its stored event at once (`webhook_event_answer`).
+        Cheap and never raises; False for everything else, which is processed after the
+        acknowledgment as usual."""
+        return False
+
+    def answer(self, items: list) -> dict | None:
+        """The body of the webhook's response once the ANSWERED_ITEMS of one request are applied:
+        `items` are their results (ContactRecord, DealRecord). None: the usual "OK"."""
+        return None

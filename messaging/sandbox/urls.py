@@ -11,6 +11,7 @@ GRAPH = r"^graph/(?P<version>v[0-9.]+)/"
 CHAT = r"^chat/(?P<phone_number_id>[^/]+)/(?P<wa_id>[0-9]+|[a-z0-9._]+)/"
 
 urlpatterns = [
+    path("", include("messaging.sandbox.wazzup_urls")),
     path("", views.index, name="index"),
     path("twilio/", include("messaging.sandbox.twilio_urls")),
     path("telegram/", include("messaging.sandbox.telegram_urls")),

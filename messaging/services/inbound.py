@@ -13,12 +13,15 @@ from django.utils import timezone
 from messaging.models import Channel, Conversation, Message, WebhookEvent
 from messaging.providers import provider_class
 from messaging.providers.base import (
+    ANSWERED_ITEMS,
     REFUSED_CHARACTERS,
     Address,
     AddressChange,
+    ChannelStateUpdate,
     IgnoredItem,
     InboundMessage,
     MalformedPayload,
+    MessageChange,
     MessageEdit,
     StatusUpdate,
     TemplateStatusUpdate,
@@ -112,6 +115,18 @@ _INSERT_ONCE = (
     " VALUES (%s, %s, %s, CURRENT_TIMESTAMP, %s, %s, %s, true, %s, %s, %s, 0)"
     " ON CONFLICT (provider, dedupe_key) DO NOTHING RETURNING id"
 )
+
+
+def webhook_event_find(
+    *, provider: str, account, channel, body: bytes, delivery_key: str | None
+) -> int | None:
+    """The id of the stored event a redelivery repeats."""
+    key = _dedupe_key(body, account=account, channel=channel, delivery_key=delivery_key)
+    return (
+        WebhookEvent.objects.filter(provider=provider, dedupe_key=key)
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def _dedupe_key(body: bytes, *, account, channel, delivery_key: str | None) -> str:
@@ -373,6 +388,12 @@ def _channel_for(external_id: str, *, provider: str, channels: dict) -> Channel:
 
 
 def _item_apply(item, *, account, provider: str, channels: dict) -> None:
+    from messaging.pipeline import entity_request_answer
+    from messaging.services.provider_items import (
+        channel_state_apply,
+        message_change_apply,
+        status_channel_find,
+    )
     from messaging.services.statuses import status_apply
     from messaging.services.templates import template_status_apply
 
@@ -380,9 +401,27 @@ def _item_apply(item, *, account, provider: str, channels: dict) -> None:
         channel = _channel_for(item.channel_external_id, provider=provider, channels=channels)
         message_receive(channel=channel, inbound=item)
     elif isinstance(item, StatusUpdate):
+        with transaction.atomic():
+            if item.channel_external_id:
+                channel = _channel_for(
+                    item.channel_external_id, provider=provider, channels=channels
+                )
+            else:
+                channel = status_channel_find(account=account, update=item)
+            if channel is not None:
+                status_apply(channel=channel, update=item)
+    elif isinstance(item, MessageChange):
         channel = _channel_for(item.channel_external_id, provider=provider, channels=channels)
         with transaction.atomic():
-            status_apply(channel=channel, update=item)
+            message_change_apply(channel=channel, change=item)
+    elif isinstance(item, ChannelStateUpdate):
+        with transaction.atomic():
+            channel_state_apply(account=account, update=item)
+    elif isinstance(item, ANSWERED_ITEMS):
+        # Answered in the webhook's response when it came in; applying it again (a drain, a
+        # reprocess) finds what that made.
+        with transaction.atomic():
+            entity_request_answer(request=item, account=account)
     elif isinstance(item, TemplateStatusUpdate):
         with transaction.atomic():
             template_status_apply(account=account, update=item)

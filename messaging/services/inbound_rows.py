@@ -26,7 +26,7 @@ from crm.identity import (
 )
 from crm.services import SenderIdentity, contacts_get_or_create_by_addresses
 from messaging.models import Channel, Conversation, Message
-from messaging.pipeline import inbound_pipeline_run
+from messaging.pipeline import echo_pipeline_run, inbound_pipeline_run
 from messaging.providers.base import InboundMessage, MessageType
 from messaging.queueing import after_commit
 from messaging.selectors import reaction_key
@@ -70,14 +70,19 @@ def messages_receive(received: list[Received]) -> None:
     conversations, opened = _conversations_get_or_open(pairs)
 
     messages = []
+    authors = _echo_authors(fresh)
     for item, contact in zip(fresh, contacts, strict=True):
         conversation = conversations[item.channel.pk, contact.pk]
         item.message = message_build(
             channel=item.channel, conversation=conversation, inbound=item.inbound
         )
         messages.append(item.message)
-        conversation.last_inbound_at = latest(conversation.last_inbound_at, item.inbound.timestamp)
         conversation.last_message_at = now
+        if item.inbound.is_echo:
+            item.message.sent_by_id = authors.get(item.inbound.author_id)
+            conversation.last_message_status = item.message.status
+            continue
+        conversation.last_inbound_at = latest(conversation.last_inbound_at, item.inbound.timestamp)
         conversation.last_message_status = Message.Status.RECEIVED
     _messages_insert(messages)
     # In arrival order, after every message of the batch is stored: a reaction may follow the
@@ -92,7 +97,10 @@ def messages_receive(received: list[Received]) -> None:
         conversation = item.message.conversation
         created = conversation.pk in opened
         opened.discard(conversation.pk)  # only its first message opened it
-        inbound_pipeline_run(message=item.message, conversation_created=created)
+        if item.inbound.is_echo:
+            echo_pipeline_run(message=item.message, conversation_created=created)
+        else:
+            inbound_pipeline_run(message=item.message, conversation_created=created)
         media_fetch_after_commit(item.message)
         if item.inbound.acknowledge_id:
             _acknowledge_after_commit(item.channel, item.inbound.acknowledge_id)
@@ -141,8 +149,50 @@ def _identity_learn(item: Received) -> None:
         item.addresses = tuple(addresses_by_strength([*item.addresses, phone]))
 
 
+# An echo's status on the wire (Wazzup: sent, delivered, read, error) -> our message status.
+ECHO_STATUSES = {
+    "sent": Message.Status.SENT,
+    "delivered": Message.Status.DELIVERED,
+    "read": Message.Status.READ,
+    "error": Message.Status.FAILED,
+}
+
+
+def _echo_authors(items: list[Received]) -> dict[str, int]:
+    """Author id -> user id for the echoes of a batch: the provider's author id is the user id
+    we gave the provider for that agent. An unknown author leaves the message authorless."""
+    from django.contrib.auth import get_user_model
+
+    wanted = {
+        item.inbound.author_id
+        for item in items
+        if item.inbound.is_echo and item.inbound.author_id.isdigit()
+    }
+    if not wanted:
+        return {}
+    found = get_user_model().objects.filter(pk__in=[int(each) for each in wanted])
+    return {str(pk): pk for pk in found.values_list("pk", flat=True)}
+
+
 def message_build(*, channel: Channel, conversation: Conversation, inbound: InboundMessage):
-    """The Message row an inbound message becomes (not saved)."""
+    """The Message row an inbound message becomes (not saved). An echo (written by an agent
+    outside Switchboard) becomes an outbound message, already sent."""
+    if inbound.is_echo:
+        status = ECHO_STATUSES.get(str(inbound.raw.get("status") or ""), Message.Status.SENT)
+        return Message(
+            channel=channel,
+            conversation=conversation,
+            direction=Message.Direction.OUTBOUND,
+            provider_message_id=inbound.provider_message_id,
+            type=inbound.type,
+            text=inbound.text,
+            payload={**_payload_with_errors(inbound), "echo": {"author": inbound.author_name}},
+            raw=inbound.raw,
+            reply_to_provider_id=inbound.reply_to,
+            status=status,
+            provider_timestamp=inbound.timestamp,
+            sent_at=inbound.timestamp,
+        )
     return Message(
         channel=channel,
         conversation=conversation,

@@ -27,7 +27,7 @@ from messaging.providers.base import (
 )
 from messaging.queueing import after_commit, task_enqueue
 from messaging.selectors import Window, conversation_window
-from messaging.services.health import credentials_invalid_mark
+from messaging.services.health import channel_mark_unhealthy, credentials_invalid_mark
 from messaging.services.inbound import conversation_get_or_open
 from messaging.services.statuses import pending_statuses_apply
 from messaging.services.templates import PLACEHOLDER
@@ -515,6 +515,7 @@ def _outbound(message: Message) -> OutboundMessage:
         reply_to=message.reply_to_provider_id,
         callback_data=str(message.pk),
         status_url=webhook_url(message.channel.account),
+        author_id=str(message.sent_by_id or ""),
     )
     if message.type == MessageType.TEXT:
         outbound.preview_url = bool(payload.get("preview_url"))
@@ -601,6 +602,9 @@ def _delivery_failed(message: Message, exc: ProviderError) -> Message:
         contact_address_mark_unreachable(address=exc.unreachable, reason=exc.message)
     if exc.credentials_invalid:
         credentials_invalid_mark(channel=channel, reason=exc.message)
+    elif exc.channel_problem:
+        # The channel itself cannot send (logged out, no money): an alert on the channel.
+        channel_mark_unhealthy(channel=channel, reason=exc.message)
     elif exc.permanent:
         Channel.objects.filter(pk=channel.pk).update(
             last_error=exc.message, last_error_at=timezone.now()

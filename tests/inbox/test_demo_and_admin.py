@@ -19,15 +19,17 @@ pytestmark = pytest.mark.django_db
 def test_demo_data_has_sandbox_channels_worked_by_both_reps(capsys):
     call_command("demo_data")
     call_command("demo_data")
-    # The two WhatsApp Cloud lines (other providers add demo lines of their own).
-    channels = {c.external_id: c for c in Channel.objects.filter(provider="whatsapp_cloud")}
-    assert {c.routing_mode for c in channels.values()} == {"first_responder", "round_robin"}
-    # Two WhatsApp lines and the Telegram bot.
-    assert sorted(c.provider for c in channels.values()) == [
+    # Two WhatsApp Cloud lines, the Twilio line, the Telegram bot and Wazzup's two channels.
+    assert sorted(Channel.objects.values_list("provider", flat=True)) == [
         "telegram",
+        "twilio",
+        "wazzup",
+        "wazzup",
         "whatsapp_cloud",
         "whatsapp_cloud",
     ]
+    channels = {c.external_id: c for c in Channel.objects.filter(provider="whatsapp_cloud")}
+    assert {c.routing_mode for c in channels.values()} == {"first_responder", "round_robin"}
     sales = Pipeline.objects.get(name="Sales")
     assert list(sales.stages.values_list("name", flat=True)) == [
         "New",

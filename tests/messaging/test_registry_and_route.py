@@ -83,6 +83,7 @@ def test_the_model_choices_come_from_the_registries():
     assert provider_choices()[0] == ("whatsapp_cloud", "WhatsApp Cloud API")
     assert [key for key, _ in provider_choices()] == list(PROVIDERS.keys())
     assert ("telegram", "Telegram bot") in provider_choices()
+    assert ("wazzup", "Wazzup") in provider_choices()
     assert Channel._meta.get_field("provider").choices == provider_choices()
     platform_field = IntegrationAccount._meta.get_field("platform")
     assert platform_field.choices == platform_choices()
