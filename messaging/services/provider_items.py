@@ -15,8 +15,10 @@ from messaging.providers.base import (
     ChannelInfo,
     ChannelStateUpdate,
     MessageChange,
+    MessageEdit,
     StatusUpdate,
 )
+from messaging.services.edits import message_edit_apply
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +42,16 @@ def message_change_apply(*, channel: Channel, change: MessageChange) -> Message 
     if change.deleted:
         _mark_deleted(message)
         return message
-    text = change.message.text
-    if text == message.text:
-        return message  # a repeat
-    history = [*message.payload.get("edits", []), {"text": message.text, "at": _now()}]
-    message.payload = {**message.payload, "edits": history}
-    message.text = text
-    message.save(update_fields=["text", "payload"])
-    return message
+    # An edit is the one edit path every provider shares: the earlier text stays visible and the
+    # ticket that quotes the message follows.
+    edit = MessageEdit(
+        channel_external_id=change.channel_external_id,
+        provider_message_id=change.provider_message_id,
+        text=change.message.text,
+        edited_at=timezone.now(),
+        raw=change.raw,
+    )
+    return message_edit_apply(channel=channel, edit=edit)
 
 
 def _mark_deleted(message: Message) -> None:
