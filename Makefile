@@ -34,7 +34,9 @@ run: $(VENV)/.installed
 	$(BIN)/python manage.py demo_data
 	$(BIN)/python manage.py setup_schedules
 	@echo "Sandbox customer page: http://$(HOST):$(PORT)/sandbox/"
+	@echo "Sandbox Twilio line: http://$(HOST):$(PORT)/sandbox/twilio/"
 	@echo "Sandbox Telegram bot: http://$(HOST):$(PORT)/sandbox/telegram/"
+	@echo "Sandbox Wazzup: http://$(HOST):$(PORT)/sandbox/wazzup/"
 	$(BIN)/honcho --procfile Procfile start
 
 # The browser tests drive Debian's chromium (Playwright never downloads a browser here).

@@ -105,10 +105,11 @@ def demo_data_load() -> list[DemoLogin]:
     )
     for username in ("rep1", "rep2"):
         users[username].agent_profile.channels.add(*channels)
+    reps = [users["rep1"], users["rep2"]]
+    channels.append(demo_twilio_load(pipeline=pipeline, stage=first_stage, agents=reps))
     demo_services_load(
         channels=channels, reps=[users[name].agent_profile for name in ("rep1", "rep2")]
     )
-    demo_twilio_load(pipeline=pipeline, stage=first_stage, agents=[users["rep1"], users["rep2"]])
     return logins
 
 

@@ -8,21 +8,25 @@ from messaging.models import AgentCapacity, Channel, Service
 from messaging.services.service_setup import service_create
 
 SERVICES = [
-    ("Customer care", "Questions about orders, deliveries and returns.", "Sandbox support line"),
-    ("Sales", "New clients and quotes.", "Sandbox sales line"),
+    (
+        "Customer care",
+        "Questions about orders, deliveries and returns.",
+        ("Sandbox support line", "Sandbox Twilio line"),
+    ),
+    ("Sales", "New clients and quotes.", ("Sandbox sales line",)),
 ]
 WHATSAPP_MAXIMUM = {"rep1": 3}
 
 
 def demo_services_load(*, channels: list[Channel], reps: list[AgentProfile]) -> None:
     by_name = {channel.name: channel for channel in channels}
-    for name, description, channel_name in SERVICES:
+    for name, description, channel_names in SERVICES:
         if Service.objects.filter(name=name).exists():
             continue
         service_create(
             name=name,
             description=description,
-            channels=[by_name[channel_name]] if channel_name in by_name else [],
+            channels=[by_name[each] for each in channel_names if each in by_name],
             agents=reps,
         )
     for profile in reps:
