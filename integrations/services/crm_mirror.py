@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 PUSH_TASK = "integrations.tasks.crm_mirrors_push"
 PUSH_FLAG = "crm-mirror"
+PUSH_RETRY_NAME = "crm_mirrors_push_retry"
+PUSH_RETRY_SECONDS = 60
 ROUTE_OBJECTS = {
     "users": LinkedObject.USER,
     "pipelines": LinkedObject.PIPELINE,
@@ -90,9 +92,31 @@ def crm_mirrors_push() -> dict:
         except RemoteError as exc:
             logger.warning("CRM push to %s failed: %s", account, exc.message)
             done[account.description] = {"error": exc.message}
+            if not exc.permanent:
+                crm_mirrors_push_retry()
             continue
         done[account.description] = {**stats, "errors": errors}
     return done
+
+
+def crm_mirrors_push_retry() -> None:
+    """Push again in a minute: the platform was out of reach (or busy), and nothing else may
+    change soon enough to push what is waiting. One pending retry at a time; a failure to schedule
+    it is logged, and the customer-sync job pushes all the same."""
+    from django_q.models import Schedule
+
+    try:
+        Schedule.objects.get_or_create(
+            name=PUSH_RETRY_NAME,
+            defaults={
+                "func": PUSH_TASK,
+                "schedule_type": Schedule.ONCE,
+                "repeats": -1,  # deleted once it has run
+                "next_run": timezone.now() + timezone.timedelta(seconds=PUSH_RETRY_SECONDS),
+            },
+        )
+    except Exception:
+        logger.exception("the CRM push retry could not be scheduled")
 
 
 def account_crm_push(*, account: IntegrationAccount, now=None) -> tuple[Counter, list[str]]:

@@ -4,7 +4,9 @@ budget, field errors per record, deletions, and the push after a change commits.
 import json
 
 import pytest
+import requests
 import responses
+from django.utils import timezone
 
 from accounts.models import Role
 from crm.models import Contact, ContactAddress, Deal, Pipeline, Stage
@@ -360,3 +362,36 @@ def test_a_new_client_routed_from_a_webhook_is_pushed_with_their_agent(
     pushed = [c for body in posted(wazzup_ok, "contacts") for c in body]
     assert pushed[-1]["id"] == str(contact.pk)
     assert pushed[-1]["responsibleUserId"] == str(igor.pk)
+
+
+def test_a_push_that_cannot_reach_wazzup_is_tried_again_in_a_minute(
+    push_account, crm, wazzup_api, settings
+):
+    from django_q.models import Schedule
+
+    from integrations.services import crm_mirrors_push
+
+    settings.REDIS_URL = ""
+    wazzup_api.post(f"{API}/users", body=requests.exceptions.ConnectionError("refused"))
+    for _ in range(2):
+        done = crm_mirrors_push()
+        assert "error" in done["Wazzup"]
+    # One pending retry however often it failed, and it runs the same push task once.
+    retry = Schedule.objects.get(name="crm_mirrors_push_retry")
+    assert (retry.func, retry.schedule_type, retry.repeats) == (
+        "integrations.tasks.crm_mirrors_push",
+        Schedule.ONCE,
+        -1,
+    )
+    assert retry.next_run > timezone.now()
+
+
+def test_a_refused_push_is_not_retried_on_its_own(push_account, crm, wazzup_api, settings):
+    from django_q.models import Schedule
+
+    from integrations.services import crm_mirrors_push
+
+    settings.REDIS_URL = ""
+    wazzup_api.post(f"{API}/users", status=401, json={"error": "WRONG_KEY"})
+    assert "error" in crm_mirrors_push()["Wazzup"]
+    assert not Schedule.objects.filter(name="crm_mirrors_push_retry").exists()
