@@ -441,6 +441,22 @@ class ProviderError(RemoteError):
         self.channel_problem = channel_problem
 
 
+def json_object(response, *, service: str, permanent: bool = False) -> dict:
+    """The JSON object a provider answered with; a ProviderError (transient unless `permanent`)
+    when the body is not one (a proxy's HTML page, an empty 502)."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ProviderError(
+            f"{service} answered HTTP {response.status_code} without a JSON object.",
+            permanent=permanent,
+            raw={"status": response.status_code, "body": response.text[:500]},
+        )
+    return data
+
+
 class Provider:
     """Base class. One instance per account (or channel), built from its settings and decrypted
     secrets. messaging/providers/README.md is the checklist for adding one."""

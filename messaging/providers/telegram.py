@@ -37,6 +37,7 @@ from messaging.providers.base import (
     WebhookInfo,
     WebhookItem,
     WebhookRejected,
+    json_object,
 )
 from messaging.providers.telegram_parse import (
     HANDLED_UPDATES,
@@ -359,17 +360,10 @@ class TelegramProvider(Provider):
 
 
 def _envelope(response) -> dict:
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise ProviderError(
-            f"Telegram answered HTTP {response.status_code} without a JSON object.",
-            permanent=400 <= response.status_code < 500 and response.status_code != 429,
-            raw={"status": response.status_code},
-        )
-    return data
+    status = response.status_code
+    return json_object(
+        response, service="Telegram", permanent=400 <= status < 500 and status != 429
+    )
 
 
 def error_from(data: dict, *, status: int, method: str) -> ProviderError:

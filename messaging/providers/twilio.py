@@ -32,6 +32,7 @@ from messaging.providers.base import (
     TemplateKind,
     WebhookItem,
     WebhookRejected,
+    json_object,
 )
 from messaging.providers.twilio_parse import CALLBACK_PARAMETER, ERROR_TITLES, parse_form
 from messaging.webhook_request import WebhookRequest
@@ -294,16 +295,7 @@ class TwilioProvider(Provider):
 
     def _json(self, method: str, url: str, **kwargs) -> dict:
         response = self._request(method, url, auth=self._auth(), **kwargs)
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise ProviderError(
-                f"Twilio answered HTTP {response.status_code} without a JSON object.",
-                raw={"status": response.status_code, "body": response.text[:500]},
-            )
-        return data
+        return json_object(response, service="Twilio")
 
     def _request(self, method: str, url: str, *, auth, **kwargs):
         try:

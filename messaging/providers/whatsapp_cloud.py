@@ -29,6 +29,7 @@ from messaging.providers.base import (
     TemplateKind,
     WebhookItem,
     WebhookRejected,
+    json_object,
 )
 from messaging.providers.whatsapp_cloud_parse import (
     NEEDS_PHONE_CODE,
@@ -245,16 +246,7 @@ class WhatsAppCloudProvider(Provider):
 
     def _json(self, method: str, path: str, **kwargs) -> dict:
         response = self._request(method, path, **kwargs)
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise ProviderError(
-                f"Graph API answered HTTP {response.status_code} without a JSON object.",
-                raw={"status": response.status_code, "body": response.text[:500]},
-            )
-        return data
+        return json_object(response, service="Graph API")
 
     def _request(self, method: str, path: str, *, accept_404: bool = False, **kwargs):
         token = self.secrets.get("access_token") or ""
