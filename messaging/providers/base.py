@@ -469,6 +469,9 @@ class Provider:
     channel_secret_fields: ClassVar[tuple[str, ...]] = ()  # Channel.secrets (encrypted)
     # Lower-case header names stored with each webhook event, besides content-type and user-agent.
     kept_headers: ClassVar[tuple[str, ...]] = ()
+    # Query parameters of the webhook URL stored with each event, for parsing (Twilio: our message
+    # id on a status callback URL). Nothing else is kept: a query may carry a secret (Wazzup's key).
+    kept_query: ClassVar[tuple[str, ...]] = ()
     has_handshake: ClassVar[bool] = False  # answers GET on its webhook URL
     # Extra /webhooks/<alias>/<key>/ prefixes, only for URLs already configured at the provider.
     url_aliases: ClassVar[tuple[str, ...]] = ()

@@ -125,6 +125,7 @@ class TwilioProvider(Provider):
     setting_fields = ("account_sid", "messaging_service_sid")
     secret_fields = ("auth_token",)
     kept_headers = ("x-twilio-signature", "i-twilio-idempotency-token")
+    kept_query = (CALLBACK_PARAMETER,)
     recipient_transports = (AddressTransport.WHATSAPP,)
     capabilities = CAPABILITIES
 

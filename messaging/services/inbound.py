@@ -5,9 +5,11 @@ import json
 import logging
 import time
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.http import QueryDict
 from django.utils import timezone
 
 from messaging.models import Channel, Conversation, Message, WebhookEvent
@@ -76,6 +78,7 @@ def webhook_event_store(
         # Once per provider key and process: this runs on the webhook acknowledgment path.
         names = _kept_headers[provider] = BASE_KEPT_HEADERS + provider_class(provider).kept_headers
     kept = {name: headers[name] for name in names if name in headers}
+    query = _query_kept(provider, query)
     if rejected_reason:
         return WebhookEvent.objects.create(
             provider=provider,
@@ -127,6 +130,16 @@ def webhook_event_find(
         .values_list("pk", flat=True)
         .first()
     )
+
+
+def _query_kept(provider: str, query: str) -> str:
+    if not query:
+        return ""
+    names = provider_class(provider).kept_query
+    if not names:
+        return ""
+    parsed = QueryDict(query)
+    return urlencode([(name, value) for name in names for value in parsed.getlist(name)])
 
 
 def _dedupe_key(body: bytes, *, account, channel, delivery_key: str | None) -> str:

@@ -1,6 +1,8 @@
 """Wazzup webhooks through the real URL: the shared security cases, every webhook kind, echoes,
 edits and deletions, a mixed body, duplicates."""
 
+import json
+
 import pytest
 
 from crm.models import Contact, ContactAddress
@@ -66,6 +68,14 @@ def wa(wz_whatsapp):
 def test_the_token_in_the_query_is_accepted(wz_post, wa):
     assert wz_post("webhook_messages.json").status_code == 200
     assert Message.objects.filter(direction="in").count() == 2
+
+
+@pytest.mark.parametrize("key", [TOKEN, "wrong-token"])
+def test_the_query_token_is_never_stored_with_the_event(wz_post, wa, key):
+    wz_post("webhook_messages.json", key=key)
+    event = WebhookEvent.objects.get()
+    assert event.query == ""
+    assert key not in json.dumps(event.headers)
 
 
 @pytest.mark.parametrize("key", [None, "", "wrong-token", TOKEN + "x"])
