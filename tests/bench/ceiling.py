@@ -22,8 +22,9 @@ APP_SECRET = os.environ.get("BENCH_APP_SECRET", "").encode()
 KEPT_HEADERS = ("content-type", "user-agent", "x-hub-signature-256")
 INSERT = (
     "INSERT INTO bench_ceiling"
-    " (provider, received_at, body, headers, signature_valid, dedupe_key, state, error, attempts)"
-    " VALUES ('whatsapp_cloud', now(), %s, %s, true, %s, 'pending', '', 0)"
+    " (provider, channel_id, received_at, body, headers, query, signature_valid, dedupe_key,"
+    " state, error, attempts)"
+    " VALUES ('whatsapp_cloud', NULL, now(), %s, %s, '', true, %s, 'pending', '', 0)"
     " ON CONFLICT DO NOTHING"
 )
 
