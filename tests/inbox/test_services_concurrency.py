@@ -60,12 +60,11 @@ def test_simultaneous_clients_on_two_services_respect_the_maximum_per_type(accou
 
     assigned = Conversation.objects.filter(assignee__isnull=False)
     per_type = Counter(assigned.values_list("assignee__username", "channel__transport"))
-    assert per_type == {
-        ("cc0", "waba"): 2,
-        ("cc1", "waba"): 2,
-        ("cc0", "telegram"): 2,
-        ("cc1", "telegram"): 2,
-    }
+    assert per_type[("cc0", "waba")] == per_type[("cc1", "waba")] == 2
+    # Telegram has no maximum of its own (the overall capacity of 9 applies): every Telegram
+    # client is assigned. How they split depends on the WhatsApp picks in between, since the
+    # round-robin turn ("assigned longest ago") is one per agent across channels.
+    assert per_type[("cc0", "telegram")] + per_type[("cc1", "telegram")] == 4
     assert Conversation.objects.filter(assignee__isnull=True, queued_at__isnull=False).count() == 8
 
 
