@@ -11,6 +11,7 @@ from datetime import time
 
 import pytest
 import responses
+from playwright.sync_api import expect
 
 from crm.models import Contact
 from integrations.models import ExternalLink, JobRun, SyncJob
@@ -72,7 +73,8 @@ def test_run_now_shows_the_message_and_the_rows_last_run(jobs, jobs_page):
     assert (run.job_id, run.outcome, run.manual) == (jobs["close"].pk, "success", True)
     # The job's page lists the run with its counts.
     jobs_page.click("a:text-is('close_conversations')")
-    assert "conversations_closed 0" in jobs_page.inner_text(".field-recent_runs")
+    # Retried until the page has arrived whole: read too early, the table may hold its header only.
+    expect(jobs_page.locator(".field-recent_runs")).to_contain_text("conversations_closed 0")
 
 
 def test_set_the_schedule_asks_for_it_then_the_row_shows_it(jobs, jobs_page):
