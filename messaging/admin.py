@@ -374,4 +374,5 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
 
 # Services and the maximum per channel type (their own module; registered by importing it).
-from messaging import admin_services  # noqa: E402, F401
+# Website widgets, likewise.
+from messaging import admin_services, widget_admin  # noqa: E402, F401

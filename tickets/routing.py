@@ -33,6 +33,7 @@ from crm.selectors import contact_is_writable_by
 from crm.services import contact_assign_responsible, contact_claim, deal_open_for_new_client
 from messaging.agent_selectors import (
     agent_profile_filter_for_channel,
+    agent_profile_filter_for_conversation,
     agent_profiles_with_room,
     channel_list_worked_by,
     transport_label,
@@ -78,12 +79,18 @@ def _display(user) -> str:
 # Capacity and the next agent
 
 
-def routing_candidates(*, channel: Channel):
+def routing_candidates(*, channel: Channel, conversation: Conversation | None = None):
     """Sales reps who may receive a new client of `channel` now, in round-robin order: the
-    channel's agents (its service's, or those listing it), available, active, below their
-    maximum for the channel's type; the one assigned longest ago (or never) first."""
+    channel's agents (its service's, or those listing it; the conversation's own service's when
+    a website widget gave it one), available, active, below their maximum for the channel's
+    type; the one assigned longest ago (or never) first."""
+    who = (
+        agent_profile_filter_for_conversation(conversation=conversation)
+        if conversation is not None
+        else agent_profile_filter_for_channel(channel=channel)
+    )
     agents = AgentProfile.objects.filter(
-        agent_profile_filter_for_channel(channel=channel),
+        who,
         role=Role.SALES_REP,
         is_available=True,
         user__is_active=True,
@@ -110,9 +117,9 @@ def _lock_agent_with_room(
     ).first()
 
 
-def _next_agent(channel: Channel) -> AgentProfile | None:
+def _next_agent(channel: Channel, conversation: Conversation) -> AgentProfile | None:
     """The next candidate, re-checked under a lock on their profile."""
-    for profile in routing_candidates(channel=channel):
+    for profile in routing_candidates(channel=channel, conversation=conversation):
         locked = _lock_agent_with_room(profile.pk, channel.transport)
         if locked is not None:
             return locked
@@ -157,7 +164,7 @@ def _open_new_client_deal(*, conversation: Conversation, user) -> None:
 
 def _round_robin_assign(*, conversation: Conversation) -> bool:
     _lock_channel(conversation.channel)
-    profile = _next_agent(conversation.channel)
+    profile = _next_agent(conversation.channel, conversation)
     if profile is None:
         conversation_queue(conversation=conversation, at=timezone.now())
         return False
@@ -222,7 +229,7 @@ def _drain_one(channel: Channel) -> bool:
         if waiting.contact.responsible is not None:
             _assign(conversation=waiting, user=waiting.contact.responsible, claim_contact=False)
             return True
-        profile = _next_agent(channel)
+        profile = _next_agent(channel, waiting)
         if profile is None:
             return False
         _assign(conversation=waiting, user=profile.user, claim_contact=True)
