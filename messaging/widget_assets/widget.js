@@ -85,7 +85,7 @@
           box.appendChild(link(l.app, telegram ? s.telegram : s.app));
         } else {
           box.appendChild(el("img", { src: l.qr, alt: s.qr_alt.replace("%s", entry.label),
-            width: "168", height: "168", referrerpolicy: "no-referrer" }));
+            width: "168", height: "168", referrerpolicy: "no-referrer", crossorigin: "anonymous" }));
           box.appendChild(el("small", {}, telegram ? s.scan_telegram : s.scan));
           box.appendChild(telegram ? link(l.app, s.telegram) : link(l.web, s.web));
         }
