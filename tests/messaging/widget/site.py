@@ -17,7 +17,7 @@ class Site:
         pages = self.pages
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (the http.server API)
+            def do_GET(self):
                 body = pages.get(self.path.split("?")[0])
                 self.send_response(200 if body else 404)
                 self.send_header("Content-Type", "text/html; charset=utf-8")

@@ -82,7 +82,7 @@ def qr_text(page) -> str:
             const g = c.getContext('2d'); g.fillStyle = '#fff'; g.fillRect(0, 0, size, size);
             g.drawImage(img, 0, 0, size, size);
             const d = g.getImageData(0, 0, size, size).data, out = [];
-            for (let i = 0; i < d.length; i += 4) out.push(Math.round((d[i] + d[i+1] + d[i+2]) / 3));
+            for (let i = 0; i < d.length; i += 4) out.push(d[i]);
             return out;
         }""",
         size,
