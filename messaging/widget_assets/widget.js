@@ -4,7 +4,7 @@
   "use strict";
   var CSS =
     ":host{all:initial}*{box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}" +
-    ".wrap{position:fixed;bottom:20px;z-index:2147483000}.inline{position:absolute}.right{right:20px}.left{left:20px}" +
+    ".wrap{position:fixed;bottom:20px;z-index:2147483000}.inline{position:absolute}.inline .panel{max-height:470px}.right{right:20px}.left{left:20px}" +
     ".launcher{width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;background:var(--c);color:var(--t);" +
     "box-shadow:0 4px 14px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center}.launcher svg{width:28px;height:28px}" +
     "button:focus-visible,a:focus-visible{outline:3px solid #1a73e8;outline-offset:2px}" +
