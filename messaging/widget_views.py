@@ -23,6 +23,7 @@ from messaging.services.widgets import (
     widget_links,
     widget_origin_allowed,
     widget_origins,
+    widget_prefilled_texts,
     widget_public_config,
 )
 
@@ -160,5 +161,11 @@ def widget_demo(request):
     if request.GET.get("key"):
         widgets = widgets.filter(key=request.GET["key"])
     widget = next((w for w in widgets if own in widget_origins(w)), None)
-    snippet = widget_embed_snippet(widget=widget) if widget else ""
-    return render(request, "widget/demo.html", {"widget": widget, "snippet": snippet})
+    context = {"widget": widget}
+    if widget is not None:
+        # The texts the widget's links would type, so the sandbox's customer can send one.
+        page = settings.PUBLIC_BASE_URL + request.path
+        reference = widget_reference_issue(widget=widget, page_url=page_url_clean(page))
+        context["snippet"] = widget_embed_snippet(widget=widget)
+        context["texts"] = widget_prefilled_texts(widget=widget, reference=reference)
+    return render(request, "widget/demo.html", context)

@@ -275,3 +275,13 @@ def widget_embed_snippet(*, widget: Widget) -> str:
     """The one line a site adds to show the widget."""
     src = settings.PUBLIC_BASE_URL + reverse("widget-loader", kwargs={"key": widget.key})
     return f'<script src="{src}" async></script>'
+
+
+def widget_prefilled_texts(*, widget: Widget, reference: WidgetReference) -> list[tuple[str, str]]:
+    """(line name, the text its WhatsApp link types for the visitor) for each WhatsApp entry: what
+    the sandbox's demo page asks the person playing the visitor to send."""
+    return [
+        (entry.channel.name, entry_message_text(entry=entry, reference=reference))
+        for entry in widget_entries(widget)
+        if entry_kind(entry.channel) == KIND_WHATSAPP
+    ]
