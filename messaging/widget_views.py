@@ -11,6 +11,7 @@ from django.conf import settings
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_POST
 
 from messaging.models import Widget, WidgetReference
@@ -96,6 +97,7 @@ def widget_loader(request, key: str):
     return response
 
 
+@gzip_page
 @require_GET
 def widget_app(request, version: str):
     """The widget's script at a URL that changes with its content: cached for a year."""
@@ -130,6 +132,7 @@ def widget_reference_create(request, key: str):
     return _for_allowed_origin(request, widget, widget_links(widget=widget, reference=reference))
 
 
+@gzip_page
 @require_GET
 def widget_qr(request, key: str, entry_id: int):
     """The QR code of one entry as SVG, for one reference (or none, for the admin's preview).

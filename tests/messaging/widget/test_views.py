@@ -55,6 +55,15 @@ def test_the_app_is_cached_for_a_year_at_its_version(client):
     assert old["Cache-Control"] == "public, max-age=300"
 
 
+def test_the_app_travels_gzipped_in_under_four_kilobytes(client):
+    """The README's figure: the widget's script as a browser downloads it."""
+    _, version = widget_app_script()
+    response = client.get(f"/widget/app.{version}.js", HTTP_ACCEPT_ENCODING="gzip")
+    assert response["Content-Encoding"] == "gzip"
+    assert len(response.content) < 4 * 1024
+    assert "Accept-Encoding" in response["Vary"]
+
+
 def test_an_unknown_or_inactive_widget_gets_nothing(client, widget):
     assert client.get("/widget/nosuchkey.js").status_code == 404
     widget.is_active = False
