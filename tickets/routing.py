@@ -240,7 +240,16 @@ def routing_on_capacity_changed(*, profile: AgentProfile) -> None:
     """accounts.services.CAPACITY_CHANGED_HANDLERS entry: an agent became available or gained
     capacity, so waiting conversations on their channels may move."""
     worked = channel_list_worked_by(user=profile.user).filter(routing_mode=RoutingMode.ROUND_ROBIN)
-    for channel in worked:
+    # Clients a website widget sent to one of the agent's services may wait on a line of
+    # another service.
+    widget_routed = Channel.objects.filter(
+        routing_mode=RoutingMode.ROUND_ROBIN,
+        conversations__status=OPEN,
+        conversations__queued_at__isnull=False,
+        conversations__service__agents=profile,
+    )
+    pks = {*worked.values_list("pk", flat=True), *widget_routed.values_list("pk", flat=True)}
+    for channel in Channel.objects.filter(pk__in=pks):
         routing_queue_drain(channel=channel)
 
 

@@ -184,3 +184,29 @@ def test_the_agents_inbox_shows_the_message_without_the_reference(widget, line, 
     assert PREFILLED in body
     assert reference.code not in body
     assert Message.objects.get().text == PREFILLED
+
+
+def test_a_widget_client_waiting_on_another_services_line_goes_to_the_widget_agent_freed(
+    widget, tg_channel, care, django_capture_on_commit_callbacks
+):
+    """Nobody of the widget's service was available: the client waits in the line's queue, and
+    is assigned as soon as one of the widget's agents becomes available."""
+    from accounts.services import agent_profile_update
+
+    sales = Service.objects.create(name="Sales")
+    tg_channel.service = sales
+    tg_channel.routing_mode = RoutingMode.ROUND_ROBIN
+    tg_channel.save()
+    carer = User.objects.create_user(username="carer", password="pw")
+    profile = AgentProfile.objects.create(user=carer, role=Role.SALES_REP, is_available=False)
+    care.agents.add(profile)
+    start = reference_start_token(code=issue(widget).code)
+    receive(tg_channel, f"/start {start}", sender="5000000001", telegram=True)
+    waiting = Conversation.objects.get()
+    assert waiting.assignee is None and waiting.queued_at is not None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        agent_profile_update(profile=profile, is_available=True)
+
+    waiting.refresh_from_db()
+    assert waiting.assignee == carer
