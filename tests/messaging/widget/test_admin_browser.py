@@ -34,6 +34,8 @@ def test_a_manager_creates_a_widget_and_adds_its_whatsapp_line(page_for, care, l
     page.select_option("#id_entries-0-channel", label=str(line))
     page.fill("#id_entries-0-prefilled_text", "Hi, about my order")
     page.click("input[name=_continue]")
+    page.locator("ul.messagelist li", has_text="was changed").wait_for()
+    screenshot(page, "widget-admin-entry-added")
     assert admin_messages(page)[0].startswith("The widget “Shop chat” was changed")
     entry = WidgetEntry.objects.get()
     assert (entry.channel, entry.prefilled_text) == (line, "Hi, about my order")
@@ -46,6 +48,7 @@ def test_a_bad_origin_is_explained_and_the_form_keeps_what_was_typed(page_for, w
     page.fill("#id_allowed_origins", "shop.example.com")
     page.fill("#id_greeting", "Ciao!")
     page.click("input[name=_save]")
+    page.locator(".errorlist").first.wait_for()
     assert "Write each site as its origin only" in page.locator(".errorlist").first.inner_text()
     assert page.input_value("#id_greeting") == "Ciao!"
     widget.refresh_from_db()
