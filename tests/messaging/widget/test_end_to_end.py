@@ -50,4 +50,7 @@ def test_a_sandbox_customer_who_sends_the_widget_text_lands_in_its_service(
     thread = page.locator("body")
     thread.get_by_text(PREFILLED).first.wait_for()
     assert links["reference"] not in thread.inner_text()
+    assert page.locator("#widget-origin").inner_text() == (
+        f"started from the website widget Shop chat on {SITE}/cakes/tiramisu"
+    )
     screenshot(page, "widget-agent-conversation")
