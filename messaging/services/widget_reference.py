@@ -138,3 +138,11 @@ def widget_reference_on_inbound(*, message: Message, conversation_created: bool)
     Conversation.objects.filter(pk=conversation.pk).update(
         widget=reference.widget, widget_page=reference.page_url, service=conversation.service_id
     )
+
+
+def widget_references_purge(*, now: datetime | None = None) -> int:
+    """Delete the visitors' references past their age: they can no longer start anything, and
+    a conversation they started keeps its widget and page. Poster references stay."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.WIDGET_REFERENCE_MAX_AGE_DAYS)
+    deleted, _ = WidgetReference.objects.filter(is_poster=False, created_at__lt=cutoff).delete()
+    return deleted

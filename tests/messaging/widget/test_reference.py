@@ -210,3 +210,24 @@ def test_a_widget_client_waiting_on_another_services_line_goes_to_the_widget_age
 
     waiting.refresh_from_db()
     assert waiting.assignee == carer
+
+
+def test_the_purge_job_deletes_expired_visitor_references_and_keeps_posters(widget, line, settings):
+    from integrations.models import SyncJob
+    from integrations.schedules import schedules_setup
+    from integrations.services import sync_job_run
+
+    old = issue(widget)
+    fresh = issue(widget)
+    poster = widget_poster_reference(widget=widget)
+    receive(line, f"Hi {reference_text(code=old.code)}")
+    long_ago = timezone.now() - timedelta(days=settings.WIDGET_REFERENCE_MAX_AGE_DAYS + 1)
+    WidgetReference.objects.filter(pk__in=[old.pk, poster.pk]).update(created_at=long_ago)
+    schedules_setup()
+    job = SyncJob.objects.get(name="widget_references_purge")
+    assert job.every_seconds == 3600
+
+    sync_job_run(job_id=job.pk, manual=True)
+
+    assert set(WidgetReference.objects.values_list("pk", flat=True)) == {fresh.pk, poster.pk}
+    assert Conversation.objects.get().widget_page == PAGE  # the conversation keeps its page
