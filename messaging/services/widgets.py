@@ -40,7 +40,7 @@ STRINGS = {
         "whatsapp": "WhatsApp",
         "telegram_label": "Telegram",
         "days": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
-        "to": "to",
+        "range": "%s to %s",
         "and": "and",
     },
     "it": {
@@ -68,7 +68,7 @@ STRINGS = {
             "sabato",
             "domenica",
         ],
-        "to": "a",
+        "range": "da %s a %s",
         "and": "e",
     },
 }
@@ -132,7 +132,7 @@ def _days_text(days: list[int], strings: dict) -> str:
     if not days or len(days) == 7:
         return strings["every_day"]
     if days == list(range(days[0], days[-1] + 1)) and len(days) > 2:
-        return f"{names[days[0] - 1]} {strings['to']} {names[days[-1] - 1]}"
+        return strings["range"] % (names[days[0] - 1], names[days[-1] - 1])
     listed = [names[d - 1] for d in days]
     if len(listed) == 1:
         return listed[0]

@@ -121,3 +121,28 @@ def test_the_list_costs_the_same_for_many_widgets(
     with django_assert_max_num_queries(8):
         response = client.get(reverse("admin:messaging_widget_changelist"))
     assert response.status_code == 200
+
+
+def test_the_widget_page_costs_the_same_for_many_started_conversations(client, boss, widget, line):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from messaging.services.widget_reference import reference_text, widget_reference_issue
+
+    def started(n):
+        reference = widget_reference_issue(widget=widget, page_url=f"{SITE}/p{n}")
+        receive(line, f"Hi {reference_text(code=reference.code)}", n=n, sender=f"3933300000{n:02}")
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(reverse("admin:messaging_widget_change", args=[widget.pk]))
+        assert response.status_code == 200
+        return len(captured)
+
+    started(0)
+    one = queries()
+    for n in range(1, 12):
+        started(n)
+    assert queries() == one
+    body = client.get(reverse("admin:messaging_widget_change", args=[widget.pk])).content.decode()
+    assert f"{SITE}/p11" in body

@@ -119,6 +119,15 @@ def test_outside_business_hours_the_widget_says_when_the_team_answers(client, wi
         data = config(client, widget).json()
     assert data["openNow"] is False
     assert data["hours"] == "We answer Monday to Friday, 09:00-18:00."
+    with time_machine.travel(saturday, tick=False):
+        italian = config(client, widget, lang="it").json()["hours"]
+    assert italian == "Rispondiamo da lunedì a venerdì, 09:00-18:00."
+    widget.hours_days = "136"
+    widget.save()
+    with time_machine.travel(saturday, tick=False):
+        assert config(client, widget).json()["hours"] == (
+            "We answer Monday, Wednesday and Saturday, 09:00-18:00."
+        )
     monday = timezone.make_aware(datetime(2026, 12, 7, 11, 0))
     with time_machine.travel(monday, tick=False):
         assert config(client, widget).json()["openNow"] is True
