@@ -3,6 +3,7 @@ renders in its own shadow root, its QR decodes to the WhatsApp chat link carryin
 reference, the links are right on a desktop and on a phone, a site not allowed gets nothing, and
 the panel works with the keyboard alone."""
 
+import re
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -123,6 +124,20 @@ def test_it_renders_on_an_allowed_site_and_its_qr_opens_the_whatsapp_chat(
     assert hosts == {urlsplit(site.origin).netloc, urlsplit(sandbox).netloc}
     assert page.context.cookies() == []
 
+    # The links open WhatsApp Web and Telegram in a new tab (answered here by a stand-in).
+    page.context.route(
+        re.compile(r"https://(web\.whatsapp\.com|t\.me)/.*"),
+        lambda route: route.fulfill(body="chat", content_type="text/plain"),
+    )
+    for link in (web, telegram):
+        with page.expect_popup() as popup:
+            link.click()
+        assert popup.value.url == link.get_attribute("href")
+        popup.value.close()
+    page.get_by_role("button", name="Close").click()
+    assert page.get_by_role("dialog").count() == 0
+    assert launcher.get_attribute("aria-expanded") == "false"
+
 
 def test_on_a_phone_a_tap_opens_the_whatsapp_app(visit, shop, widget):
     page = visit(shop, phone=True)
@@ -136,6 +151,13 @@ def test_on_a_phone_a_tap_opens_the_whatsapp_app(visit, shop, widget):
     assert page.locator(f"{HOST} img").count() == 0  # no QR to scan with the phone itself
     assert page.get_by_role("link", name="Open WhatsApp Web").count() == 0
     screenshot(page, "widget-phone")
+    page.context.route(
+        re.compile(r"https://wa\.me/.*"),
+        lambda route: route.fulfill(body="chat", content_type="text/plain"),
+    )
+    with page.expect_popup() as popup:
+        app.tap()
+    assert popup.value.url == app.get_attribute("href")
 
 
 def test_a_site_not_allowed_gets_nothing(visit, widget, site, sandbox):
