@@ -21,7 +21,7 @@ tickets and deals; accounts learns of capacity changes through its CAPACITY_CHAN
 import logging
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -215,25 +215,39 @@ def routing_queue_drain(*, channel: Channel | None = None) -> int:
 
 
 def _drain_one(channel: Channel) -> bool:
+    """Assign one waiting conversation of `channel`, the longest waiting that someone can take.
+
+    The channel's own clients and those a website widget routed to another service are answered
+    by different agents, so each group waits in its own line: the first of each is tried in
+    turn, and a full service never holds up another's clients."""
     with transaction.atomic():
         _lock_channel(channel)
-        waiting = (
-            Conversation.objects.select_for_update(skip_locked=True)
-            .filter(channel=channel, status=OPEN, queued_at__isnull=False)
-            .order_by("queued_at", "pk")
-            .first()
+        queued = Conversation.objects.filter(
+            channel=channel, status=OPEN, queued_at__isnull=False
+        ).order_by("queued_at", "pk")
+        groups = (
+            queued.order_by()
+            .values_list("service_id")
+            .annotate(first=Min("queued_at"))
+            .order_by("first")
         )
-        if waiting is None:
-            return False
-        waiting = Conversation.objects.select_related("contact", "channel").get(pk=waiting.pk)
-        if waiting.contact.responsible is not None:
-            _assign(conversation=waiting, user=waiting.contact.responsible, claim_contact=False)
-            return True
-        profile = _next_agent(channel, waiting)
-        if profile is None:
-            return False
-        _assign(conversation=waiting, user=profile.user, claim_contact=True)
+        for service_id, _first in groups:
+            waiting = queued.select_for_update(skip_locked=True).filter(service=service_id).first()
+            if waiting is not None and _assign_waiting(channel, waiting):
+                return True
+        return False
+
+
+def _assign_waiting(channel: Channel, waiting: Conversation) -> bool:
+    waiting = Conversation.objects.select_related("contact", "channel").get(pk=waiting.pk)
+    if waiting.contact.responsible is not None:
+        _assign(conversation=waiting, user=waiting.contact.responsible, claim_contact=False)
         return True
+    profile = _next_agent(channel, waiting)
+    if profile is None:
+        return False
+    _assign(conversation=waiting, user=profile.user, claim_contact=True)
+    return True
 
 
 def routing_on_capacity_changed(*, profile: AgentProfile) -> None:

@@ -231,3 +231,35 @@ def test_the_purge_job_deletes_expired_visitor_references_and_keeps_posters(widg
 
     assert set(WidgetReference.objects.values_list("pk", flat=True)) == {fresh.pk, poster.pk}
     assert Conversation.objects.get().widget_page == PAGE  # the conversation keeps its page
+
+
+def test_a_widget_client_nobody_can_take_does_not_hold_up_the_lines_own_queue(
+    widget, tg_channel, care, django_capture_on_commit_callbacks
+):
+    """Both wait on the Sales bot: the widget's client (older, for Customer care, whose agent is
+    away) and a plain one. A Sales agent gaining room takes the plain one at once."""
+    from accounts.services import agent_profile_update
+
+    sales = Service.objects.create(name="Sales")
+    tg_channel.service = sales
+    tg_channel.routing_mode = RoutingMode.ROUND_ROBIN
+    tg_channel.save()
+    carer = User.objects.create_user(username="carer", password="pw")
+    care.agents.add(
+        AgentProfile.objects.create(user=carer, role=Role.SALES_REP, is_available=False)
+    )
+    seller = User.objects.create_user(username="seller", password="pw")
+    seller_profile = AgentProfile.objects.create(
+        user=seller, role=Role.SALES_REP, max_concurrent_conversations=0
+    )
+    sales.agents.add(seller_profile)
+    start = reference_start_token(code=issue(widget).code)
+    receive(tg_channel, f"/start {start}", n=1, sender="5000000001", telegram=True)
+    receive(tg_channel, "/start", n=2, sender="5000000002", telegram=True)
+    assert Conversation.objects.filter(queued_at__isnull=False).count() == 2
+
+    with django_capture_on_commit_callbacks(execute=True):
+        agent_profile_update(profile=seller_profile, max_concurrent_conversations=1)
+
+    assert Conversation.objects.get(widget__isnull=True).assignee == seller
+    assert Conversation.objects.get(widget=widget).assignee is None
