@@ -207,15 +207,19 @@ class WidgetAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description="Live preview")
     def preview(self, obj):
         _, version = widget_app_script()
-        config = widget_public_config(widget=obj, visitor_language="en")
+        # Both languages, so the preview follows the language chosen before saving.
+        configs = {
+            language: widget_public_config(widget=obj, language=language)
+            for language in ("en", "it")
+        }
         links = widget_links(widget=obj, reference=None)
         return format_html(
             '<div id="widget-preview" style="position:relative;height:560px;width:380px;'
             'border:1px dashed #999;background:#f4f4f4"></div>'
-            '<p class="help">Changes to the name, greeting, colours and position show here '
-            "before you save. The QR codes carry no reference in the preview.</p>"
+            '<p class="help">Changes to the name, greeting, language, colours and position show '
+            "here before you save. The QR codes carry no reference in the preview.</p>"
             '{}<script src="{}"></script>',
-            json_script({"config": config, "links": links}, "widget-preview-data"),
+            json_script({"configs": configs, "links": links}, "widget-preview-data"),
             reverse("widget-app", kwargs={"version": version}),
         )
 

@@ -12,7 +12,9 @@ Rules:
   a service gaining agents or channels);
 - a channel's agents are its service's (messaging.agent_selectors), or, for a channel without
   a service, the profiles that list it; capacity is counted per channel type across every
-  service (an agent's own maximum for the type, else their general one).
+  service (an agent's own maximum for the type, else their general one);
+- a conversation a website widget started has the widget's service, whose agents take the
+  channel's place for it (offering, round robin and its place in the queue).
 
 Tickets sits right of messaging and crm, so this module may touch conversations, contacts,
 tickets and deals; accounts learns of capacity changes through its CAPACITY_CHANGED_HANDLERS list.

@@ -179,10 +179,14 @@ def widget_entries(widget: Widget) -> list[WidgetEntry]:
     return [e for e in entries if not widget_entry_problem(channel=e.channel, service_id=service)]
 
 
-def widget_public_config(*, widget: Widget, visitor_language: str = "") -> dict:
+def widget_public_config(
+    *, widget: Widget, visitor_language: str = "", language: str | None = None
+) -> dict:
     """What the widget's script needs to draw the launcher and the panel (no links yet: those
-    carry a reference, issued when a visitor opens the panel)."""
-    language = widget_language(widget=widget, visitor_language=visitor_language)
+    carry a reference, issued when a visitor opens the panel). `language` forces one (the
+    admin's preview)."""
+    if language not in STRINGS:
+        language = widget_language(widget=widget, visitor_language=visitor_language)
     strings = STRINGS[language]
     hours = widget_hours(widget=widget, language=language)
     return {

@@ -79,6 +79,10 @@ def test_the_widget_page_copies_previews_downloads_and_counts(page_for, widget, 
     page.fill("#id_color", "#aa2200")
     launcher = page.locator("#widget-preview [data-switchboard-widget] button.launcher")
     assert launcher.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(170, 34, 0)"
+    page.select_option("#id_language", "it")
+    assert preview.get_by_role("button", name="Chiudi").count() == 1
+    assert "Apri WhatsApp Web" in dialog.inner_text()
+    assert "Buongiorno! Come possiamo aiutarti?" in dialog.inner_text()
     page.select_option("#id_position", "bottom-left")
     wrap = page.locator("#widget-preview [data-switchboard-widget] .wrap")
     assert "left" in wrap.get_attribute("class")
