@@ -37,6 +37,7 @@ run: $(VENV)/.installed
 	@echo "Sandbox Twilio line: http://$(HOST):$(PORT)/sandbox/twilio/"
 	@echo "Sandbox Telegram bot: http://$(HOST):$(PORT)/sandbox/telegram/"
 	@echo "Sandbox Wazzup: http://$(HOST):$(PORT)/sandbox/wazzup/"
+	@echo "Website widget demo page: http://$(HOST):$(PORT)/widget/demo/"
 	$(BIN)/honcho --procfile Procfile start
 
 # The browser tests drive Debian's chromium (Playwright never downloads a browser here).

@@ -160,6 +160,9 @@ PHONE_INTERNATIONAL_PREFIX = env.str("PHONE_INTERNATIONAL_PREFIX", default="00")
 
 # Where Switchboard is reachable from outside (webhook URLs shown in the admin, sandbox callbacks).
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# How long a website widget's reference (the code in a visitor's pre-filled message) ties the
+# conversation it starts to the widget and page; after that it is ignored.
+WIDGET_REFERENCE_MAX_AGE_DAYS = env.int("WIDGET_REFERENCE_MAX_AGE_DAYS", default=7)
 
 # WhatsApp Cloud API. Point GRAPH_API_BASE_URL at the sandbox to run without Meta.
 GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.facebook.com").rstrip("/")

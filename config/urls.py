@@ -17,6 +17,7 @@ urlpatterns = [
     *webhooks.webhook_urlpatterns(),
     path("api/", include("config.api_urls")),
     path("documents/<str:signed>/", document_views.document_fetch, name="document-fetch"),
+    path("widget/", include("messaging.widget_urls")),
 ]
 
 

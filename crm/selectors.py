@@ -68,18 +68,26 @@ def contact_list_visible_to(*, user) -> QuerySet[Contact]:
     # Only first-responder channels offer unclaimed clients to everyone; round robin hands each
     # new client to one agent, so the others never see it. A channel of a service is offered to
     # the service's agents while it is active; one without, to the profiles listing it
-    # (messaging.agent_selectors says the same for routing). One filter() call: the conditions
-    # hold for the same conversation and the same agent profile.
+    # (messaging.agent_selectors says the same for routing). A conversation a website widget
+    # started has its own service, which takes the channel's place. One filter() call: the
+    # conditions hold for the same conversation and the same agent profile.
     unclaimed_on_their_channels = Contact.objects.filter(
         Q(
+            conversations__service__isnull=True,
             conversations__channel__service__isnull=True,
             conversations__channel__agents__user=user,
             conversations__channel__agents__is_available=True,
         )
         | Q(
+            conversations__service__isnull=True,
             conversations__channel__service__is_active=True,
             conversations__channel__service__agents__user=user,
             conversations__channel__service__agents__is_available=True,
+        )
+        | Q(
+            conversations__service__is_active=True,
+            conversations__service__agents__user=user,
+            conversations__service__agents__is_available=True,
         ),
         responsible__isnull=True,
         conversations__channel__routing_mode="first_responder",

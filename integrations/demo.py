@@ -20,6 +20,7 @@ from integrations.demo_services import demo_services_load
 from integrations.demo_telegram import demo_telegram_load
 from integrations.demo_twilio import demo_twilio_load
 from integrations.demo_wazzup import demo_wazzup_load
+from integrations.demo_widget import demo_widget_load
 from integrations.models import IntegrationAccount
 from messaging.models import Channel, RoutingMode
 from messaging.providers.whatsapp_cloud import WhatsAppCloudProvider
@@ -110,6 +111,7 @@ def demo_data_load() -> list[DemoLogin]:
     demo_services_load(
         channels=channels, reps=[users[name].agent_profile for name in ("rep1", "rep2")]
     )
+    demo_widget_load(channels=channels)
     return logins
 
 

@@ -37,6 +37,10 @@ def idempotency_keys_purge(*, job, run):
     return notification_jobs.idempotency_keys_purge_report()
 
 
+def widget_references_purge(*, job, run):
+    return notification_jobs.widget_references_purge_report()
+
+
 JOBS = {
     "sync_templates": sync_templates,
     "sync_messages": sync_messages,
@@ -45,6 +49,7 @@ JOBS = {
     "notifications_send_due": notifications_send_due,
     "document_links_purge": document_links_purge,
     "idempotency_keys_purge": idempotency_keys_purge,
+    "widget_references_purge": widget_references_purge,
 }
 
 # The schedule a job gets when it is first created; later changes in the admin are kept.
@@ -57,4 +62,5 @@ JOB_DEFAULTS = {
     "notifications_send_due": {"schedule_kind": "interval", "every_seconds": 60},
     "document_links_purge": {"schedule_kind": "interval", "every_seconds": 600},
     "idempotency_keys_purge": {"schedule_kind": "interval", "every_seconds": 3600},
+    "widget_references_purge": {"schedule_kind": "interval", "every_seconds": 3600},
 }

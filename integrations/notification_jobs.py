@@ -5,6 +5,7 @@ from integrations.notifications import business_events_send_due
 from integrations.services.jobs import JobReport
 from messaging.documents import document_links_purge
 from messaging.idempotency import idempotency_keys_purge
+from messaging.services.widget_reference import widget_references_purge
 
 
 def notifications_send_due_report() -> JobReport:
@@ -25,4 +26,10 @@ def document_links_purge_report() -> JobReport:
 def idempotency_keys_purge_report() -> JobReport:
     report = JobReport()
     report.add("keys_deleted", idempotency_keys_purge())
+    return report
+
+
+def widget_references_purge_report() -> JobReport:
+    report = JobReport()
+    report.add("references_deleted", widget_references_purge())
     return report

@@ -231,7 +231,7 @@ class ConversationAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
         "message_count",
         "ticket",
     )
-    list_filter = ("status", "channel", "last_message_status")
+    list_filter = ("status", "channel", "last_message_status", "widget")
     list_select_related = ("contact", "channel", "assignee", "ticket")
     search_fields = ("contact__name", "contact__phone")
     readonly_fields = (
@@ -244,6 +244,10 @@ class ConversationAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
         "last_message_status",
         "started_by_template",
         "ticket",
+        # Where a website widget started it (set by the first message's reference).
+        "widget",
+        "widget_page",
+        "service",
     )
     inlines = [MessageInline]
     change_form_template = "admin/messaging/conversation/change_form.html"
@@ -374,4 +378,5 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
 
 # Services and the maximum per channel type (their own module; registered by importing it).
-from messaging import admin_services  # noqa: E402, F401
+# Website widgets, likewise.
+from messaging import admin_services, widget_admin  # noqa: E402, F401

@@ -29,6 +29,14 @@ def agent_profile_filter_for_channel(*, channel: Channel) -> Q:
     return Q(services=channel.service_id, services__is_active=True)
 
 
+def agent_profile_filter_for_conversation(*, conversation: Conversation) -> Q:
+    """A filter on AgentProfile: who answers `conversation`, its own service's agents when it
+    has one (a website widget started it), else its channel's."""
+    if conversation.service_id is None:
+        return agent_profile_filter_for_channel(channel=conversation.channel)
+    return Q(services=conversation.service_id, services__is_active=True)
+
+
 def agent_profile_list_for_channel(*, channel: Channel) -> QuerySet[AgentProfile]:
     """Every agent profile that may answer `channel` (any role, available or not)."""
     return AgentProfile.objects.filter(agent_profile_filter_for_channel(channel=channel))

@@ -226,6 +226,24 @@ class Conversation(models.Model):
     assigned_at = models.DateTimeField(null=True, blank=True)
     # Set while a round-robin conversation waits for an agent with free capacity.
     queued_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Where the conversation started, when its first message carried a widget reference: the
+    # widget, the page the visitor was on, and the service whose agents it is routed among.
+    widget = models.ForeignKey(
+        "messaging.Widget",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+    )
+    widget_page = models.CharField("page", max_length=500, blank=True)
+    service = models.ForeignKey(
+        "messaging.Service",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+        help_text="Routed among this service's agents instead of the channel's.",
+    )
 
     class Meta:
         ordering = ["-last_message_at"]
@@ -496,3 +514,6 @@ class AgentCapacity(models.Model):
 
     def __str__(self):
         return f"{self.get_transport_display()}: {self.max_interactions}"
+
+
+from messaging.widget_models import Widget, WidgetEntry, WidgetReference  # noqa: E402, F401

@@ -10,6 +10,9 @@ from functools import cache
 from django.utils.module_loading import import_string
 
 INBOUND_HANDLERS: list[str] = [
+    # First: a website widget's reference leaves the text before the ticket copies it, and
+    # names the service that routing then uses.
+    "messaging.services.widget_reference.widget_reference_on_inbound",
     "tickets.handlers.ticket_on_inbound",
     # Routing reads the ticket the steps before may have linked.
     "tickets.routing.route_on_inbound",

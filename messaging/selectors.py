@@ -209,7 +209,8 @@ def conversation_reachable_for_reply(*, user) -> QuerySet[Conversation]:
     user's channels, so a rep who lost a client to a colleague reaches the service that says
     who took it instead of a bare 404."""
     offered = Conversation.objects.filter(
-        channel__in=channel_list_worked_by(user=user).values("pk")
+        Q(channel__in=channel_list_worked_by(user=user).values("pk"))
+        | Q(service__is_active=True, service__agents__user=user)
     ).values("pk")
     visible = conversation_list_visible_to(user=user).values("pk")
     return Conversation.objects.filter(Q(pk__in=visible) | Q(pk__in=offered))

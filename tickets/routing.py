@@ -12,7 +12,9 @@ Rules:
   a service gaining agents or channels);
 - a channel's agents are its service's (messaging.agent_selectors), or, for a channel without
   a service, the profiles that list it; capacity is counted per channel type across every
-  service (an agent's own maximum for the type, else their general one).
+  service (an agent's own maximum for the type, else their general one);
+- a conversation a website widget started has the widget's service, whose agents take the
+  channel's place for it (offering, round robin and its place in the queue).
 
 Tickets sits right of messaging and crm, so this module may touch conversations, contacts,
 tickets and deals; accounts learns of capacity changes through its CAPACITY_CHANGED_HANDLERS list.
@@ -21,7 +23,7 @@ tickets and deals; accounts learns of capacity changes through its CAPACITY_CHAN
 import logging
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -33,6 +35,7 @@ from crm.selectors import contact_is_writable_by
 from crm.services import contact_assign_responsible, contact_claim, deal_open_for_new_client
 from messaging.agent_selectors import (
     agent_profile_filter_for_channel,
+    agent_profile_filter_for_conversation,
     agent_profiles_with_room,
     channel_list_worked_by,
     transport_label,
@@ -78,12 +81,18 @@ def _display(user) -> str:
 # Capacity and the next agent
 
 
-def routing_candidates(*, channel: Channel):
+def routing_candidates(*, channel: Channel, conversation: Conversation | None = None):
     """Sales reps who may receive a new client of `channel` now, in round-robin order: the
-    channel's agents (its service's, or those listing it), available, active, below their
-    maximum for the channel's type; the one assigned longest ago (or never) first."""
+    channel's agents (its service's, or those listing it; the conversation's own service's when
+    a website widget gave it one), available, active, below their maximum for the channel's
+    type; the one assigned longest ago (or never) first."""
+    who = (
+        agent_profile_filter_for_conversation(conversation=conversation)
+        if conversation is not None
+        else agent_profile_filter_for_channel(channel=channel)
+    )
     agents = AgentProfile.objects.filter(
-        agent_profile_filter_for_channel(channel=channel),
+        who,
         role=Role.SALES_REP,
         is_available=True,
         user__is_active=True,
@@ -110,9 +119,9 @@ def _lock_agent_with_room(
     ).first()
 
 
-def _next_agent(channel: Channel) -> AgentProfile | None:
+def _next_agent(channel: Channel, conversation: Conversation) -> AgentProfile | None:
     """The next candidate, re-checked under a lock on their profile."""
-    for profile in routing_candidates(channel=channel):
+    for profile in routing_candidates(channel=channel, conversation=conversation):
         locked = _lock_agent_with_room(profile.pk, channel.transport)
         if locked is not None:
             return locked
@@ -157,7 +166,7 @@ def _open_new_client_deal(*, conversation: Conversation, user) -> None:
 
 def _round_robin_assign(*, conversation: Conversation) -> bool:
     _lock_channel(conversation.channel)
-    profile = _next_agent(conversation.channel)
+    profile = _next_agent(conversation.channel, conversation)
     if profile is None:
         conversation_queue(conversation=conversation, at=timezone.now())
         return False
@@ -208,32 +217,55 @@ def routing_queue_drain(*, channel: Channel | None = None) -> int:
 
 
 def _drain_one(channel: Channel) -> bool:
+    """Assign one waiting conversation of `channel`, the longest waiting that someone can take.
+
+    The channel's own clients and those a website widget routed to another service are answered
+    by different agents, so each group waits in its own line: the first of each is tried in
+    turn, and a full service never holds up another's clients."""
     with transaction.atomic():
         _lock_channel(channel)
-        waiting = (
-            Conversation.objects.select_for_update(skip_locked=True)
-            .filter(channel=channel, status=OPEN, queued_at__isnull=False)
-            .order_by("queued_at", "pk")
-            .first()
+        queued = Conversation.objects.filter(
+            channel=channel, status=OPEN, queued_at__isnull=False
+        ).order_by("queued_at", "pk")
+        groups = (
+            queued.order_by()
+            .values_list("service_id")
+            .annotate(first=Min("queued_at"))
+            .order_by("first")
         )
-        if waiting is None:
-            return False
-        waiting = Conversation.objects.select_related("contact", "channel").get(pk=waiting.pk)
-        if waiting.contact.responsible is not None:
-            _assign(conversation=waiting, user=waiting.contact.responsible, claim_contact=False)
-            return True
-        profile = _next_agent(channel)
-        if profile is None:
-            return False
-        _assign(conversation=waiting, user=profile.user, claim_contact=True)
+        for service_id, _first in groups:
+            waiting = queued.select_for_update(skip_locked=True).filter(service=service_id).first()
+            if waiting is not None and _assign_waiting(channel, waiting):
+                return True
+        return False
+
+
+def _assign_waiting(channel: Channel, waiting: Conversation) -> bool:
+    waiting = Conversation.objects.select_related("contact", "channel").get(pk=waiting.pk)
+    if waiting.contact.responsible is not None:
+        _assign(conversation=waiting, user=waiting.contact.responsible, claim_contact=False)
         return True
+    profile = _next_agent(channel, waiting)
+    if profile is None:
+        return False
+    _assign(conversation=waiting, user=profile.user, claim_contact=True)
+    return True
 
 
 def routing_on_capacity_changed(*, profile: AgentProfile) -> None:
     """accounts.services.CAPACITY_CHANGED_HANDLERS entry: an agent became available or gained
     capacity, so waiting conversations on their channels may move."""
     worked = channel_list_worked_by(user=profile.user).filter(routing_mode=RoutingMode.ROUND_ROBIN)
-    for channel in worked:
+    # Clients a website widget sent to one of the agent's services may wait on a line of
+    # another service.
+    widget_routed = Channel.objects.filter(
+        routing_mode=RoutingMode.ROUND_ROBIN,
+        conversations__status=OPEN,
+        conversations__queued_at__isnull=False,
+        conversations__service__agents=profile,
+    )
+    pks = {*worked.values_list("pk", flat=True), *widget_routed.values_list("pk", flat=True)}
+    for channel in Channel.objects.filter(pk__in=pks):
         routing_queue_drain(channel=channel)
 
 
