@@ -6,7 +6,10 @@ Each function takes the job and its run and calls one service; `SyncJob.name` mu
 
 from datetime import time
 
+from django.conf import settings
+
 from integrations import notification_jobs, services
+from integrations.services.gdpr import retention_purge as _retention_purge
 
 
 def sync_templates(*, job, run):
@@ -37,6 +40,10 @@ def idempotency_keys_purge(*, job, run):
     return notification_jobs.idempotency_keys_purge_report()
 
 
+def retention_purge(*, job, run):
+    return _retention_purge(days=settings.RETENTION_DAYS)
+
+
 JOBS = {
     "sync_templates": sync_templates,
     "sync_messages": sync_messages,
@@ -45,6 +52,7 @@ JOBS = {
     "notifications_send_due": notifications_send_due,
     "document_links_purge": document_links_purge,
     "idempotency_keys_purge": idempotency_keys_purge,
+    "retention_purge": retention_purge,
 }
 
 # The schedule a job gets when it is first created; later changes in the admin are kept.
@@ -57,4 +65,6 @@ JOB_DEFAULTS = {
     "notifications_send_due": {"schedule_kind": "interval", "every_seconds": 60},
     "document_links_purge": {"schedule_kind": "interval", "every_seconds": 600},
     "idempotency_keys_purge": {"schedule_kind": "interval", "every_seconds": 3600},
+    # Media and message texts older than RETENTION_DAYS go at night (nothing when it is 0).
+    "retention_purge": {"schedule_kind": "daily", "daily_at": time(3, 30)},
 }
