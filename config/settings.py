@@ -254,6 +254,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "MessageOutStatusEnum": "messaging.models.Message.Status",
         "TicketStatusEnum": "tickets.models.TicketStatus",
+        "ConsentStateEnum": "crm.models.ConsentState",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

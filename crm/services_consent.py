@@ -251,3 +251,74 @@ def consent_lines(*, contact: Contact) -> list[ConsentLine]:
             )
         )
     return lines
+
+
+@transaction.atomic
+def contact_consent_add(
+    *,
+    contact: Contact,
+    purpose: str,
+    state: str,
+    source: str,
+    transport: str = "",
+    text_shown: str = "",
+    note: str = "",
+    actor=None,
+) -> list[ConsentRecord]:
+    """Consent as the API, an import or an agent states it: for the whole contact, or for their
+    addresses on one transport. Raises ValueError when the contact has no such address."""
+    if not transport:
+        return [
+            consent_record(
+                contact=contact,
+                purpose=purpose,
+                state=state,
+                source=source,
+                text_shown=text_shown,
+                note=note,
+                actor=actor,
+            )
+        ]
+    if not contact.addresses.filter(transport=transport).exists():
+        raise ValueError(f"{contact} has no {transport} address to give consent for.")
+    return consent_record_for_transports(
+        contact=contact,
+        transports=[transport],
+        purpose=purpose,
+        state=state,
+        source=source,
+        text_shown=text_shown,
+        note=note,
+        actor=actor,
+    )
+
+
+def consent_import_rows(*, rows: Iterable[dict], actor=None) -> tuple[int, list[str]]:
+    """Import consent from rows with `phone`, `purpose`, `state` and optionally `transport`,
+    `text_shown`, `source` (default import). A row with an unknown phone or a bad value is
+    reported by its line and skipped; the others are kept."""
+    from crm.phones import PhoneNumberInvalid, phone_normalize
+
+    imported, errors = 0, []
+    for line, row in enumerate(rows, start=2):
+        try:
+            phone = phone_normalize(str(row.get("phone") or ""))
+            contact = Contact.objects.filter(phone=phone).first()
+            if contact is None:
+                raise ValueError(f"no contact has the phone {phone}")
+            imported += len(
+                contact_consent_add(
+                    contact=contact,
+                    purpose=(row.get("purpose") or "").strip(),
+                    state=(row.get("state") or "").strip(),
+                    source=(row.get("source") or ConsentSource.IMPORT).strip(),
+                    transport=(row.get("transport") or "").strip(),
+                    text_shown=row.get("text_shown") or "",
+                    note="import",
+                    actor=actor,
+                )
+            )
+        except (ValueError, PhoneNumberInvalid) as exc:
+            message = exc.messages[0] if isinstance(exc, PhoneNumberInvalid) else str(exc)
+            errors.append(f"line {line}: {message}")
+    return imported, errors
