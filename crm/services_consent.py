@@ -244,7 +244,7 @@ def consent_lines(*, contact: Contact) -> list[ConsentLine]:
         lines.append(
             ConsentLine(
                 purpose=record.get_purpose_display(),
-                state=record.state,
+                state=record.get_state_display(),
                 scope=str(record.address) if record.address else "all channels",
                 source=record.get_source_display(),
                 at=record.created_at,
