@@ -11,6 +11,7 @@ from crm.models import ConsentPurpose, ConsentSource, ConsentState
 from crm.services_consent import (
     OPT_OUT,
     address_marketing_hold,
+    consent_current,
     consent_keyword_match,
     consent_record_for_transports,
 )
@@ -35,14 +36,21 @@ def consent_on_inbound(*, message: Message, conversation_created: bool) -> None:
     action, language = match
     contact = message.conversation.contact
     opted_out = action == OPT_OUT
+    transports = _transports(message.channel)
+    wanted = ConsentState.OPTED_OUT if opted_out else ConsentState.OPTED_IN
+    before = consent_current(
+        contact=contact, purpose=ConsentPurpose.MARKETING, transports=transports
+    )
     consent_record_for_transports(
         contact=contact,
-        transports=_transports(message.channel),
+        transports=transports,
         purpose=ConsentPurpose.MARKETING,
-        state=ConsentState.OPTED_OUT if opted_out else ConsentState.OPTED_IN,
+        state=wanted,
         source=ConsentSource.KEYWORD,
         note=f"{'button' if payload else 'keyword'} {(payload or message.text)[:100]}",
     )
+    if before is not None and before.state == wanted:
+        return  # a repeated STOP is recorded, but confirmed only once
     with translation.override(language or None):
         text = (
             _("You will receive no more marketing messages from us. Write START to opt back in.")

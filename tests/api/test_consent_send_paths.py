@@ -125,6 +125,8 @@ def test_stop_opts_out_at_once_with_one_confirmation(graph, inbound, giulia, opt
     assert "no more marketing messages" in confirmation["text"]["body"]
     inbound("please stop sending me things")  # not the whole message: no change
     assert ConsentRecord.objects.filter(contact=giulia).count() == 2
+    inbound("STOP")  # said again: recorded, not confirmed twice
+    assert ConsentRecord.objects.filter(contact=giulia).count() == 3
     assert provider_sends(graph) == 1
 
 
