@@ -259,3 +259,33 @@ def test_retention_removes_old_texts_and_media_and_keeps_recent_ones(seeded, med
 
 def test_retention_is_a_nightly_job():
     assert JOB_DEFAULTS["retention_purge"]["schedule_kind"] == "daily"
+
+
+def test_a_wazzup_mirror_is_asked_to_delete_and_the_erased_contact_is_not_pushed_again(
+    seeded, manager
+):
+    from integrations.services.crm_mirror import account_crm_push
+
+    wazzup = IntegrationAccount.objects.create(
+        description="Wazzup",
+        platform="wazzup",
+        settings={"crm_push": "on"},
+        secrets={"api_key": "wz-key", "webhook_token": "t"},
+    )
+    ExternalLink.objects.filter(object_type="contact").update(
+        account=wazzup, external_id=str(seeded.pk)
+    )
+    api = "https://api.wazzup24.com/v3"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        mocked.patch(f"{api}/contacts/bulk_delete", status=200)
+        erasure = contact_erase(contact=seeded, actor=manager)
+        [call] = mocked.calls
+        assert json.loads(call.request.body) == [str(seeded.pk)]
+        assert erasure.crm_results == {"Wazzup (wazzup)": "deleted"}
+        for route in ("users", "pipelines", "contacts", "deals"):
+            mocked.post(f"{api}/{route}", status=200)
+            mocked.patch(f"{api}/{route}/bulk_delete", status=200)
+        stats, _ = account_crm_push(account=wazzup)
+    assert stats["contacts_pushed"] == 0
+    assert stats["contacts_skipped_no_chat"] == 1  # the anonymous row has no address left
+    assert not ExternalLink.objects.filter(object_type="contact", local_id=seeded.pk).exists()
