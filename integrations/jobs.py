@@ -10,6 +10,7 @@ from django.conf import settings
 
 from integrations import notification_jobs, services
 from integrations.services.gdpr import retention_purge as _retention_purge
+from integrations.services.jobs import JobReport
 
 
 def sync_templates(*, job, run):
@@ -41,7 +42,13 @@ def idempotency_keys_purge(*, job, run):
 
 
 def retention_purge(*, job, run):
-    return _retention_purge(days=settings.RETENTION_DAYS)
+    report = JobReport()
+    if settings.RETENTION_DAYS <= 0:
+        report.lines.append("RETENTION_DAYS is 0: everything is kept.")
+        return report
+    for key, count in _retention_purge(days=settings.RETENTION_DAYS).items():
+        report.add(f"{key}_purged", count)
+    return report
 
 
 JOBS = {

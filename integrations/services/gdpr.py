@@ -254,7 +254,7 @@ def _idempotency_keys_forget(message_ids: list[int]) -> None:
 def retention_purge(*, days: int, now=None, batch: int = 500) -> dict:
     """Delete media files and message texts older than `days` days (0 keeps everything)."""
     if days <= 0:
-        return {"messages": 0, "media_files": 0}
+        return {"messages": 0, "media_files": 0, "webhook_events": 0}
     cutoff = (now or timezone.now()) - timedelta(days=days)
     old = Message.objects.filter(created_at__lt=cutoff)
     files = 0
@@ -267,7 +267,18 @@ def retention_purge(*, days: int, now=None, batch: int = 500) -> dict:
             message.media_file.storage.delete(message.media_file.name)
         files += len(rows)
     texts = old.exclude(text__in=("", EXPIRED, ERASED)).update(text=EXPIRED, payload={}, raw={})
+    # The same texts are copied into comments, ticket descriptions (the first message) and the
+    # webhook bodies as received.
     TicketComment.objects.filter(message__created_at__lt=cutoff).exclude(
         text__in=(EXPIRED, ERASED)
     ).update(text=EXPIRED)
-    return {"messages": texts, "media_files": files}
+    Ticket.objects.filter(created_at__lt=cutoff).exclude(
+        description__in=("", EXPIRED, ERASED)
+    ).update(description=EXPIRED)
+    webhooks = (
+        WebhookEvent.objects.filter(received_at__lt=cutoff)
+        .exclude(state=WebhookEvent.State.PENDING)
+        .exclude(body=b"{}")
+        .update(body=b"{}")
+    )
+    return {"messages": texts, "media_files": files, "webhook_events": webhooks}

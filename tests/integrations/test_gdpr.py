@@ -27,7 +27,7 @@ from integrations.services.gdpr import (
     contact_export,
     retention_purge,
 )
-from messaging.models import Conversation, Message
+from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services import message_send_text
 from tests.messaging.conftest import inbound_body, sign, wa_account, wa_channel
 
@@ -245,16 +245,42 @@ def test_only_a_manager_or_administrator_may_erase(seeded, django_user_model, ro
 
 def test_retention_removes_old_texts_and_media_and_keeps_recent_ones(seeded, media_root):
     old = Message.objects.get(provider_message_id="wamid.SEED1")
-    Message.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
+    long_ago = timezone.now() - timedelta(days=40)
+    Message.objects.filter(pk=old.pk).update(created_at=long_ago)
+    Ticket.objects.update(created_at=long_ago)
+    WebhookEvent.objects.update(received_at=long_ago)
     photo_path = Path(old.media_file.path)
-    assert retention_purge(days=0) == {"messages": 0, "media_files": 0}
+    assert retention_purge(days=0) == {"messages": 0, "media_files": 0, "webhook_events": 0}
     done = retention_purge(days=30)
-    assert done == {"messages": 1, "media_files": 1}
+    assert done == {"messages": 1, "media_files": 1, "webhook_events": 1}
     old.refresh_from_db()
     assert old.text == EXPIRED and not old.media_file
     assert not photo_path.exists()
+    assert Ticket.objects.get().description == EXPIRED
+    assert bytes(WebhookEvent.objects.get().body) == b"{}"
+    assert SECRET_TEXT not in str(_personal_values_left([SECRET_TEXT]))
+    assert _personal_values_left([SECRET_TEXT]) == []
     assert Message.objects.exclude(pk=old.pk).get().text.startswith("Ciao")
-    assert retention_purge(days=30) == {"messages": 0, "media_files": 0}
+    assert retention_purge(days=30) == {"messages": 0, "media_files": 0, "webhook_events": 0}
+
+
+def test_the_retention_job_reads_the_setting(seeded, settings, media_root):
+    from integrations.models import SyncJob
+    from integrations.schedules import schedules_setup
+    from integrations.services import sync_job_run
+
+    Message.objects.update(created_at=timezone.now() - timedelta(days=10))
+    schedules_setup()
+    job = SyncJob.objects.get(name="retention_purge")
+    settings.RETENTION_DAYS = 0
+    run = sync_job_run(job_id=job.pk, manual=True)
+    assert "everything is kept" in run.log
+    assert Message.objects.filter(text=EXPIRED).count() == 0
+    settings.RETENTION_DAYS = 7
+    run = sync_job_run(job_id=job.pk, manual=True)
+    assert run.outcome == "success", run.error
+    assert run.counts["messages_purged"] == 2
+    assert Message.objects.filter(text=EXPIRED).count() == 2
 
 
 def test_retention_is_a_nightly_job():
