@@ -106,6 +106,14 @@ def test_erasing_asks_for_confirmation_then_forgets_the_person(sandbox, channel,
     assert ContactErasure.objects.get().erased_by.username == "boss"
     assert Contact.objects.count() == 1  # the anonymous row stays for the counts
 
+    # The erasure log says who erased which contact row, with no personal data.
+    page.click("text=Contact erasures")
+    page.wait_for_selector("#result_list")
+    row = page.inner_text("#result_list tbody tr")
+    assert str(contact.pk) in row and "boss" in row
+    assert "Sandbox" not in row and "393331234567" not in row
+    screenshot(page, "admin-erasure-log")
+
 
 def test_a_sales_rep_sees_no_erase_link_and_cannot_open_the_erase_page(sandbox, channel, page_for):
     rep = make_user("rep", Role.SALES_REP, channels=[channel])
