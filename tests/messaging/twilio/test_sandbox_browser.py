@@ -13,8 +13,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_a_customer_chats_through_the_twilio_sandbox_page(sandbox, line, browser):  # noqa: F811
     from crm.models import Contact
-    from messaging.models import MessageTemplate
     from crm.services_consent import consent_record
+    from messaging.models import MessageTemplate
     from messaging.services import message_send_template
 
     context = browser.new_context(viewport={"width": 420, "height": 860})
