@@ -216,6 +216,13 @@ def contact_erase(*, contact: Contact, actor) -> ContactErasure:
         LogEntry.objects.filter(
             content_type=ContentType.objects.get_for_model(Contact), object_id=str(contact.pk)
         ).update(object_repr=f"Contact #{contact.pk}", change_message="")
+        # The admin's history names other objects by their text too (a ticket's title holds
+        # the phone, a deal's name the person's).
+        named = Q()
+        for needle in needles:
+            named |= Q(object_repr__contains=needle) | Q(change_message__contains=needle)
+        if needles:
+            LogEntry.objects.filter(named).update(object_repr=ERASED, change_message="")
         ConsentRecord.objects.filter(contact=contact).delete()
         ContactAddress.objects.filter(contact=contact).delete()
         Contact.objects.filter(pk=contact.pk).update(

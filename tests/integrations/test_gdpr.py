@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import responses
 from django.apps import apps
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.db import models
@@ -91,6 +92,10 @@ def seeded(client, wa_account, wa_channel, manager, media_root, django_capture_o
     photo.media_file.save("balcony.jpg", ContentFile(b"\xff\xd8 a photo of " + NAME.encode()))
     ticket = Ticket.objects.get(contact=contact)
     ticket_comment_add(ticket=ticket, author=manager, text="Internal: call her", internal=True)
+    # Edited in the admin: its history names the ticket by its title, which holds the phone.
+    LogEntry.objects.log_actions(
+        user_id=manager.pk, queryset=[ticket], action_flag=CHANGE, change_message="Priority"
+    )
     pipeline = Pipeline.objects.create(name="Sales")
     stage = Stage.objects.create(pipeline=pipeline, name="New")
     deal = Deal.objects.create(name=f"{NAME} - balcony", pipeline=pipeline, stage=stage)
