@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from config.api_errors import api_not_found
 from crm.api import CompanyViewSet, ContactViewSet, DealViewSet
 from integrations.api import EventCreateApi
+from integrations.api_gdpr import ContactEraseApi, ContactExportApi
 from messaging.api import ConversationViewSet, MessageSendApi, TemplateViewSet
 from tickets.api import TicketViewSet
 
@@ -22,6 +23,8 @@ router.register("tickets", TicketViewSet, basename="ticket")
 v1 = [
     path("messages/", MessageSendApi.as_view(), name="message-send"),
     path("events/", EventCreateApi.as_view(), name="event-create"),
+    path("contacts/<int:pk>/export/", ContactExportApi.as_view(), name="contact-export"),
+    path("contacts/<int:pk>/erase/", ContactEraseApi.as_view(), name="contact-erase"),
     *router.urls,
 ]
 

@@ -257,6 +257,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "MessageOutStatusEnum": "messaging.models.Message.Status",
         "TicketStatusEnum": "tickets.models.TicketStatus",
+        "ConsentStateEnum": "crm.models.ConsentState",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -266,6 +267,24 @@ SPECTACULAR_SETTINGS = {
 }
 # Minutes a temporary public link to a stored document stays valid (a provider fetches it once).
 DOCUMENT_LINK_MINUTES = env.int("DOCUMENT_LINK_MINUTES", default=60)
+
+# Consent (README, "Consent, opt-out and GDPR"). Marketing templates go only to addresses that
+# opted in under "consent"; under "legitimate_interest" also to those who never said, never to an
+# opted-out one.
+CONSENT_MARKETING_BASIS = env.str("CONSENT_MARKETING_BASIS", default="consent")
+# Whole-message keywords per language; the language picks the confirmation's wording.
+CONSENT_KEYWORDS = env.json(
+    "CONSENT_KEYWORDS",
+    default={
+        "en": {"opt_out": ["STOP", "UNSUBSCRIBE"], "opt_in": ["START"]},
+        "it": {"opt_out": ["ANNULLA", "DISISCRIVIMI"], "opt_in": ["ISCRIVIMI"]},
+    },
+)
+# Quick-reply button payloads of templates set as opt-out buttons.
+CONSENT_OPT_OUT_PAYLOADS = env.list("CONSENT_OPT_OUT_PAYLOADS", default=["STOP_MARKETING"])
+# Media files and message texts older than this many days are deleted by `retention_purge`;
+# 0 keeps them.
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=0)
 
 LOGGING = {
     "version": 1,

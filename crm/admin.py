@@ -4,6 +4,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch, Q
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -165,9 +166,11 @@ class ContactAdmin(CrmScopedAdmin):
         "conversations_section",
         "tickets_section",
         "deals_section",
+        "consent_section",
+        "erased_at",
         "send_record",
     )
-    actions = ("convert_to_customer", "assign_responsible")
+    actions = ("convert_to_customer", "assign_responsible", "erase_contacts")
     # Explicit because the open-deal count groups rows, and grouped queries drop Meta.ordering.
     ordering = ("-created_at", "-pk")
 
@@ -188,9 +191,16 @@ class ContactAdmin(CrmScopedAdmin):
     def get_actions(self, request):
         actions = super().get_actions(request)
         if not self._is_manager(request):
-            # Handing clients to someone else is a transfer: managers only.
+            # Handing clients to someone else is a transfer: managers only; so is erasure.
             actions.pop("assign_responsible", None)
+            actions.pop("erase_contacts", None)
         return actions
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The GDPR links of the page: the export for whoever sees the contact, the erasure for
+        # managers and administrators (the erase page checks again).
+        extra_context = {**(extra_context or {}), "may_erase": self._is_manager(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
         details = {
@@ -208,8 +218,11 @@ class ContactAdmin(CrmScopedAdmin):
         details = (None, {"fields": [*ContactForm.Meta.fields, "created_at", "updated_at"]})
         if obj is None:
             return [details]
+        if obj.erased_at is not None:
+            details[1]["fields"].append("erased_at")
         return [
             details,
+            ("Consent", {"fields": ["consent_section"]}),
             ("Addresses", {"fields": ["addresses_section"]}),
             ("Conversations", {"fields": ["conversations_section"]}),
             ("Tickets", {"fields": ["tickets_section"]}),
@@ -224,6 +237,10 @@ class ContactAdmin(CrmScopedAdmin):
     @admin.display(description="Addresses")
     def addresses_section(self, obj):
         return admin_sections.addresses_table(obj)
+
+    @admin.display(description="Consent")
+    def consent_section(self, obj):
+        return admin_sections.consent_table(obj)
 
     @admin.display(description="Conversations")
     def conversations_section(self, obj):
@@ -254,6 +271,13 @@ class ContactAdmin(CrmScopedAdmin):
         self.message_user(request, f"{converted} converted to customers{note}.")
         for message in refused:
             self.message_user(request, message, messages.WARNING)
+
+    @admin.action(description="Erase selected contacts (GDPR)…", permissions=["change"])
+    def erase_contacts(self, request, queryset):
+        """To the confirmation page; nothing is erased before it is confirmed there."""
+        url = admin_sections.admin_url("crm_contact_erase")
+        ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
+        return HttpResponseRedirect(f"{url}?ids={ids}")
 
     @admin.action(description="Assign a responsible user", permissions=["change"])
     def assign_responsible(self, request, queryset):

@@ -181,3 +181,26 @@ def company_deals_table(company, *, deals=None) -> str:
         add_url=f"{admin_url('crm_deal_add')}?company={company.pk}",
         add_label="Add a deal for this company",
     )
+
+
+def consent_table(contact) -> str:
+    """The consent history, newest first: what decides a marketing send is the top row for each
+    purpose and scope."""
+    records = contact.consent_records.select_related("address", "actor")[: SECTION_LIMIT + 1]
+    rows = [
+        [
+            Cell(record.get_purpose_display()),
+            Cell(record.get_state_display()),
+            Cell(str(record.address) if record.address else "All channels"),
+            Cell(record.get_source_display() + (f" ({record.note})" if record.note else "")),
+            Cell(record.text_shown or "—"),
+            Cell(record.actor.get_username() if record.actor else "—"),
+            Cell(_when(record.created_at)),
+        ]
+        for record in records
+    ]
+    return _render(
+        headers=["Purpose", "State", "Scope", "Source", "Text shown", "By", "When"],
+        rows=rows,
+        empty="No consent recorded: marketing templates are refused until the contact opts in.",
+    )

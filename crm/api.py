@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.models import Role
@@ -22,11 +23,19 @@ from crm.models import Company, Contact, ContactKind, Deal, DealStatus
 from crm.selectors import (
     company_list_visible_to,
     contact_by_address,
+    contact_is_writable_by,
     contact_list_visible_to,
     contact_search,
     deal_list_visible_to,
 )
-from crm.serializers import CompanySerializer, ContactIn, ContactOut, DealSerializer
+from crm.serializers import (
+    CompanySerializer,
+    ConsentIn,
+    ConsentOut,
+    ContactIn,
+    ContactOut,
+    DealSerializer,
+)
 from crm.services import (
     ContactAddressTaken,
     ContactPhoneTaken,
@@ -41,6 +50,7 @@ from crm.services import (
     deal_status_set,
     deal_update,
 )
+from crm.services_consent import contact_consent_add
 
 READ_ONLY_MESSAGE = "Quality control can read but not write: {user} may not change anything."
 
@@ -136,13 +146,15 @@ class ContactViewSet(
         fields = dict(data.validated_data)
         phone = fields.pop("phone", None)
         address = fields.pop("address", None) or Address(AddressTransport.WHATSAPP, phone)
+        consent = fields.pop("consent", [])
         require_writer(request)
         actor = _actor(request)
         if user_role(user=actor) == Role.SALES_REP and contact_by_address(address=address) is None:
             # A rep's new contact is theirs, or they could not see what they just created.
             fields.setdefault("responsible", actor)
-        with refusals_as_403():
+        with refusals_as_403(), transaction.atomic():
             contact, created = contact_upsert_by_address(address=address, actor=actor, **fields)
+            _consent_add(contact, consent, actor=actor)
         if is_api_account(request):
             request.user.contact_claim(contact)
         return Response(
@@ -156,16 +168,61 @@ class ContactViewSet(
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         address = fields.pop("address", None)
+        consent = fields.pop("consent", [])
         try:
             with refusals_as_403(), transaction.atomic():
                 contact = contact_update(contact=contact, actor=_actor(request), **fields)
                 if address is not None:
                     contact_address_add(contact=contact, address=address, actor=_actor(request))
+                _consent_add(contact, consent, actor=_actor(request))
         except ContactPhoneTaken as exc:
             raise exceptions.ValidationError({"phone": [str(exc)]}) from None
         except ContactAddressTaken as exc:
             raise exceptions.ValidationError({"address": [str(exc)]}) from None
         return Response(ContactOut(contact).data)
+
+    @extend_schema(
+        methods=["GET"],
+        summary="A contact's consent history, newest first",
+        responses=ConsentOut(many=True),
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Append a consent statement (opt-in, opt-out) with its source",
+        request=ConsentIn,
+        responses={201: ConsentOut(many=True)},
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        url_path="consent",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def consent(self, request, pk=None):
+        contact = self.get_object()
+        if request.method == "GET":
+            records = contact.consent_records.select_related("address", "actor")
+            return Response(ConsentOut(records, many=True).data)
+        require_writer(request)
+        actor = _actor(request)
+        if actor is not None and not contact_is_writable_by(user=actor, contact=contact):
+            raise exceptions.PermissionDenied(f"{actor} may not write to {contact}.")
+        data = ConsentIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        with refusals_as_403(), transaction.atomic():
+            records = _consent_add(contact, [data.validated_data], actor=actor)
+        return Response(ConsentOut(records, many=True).data, status=status.HTTP_201_CREATED)
+
+
+def _consent_add(contact, statements, *, actor) -> list:
+    records = []
+    for statement in statements:
+        try:
+            records += contact_consent_add(contact=contact, actor=actor, **statement)
+        except ValueError as exc:
+            raise exceptions.ValidationError({"consent": [str(exc)]}) from None
+    return records
 
 
 class CompanyFilter(ApiFilterSet):

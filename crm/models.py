@@ -71,6 +71,8 @@ class Contact(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set by a GDPR erasure: the row stays (counts, reports), its personal fields are gone.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -109,6 +111,9 @@ class ContactAddress(models.Model):
     # are refused until the person writes again.
     unreachable_at = models.DateTimeField(null=True, blank=True)
     unreachable_reason = models.CharField(max_length=255, blank=True)
+    # The platform asked us to hold marketing to this address until then (a per-user limit).
+    marketing_held_until = models.DateTimeField(null=True, blank=True)
+    marketing_held_reason = models.CharField(max_length=255, blank=True)
 
     class Meta:
         verbose_name_plural = "contact addresses"
@@ -195,3 +200,85 @@ class Deal(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class ConsentPurpose(models.TextChoices):
+    MARKETING = "marketing", "Marketing"
+    UTILITY = "utility", "Utility"
+
+
+class ConsentState(models.TextChoices):
+    OPTED_IN = "opted_in", "Opted in"
+    OPTED_OUT = "opted_out", "Opted out"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class ConsentSource(models.TextChoices):
+    WIDGET = "widget", "Widget"
+    API = "api", "API"
+    IMPORT = "import", "Import"
+    KEYWORD = "keyword", "Keyword or button"
+    AGENT = "agent", "Agent"
+    INBOUND = "inbound", "Inbound conversation"
+    # The messaging platform refused a send because the person stopped marketing there.
+    PLATFORM = "platform", "Messaging platform"
+
+
+class ConsentRecord(models.Model):
+    """One statement of consent, never changed afterwards: the history is the proof.
+
+    A record without an address covers the whole contact; one with an address covers that way
+    of reaching them (so that channel type). The latest record that covers a send decides it.
+    """
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_records")
+    address = models.ForeignKey(
+        ContactAddress,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="consent_records",
+    )
+    purpose = models.CharField(max_length=10, choices=ConsentPurpose.choices)
+    state = models.CharField(max_length=10, choices=ConsentState.choices)
+    source = models.CharField(max_length=10, choices=ConsentSource.choices)
+    text_shown = models.TextField(blank=True, help_text="The wording the person agreed to.")
+    note = models.CharField(max_length=255, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["contact", "purpose", "created_at"])]
+
+    def __str__(self):
+        return f"{self.get_purpose_display()}: {self.get_state_display()} ({self.source})"
+
+
+class ContactErasure(models.Model):
+    """Who erased which contact and when. Holds no personal data: the contact row is kept,
+    anonymised, so counts and reports stay right."""
+
+    contact = models.ForeignKey(
+        Contact, null=True, on_delete=models.SET_NULL, related_name="erasures"
+    )
+    erased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    erased_at = models.DateTimeField(default=timezone.now)
+    counts = models.JSONField(default=dict, blank=True)
+    crm_results = models.JSONField(
+        default=dict, blank=True, help_text="What each connected CRM did with the deletion."
+    )
+
+    class Meta:
+        ordering = ["-erased_at"]
+
+    def __str__(self):
+        return f"Contact #{self.contact_id} erased at {self.erased_at:%Y-%m-%d %H:%M}"

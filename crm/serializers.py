@@ -6,7 +6,19 @@ from django.core.validators import EmailValidator, URLValidator
 from rest_framework import serializers
 
 from crm.addresses import Address, AddressTransport, address_normalize
-from crm.models import Company, Contact, ContactAddress, ContactKind, Deal, Pipeline, Stage
+from crm.models import (
+    Company,
+    ConsentPurpose,
+    ConsentRecord,
+    ConsentSource,
+    ConsentState,
+    Contact,
+    ContactAddress,
+    ContactKind,
+    Deal,
+    Pipeline,
+    Stage,
+)
 from crm.phones import PhoneNumberInvalid, phone_normalize
 
 
@@ -90,6 +102,45 @@ class AddressIn(serializers.Serializer):
             raise serializers.ValidationError({"address": exc.messages}) from None
 
 
+class ConsentIn(serializers.Serializer):
+    purpose = serializers.ChoiceField(choices=ConsentPurpose.choices)
+    state = serializers.ChoiceField(choices=ConsentState.choices)
+    source = serializers.ChoiceField(
+        choices=ConsentSource.choices,
+        default=ConsentSource.API,
+        help_text="Where the person gave it: widget, api, import, agent, ...",
+    )
+    transport = serializers.ChoiceField(
+        choices=AddressTransport.choices,
+        required=False,
+        allow_blank=True,
+        help_text="Only for the contact's addresses on this transport; absent: every channel.",
+    )
+    text_shown = serializers.CharField(
+        required=False, allow_blank=True, help_text="The wording the person agreed to."
+    )
+
+
+class ConsentOut(serializers.ModelSerializer):
+    transport = serializers.CharField(source="address.transport", default="", read_only=True)
+    actor = serializers.CharField(source="actor.username", default="", read_only=True)
+
+    class Meta:
+        model = ConsentRecord
+        fields = [
+            "id",
+            "purpose",
+            "state",
+            "source",
+            "transport",
+            "text_shown",
+            "note",
+            "actor",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
 class ContactIn(serializers.Serializer):
     """Create-or-update by phone or by address (POST) and update (PUT/PATCH). Absent fields are
     left as they are on update."""
@@ -108,6 +159,11 @@ class ContactIn(serializers.Serializer):
     )
     responsible = serializers.PrimaryKeyRelatedField(
         queryset=get_user_model().objects.filter(is_active=True), required=False, allow_null=True
+    )
+    consent = ConsentIn(
+        many=True,
+        required=False,
+        help_text="Consent statements to append to the contact's history, each with its source.",
     )
 
     def validate(self, attrs):

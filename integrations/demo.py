@@ -16,6 +16,7 @@ from accounts.models import AgentProfile, Role
 from crm.addresses import Address, AddressTransport
 from crm.models import Company, Contact, ContactKind, Pipeline, Stage
 from crm.services import contact_get_or_create_by_addresses
+from crm.services_consent import consent_record
 from integrations.demo_services import demo_services_load
 from integrations.demo_telegram import demo_telegram_load
 from integrations.demo_twilio import demo_twilio_load
@@ -93,6 +94,7 @@ def demo_data_load() -> list[DemoLogin]:
                 "responsible": users.get(owner),
             },
         )
+    _demo_consent_load()
     pipeline, first_stage = _sales_pipeline_load()
     channels = _sandbox_channels_load(pipeline=pipeline, stage=first_stage)
     channels.append(demo_telegram_load(pipeline=pipeline, stage=first_stage))
@@ -113,6 +115,24 @@ def demo_data_load() -> list[DemoLogin]:
     )
     demo_widget_load(channels=channels)
     return logins
+
+
+# Consent to show in the admin and the inbox: one customer agreed to offers on the web widget,
+# one lead wrote STOP. Marketing templates (the sandbox's `cart_reminder`) go only to the first.
+DEMO_CONSENT = [
+    ("+393351032246", "opted_in", "widget", "Yes, send me offers and news on WhatsApp."),
+    ("+34612345678", "opted_out", "keyword", ""),
+]
+
+
+def _demo_consent_load() -> None:
+    for phone, state, source, text in DEMO_CONSENT:
+        contact = Contact.objects.filter(phone=phone).first()
+        if contact is None or contact.consent_records.exists():
+            continue
+        consent_record(
+            contact=contact, purpose="marketing", state=state, source=source, text_shown=text
+        )
 
 
 SALES_STAGES = ["New", "Contacted", "Proposal", "Negotiation"]

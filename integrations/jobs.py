@@ -6,7 +6,11 @@ Each function takes the job and its run and calls one service; `SyncJob.name` mu
 
 from datetime import time
 
+from django.conf import settings
+
 from integrations import notification_jobs, services
+from integrations.services.gdpr import retention_purge as _retention_purge
+from integrations.services.jobs import JobReport
 
 
 def sync_templates(*, job, run):
@@ -41,6 +45,16 @@ def widget_references_purge(*, job, run):
     return notification_jobs.widget_references_purge_report()
 
 
+def retention_purge(*, job, run):
+    report = JobReport()
+    if settings.RETENTION_DAYS <= 0:
+        report.lines.append("RETENTION_DAYS is 0: everything is kept.")
+        return report
+    for key, count in _retention_purge(days=settings.RETENTION_DAYS).items():
+        report.add(f"{key}_purged", count)
+    return report
+
+
 JOBS = {
     "sync_templates": sync_templates,
     "sync_messages": sync_messages,
@@ -50,6 +64,7 @@ JOBS = {
     "document_links_purge": document_links_purge,
     "idempotency_keys_purge": idempotency_keys_purge,
     "widget_references_purge": widget_references_purge,
+    "retention_purge": retention_purge,
 }
 
 # The schedule a job gets when it is first created; later changes in the admin are kept.
@@ -63,4 +78,6 @@ JOB_DEFAULTS = {
     "document_links_purge": {"schedule_kind": "interval", "every_seconds": 600},
     "idempotency_keys_purge": {"schedule_kind": "interval", "every_seconds": 3600},
     "widget_references_purge": {"schedule_kind": "interval", "every_seconds": 3600},
+    # Media and message texts older than RETENTION_DAYS go at night (nothing when it is 0).
+    "retention_purge": {"schedule_kind": "daily", "daily_at": time(3, 30)},
 }

@@ -17,6 +17,7 @@ from django.utils.dateparse import parse_datetime
 from crm.models import Contact
 from crm.phones import PhoneNumberInvalid, phone_normalize
 from crm.services import contact_get_or_create_by_phone
+from crm.services_consent import CONSENT_REFUSALS
 from integrations.models import BusinessEvent, EventType, NotificationRule
 from integrations.notification_text import text_notification_send
 from integrations.selectors import contacts_visible_to_account
@@ -235,7 +236,12 @@ def _send(event: BusinessEvent, rule: NotificationRule, *, phone, name, contact)
             message = message_send_template(
                 channel=rule.channel, contact=contact, template=rule.template, **params
             )
-    except (ParameterMissing, MessageRefused) as exc:
+    except MessageRefused as exc:
+        if exc.code in CONSENT_REFUSALS:
+            # The person's choice, not a fault: logged as skipped with the policy's reason.
+            raise _Outcome(State.SKIPPED, f"{exc.code}: {exc}") from None
+        raise _Outcome(State.FAILED, str(exc)) from None
+    except ParameterMissing as exc:
         raise _Outcome(State.FAILED, str(exc)) from None
     event.message = message
     raise _Outcome(State.SENT, f"Sent {rule.template.name} [{rule.template.language}].")

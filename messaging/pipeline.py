@@ -18,6 +18,8 @@ INBOUND_HANDLERS: list[str] = [
     "tickets.routing.route_on_inbound",
     # After routing: a new client and their agent are pushed to CRM mirrors (Wazzup).
     "integrations.services.crm_mirror.crm_mirror_on_message",
+    # A whole-message STOP/START (or an opt-out button) changes marketing consent at once.
+    "messaging.services.consent.consent_on_inbound",
 ]
 
 

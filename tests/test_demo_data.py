@@ -123,3 +123,12 @@ def test_the_demo_has_a_sandbox_wazzup_account_with_whatsapp_and_telegram(capsys
         ("telegram", "active"),
         ("whatsapp", "active"),
     ]
+
+
+def test_the_demo_shows_one_opted_in_and_one_opted_out_contact_once():
+    from crm.models import ConsentRecord
+
+    call_command("demo_data")
+    call_command("demo_data")
+    states = dict(ConsentRecord.objects.values_list("contact__name", "state"))
+    assert states == {"Giulia Conti": "opted_in", "Lucía García": "opted_out"}

@@ -22,7 +22,9 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import Role
 from accounts.selectors import agent_list_for_transfer, agent_profile_of, user_role
 from accounts.services import agent_profile_update, conversation_read_mark
+from crm.models import ConsentPurpose
 from crm.selectors import contact_is_writable_by, deal_menu_for
+from crm.services_consent import consent_current, consent_lines
 from messaging.models import Channel, Conversation, Message
 from messaging.providers.base import TemplateKind
 from messaging.selectors import (
@@ -228,12 +230,19 @@ def conversation_page(request, pk):
     agents = agent_list_for_transfer() if role == Role.MANAGER else []
     templates = list(template_list_fillable(channel=conversation.channel))
     conversation_read_mark(user=request.user, conversation=conversation)
+    marketing = consent_current(
+        contact=contact,
+        purpose=ConsentPurpose.MARKETING,
+        transports=type(conversation.channel.get_provider()).recipient_transports,
+    )
     return render(
         request,
         "inbox/conversation.html",
         {
             "c": conversation,
             "contact": contact,
+            "marketing": marketing,
+            "consent_lines": consent_lines(contact=contact),
             "messages_html": _render_messages(request, conversation, thread),
             "last_id": thread[-1].pk if thread else 0,
             "state": _reply_state(request.user, conversation),

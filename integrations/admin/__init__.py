@@ -1,4 +1,10 @@
 """The integrations admin: accounts, sync jobs and their runs, links and conflicts, API keys,
 notification rules and business events."""
 
-from integrations.admin import accounts, jobs, notifications, records  # noqa: F401  (registers the admins)
+from integrations.admin import (  # noqa: F401  (registers the admins)
+    accounts,
+    gdpr,
+    jobs,
+    notifications,
+    records,
+)

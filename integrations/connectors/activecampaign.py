@@ -93,6 +93,7 @@ class ActiveCampaignConnector(Connector):
     label = "ActiveCampaign"
     setting_fields = ("api_url",)
     secret_fields = ("api_token",)
+    supports_delete = True
 
     page_size = 100  # §2: the maximum `limit`
     # §9: 5 requests per second per account.
@@ -162,6 +163,14 @@ class ActiveCampaignConnector(Connector):
                 ) from None
             return body if isinstance(body, dict) else {}
         raise self._error(response)
+
+    def delete(self, *, external_id: str, kind: str) -> None:
+        """`DELETE /api/3/contacts/{id}`; a 404 means it is already gone."""
+        try:
+            self._request("DELETE", f"contacts/{external_id}")
+        except ConnectorError as exc:
+            if exc.code != "404":
+                raise
 
     def _error(self, response: requests.Response) -> ConnectorError:
         status = response.status_code

@@ -123,6 +123,13 @@ class Connector:
         """Create the record, or update it when it has an external id; return the external id."""
         raise NotImplementedError
 
+    # Whether `delete` is implemented: a GDPR erasure asks the platform to forget the person.
+    supports_delete: bool = False
+
+    def delete(self, *, external_id: str, kind: str) -> None:
+        """Delete one contact or lead at the platform; one already gone counts as deleted."""
+        raise NotImplementedError
+
     def push_result(self, record: ExternalRecord) -> PushResult:
         """`push`, also saying whether the record was found already there. Connectors whose
         platform can answer "it exists" to a create override this."""

@@ -101,6 +101,7 @@ def _zone(name: str | None) -> ZoneInfo:
 class VtenextConnector(Connector):
     key = "vtenext"
     label = "vtenext / vtiger CRM"
+    supports_delete = True
     # `timezone` is optional (default UTC): the zone the CRM server writes `modifiedtime` in.
     # vtenext stores server-local time, vtiger >= 6 stores UTC (§9), and the API never says which.
     setting_fields = ("url", "username", "timezone")
@@ -338,6 +339,15 @@ class VtenextConnector(Connector):
         """Change only the given fields (`update` would blank every field not sent, §6)."""
         element = {**changes, "id": external_id}
         return self._call("POST", "revise", {"element": json.dumps(element)})
+
+    def delete(self, *, external_id: str, kind: str) -> None:
+        """The `delete` operation (POST, `id`); a record already gone answers RECORD_NOT_FOUND
+        or ACCESS_DENIED, which counts as deleted."""
+        try:
+            self._call("POST", "delete", {"id": external_id})
+        except ConnectorError as exc:
+            if exc.code not in ("RECORD_NOT_FOUND", "ACCESS_DENIED"):
+                raise
 
     def push(self, record: ExternalRecord) -> str:
         module = MODULES.get(record.kind)

@@ -350,7 +350,8 @@ def _push_changed(*, account, connector, object_type, since, stats, errors) -> N
     }
     rows = MODELS[object_type].objects.filter(updated_at__gte=since).order_by("pk")
     if object_type == LinkedObject.CONTACT:
-        rows = rows.select_related("company")
+        # An erased person is never sent again: the erasure asked the platform to forget them.
+        rows = rows.select_related("company").filter(erased_at__isnull=True)
         if account.platform == Platform.CLERK:
             # Clerk.io's customers are shop customers, not prospects.
             rows = rows.filter(kind=ContactKind.CUSTOMER)

@@ -86,11 +86,24 @@ class Capabilities:
     read_receipts: bool = False
 
 
+class ErrorMeaning:
+    """What a provider's error code means for consent, so services never read vendor codes."""
+
+    NONE = ""
+    # The person stopped marketing messages on the platform: an opt-out.
+    MARKETING_OPTED_OUT = "marketing_opted_out"
+    # The platform's per-person marketing limit: skip, and hold marketing for `hold_seconds`.
+    MARKETING_LIMITED = "marketing_limited"
+
+
 @dataclass(frozen=True)
 class ErrorInfo:
     code: int | None
     title: str = ""
     details: str = ""
+    meaning: str = ErrorMeaning.NONE
+    # With MARKETING_LIMITED: how long the platform wants marketing to this person held.
+    hold_seconds: float | None = None
 
 
 @dataclass
@@ -425,6 +438,8 @@ class ProviderError(RemoteError):
         channel_problem: bool = False,
         raw: dict | None = None,
         unreachable: Address | None = None,
+        meaning: str = ErrorMeaning.NONE,
+        hold_seconds: float | None = None,
     ):
         super().__init__(
             message,
@@ -439,6 +454,9 @@ class ProviderError(RemoteError):
         self.unreachable = unreachable
         # The channel itself cannot send (logged out, no money, blocked): mark it unhealthy.
         self.channel_problem = channel_problem
+        # What the error means for consent (`ErrorMeaning`), with the hold the platform asks.
+        self.meaning = meaning
+        self.hold_seconds = hold_seconds
 
 
 def json_object(response, *, service: str, permanent: bool = False) -> dict:

@@ -34,6 +34,7 @@ from messaging.providers.base import (
 from messaging.providers.whatsapp_cloud_parse import (
     NEEDS_PHONE_CODE,
     NEEDS_PHONE_REASON,
+    error_meaning,
     parse_body,
 )
 from messaging.webhook_request import WebhookRequest
@@ -435,7 +436,8 @@ def error_from_response(response) -> ProviderError:
     message = f"{code} {title}: {details}" if details else f"{code} {title}"
     if code == NEEDS_PHONE_CODE:
         message = f"{code} {NEEDS_PHONE_REASON}"
-    if code in CREDENTIAL_CODES:
+    meaning = error_meaning(code)
+    if code in CREDENTIAL_CODES or meaning:
         permanent = True
     elif code in TRANSIENT_CODES:
         permanent = False
@@ -452,6 +454,7 @@ def error_from_response(response) -> ProviderError:
         credentials_invalid=code in CREDENTIAL_CODES,
         per_recipient=code == PAIR_RATE_LIMIT,
         raw=data,
+        **meaning,
     )
 
 

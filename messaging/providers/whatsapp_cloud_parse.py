@@ -20,6 +20,7 @@ from messaging.providers.base import (
     AddressTransport,
     DeliveryStatus,
     ErrorInfo,
+    ErrorMeaning,
     IgnoredItem,
     InboundMessage,
     MalformedPayload,
@@ -45,6 +46,12 @@ CUT_DEPTH = 4 * MAX_ITEM_DEPTH
 CHANNEL_ID_LENGTH = 64
 # Error 131062, Meta's text is about "BSUID recipients": say what it means for the agent.
 NEEDS_PHONE_CODE = 131062
+# Marketing refusals (meta-cloud-api.md section 9): 131050 the user stopped marketing messages;
+# 131049 Meta's per-user marketing limit, not to be retried at once. Meta gives no retry time;
+# its guidance is to wait, so marketing to that person is held for a day.
+MARKETING_OPTED_OUT_CODE = 131050
+MARKETING_LIMITED_CODE = 131049
+MARKETING_LIMITED_HOLD_SECONDS = 24 * 3600
 NEEDS_PHONE_REASON = (
     "This template needs a phone number: the customer is known only by a WhatsApp username"
 )
@@ -495,7 +502,19 @@ def _error_info(error: dict) -> ErrorInfo:
     title = error.get("title") or error.get("message") or ""
     if code == NEEDS_PHONE_CODE:
         title = NEEDS_PHONE_REASON
-    return ErrorInfo(code=code, title=title, details=details)
+    return ErrorInfo(code=code, title=title, details=details, **error_meaning(code))
+
+
+def error_meaning(code: int | None) -> dict:
+    """The consent meaning of a Graph API error code, as ErrorInfo/ProviderError arguments."""
+    if code == MARKETING_OPTED_OUT_CODE:
+        return {"meaning": ErrorMeaning.MARKETING_OPTED_OUT}
+    if code == MARKETING_LIMITED_CODE:
+        return {
+            "meaning": ErrorMeaning.MARKETING_LIMITED,
+            "hold_seconds": MARKETING_LIMITED_HOLD_SECONDS,
+        }
+    return {}
 
 
 def _error_text(info: ErrorInfo) -> str:

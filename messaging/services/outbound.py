@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from crm.identity import contact_address_mark_unreachable, contact_unreachable_reason
 from crm.selectors import contact_addresses_map, contact_is_writable_by
+from crm.services_consent import SendRefusal, send_category, send_policy_check
 from messaging.models import Channel, Conversation, Message, MessageTemplate
 from messaging.providers.base import (
     Capabilities,
@@ -145,6 +146,25 @@ def _check_reachable(*, channel: Channel, contact) -> None:
             "again first.",
             code="recipient_unreachable",
         )
+
+
+def channel_send_policy_check(
+    *, channel: Channel, contact, template: MessageTemplate | None
+) -> SendRefusal | None:
+    """The consent policy for one send on this channel: a template's category, or a service
+    message. What every send path asks (through `message_send`), and what a bulk sender asks
+    before it claims a recipient."""
+    return send_policy_check(
+        contact=contact,
+        transports=type(channel.get_provider()).recipient_transports,
+        category=send_category(template.category if template is not None else None),
+    )
+
+
+def _check_policy(*, channel: Channel, contact, template: MessageTemplate | None) -> None:
+    refusal = channel_send_policy_check(channel=channel, contact=contact, template=template)
+    if refusal is not None:
+        raise MessageRefused(refusal.message, code=refusal.code)
 
 
 def _check_window(*, channel: Channel, contact) -> None:
@@ -370,6 +390,7 @@ def message_send(
         if not conversation_window(channel=channel, contact=contact).is_open:
             content = when_window_closed()
     prepared = _prepare(content=content, channel=channel, caps=caps)
+    _check_policy(channel=channel, contact=contact, template=prepared.template)
     if free and not window_checked:
         _check_window(channel=channel, contact=contact)
     return _queue(
@@ -544,8 +565,12 @@ def message_deliver(*, message_id: int) -> Message | None:
     if not channel.account.is_active:
         return _fail(message, code=None, reason="The account is inactive: sending is off.")
     try:
-        # Queued before the address became unreachable: refused the same way, with no call.
+        # Queued before the address became unreachable or the person opted out: refused the
+        # same way, with no call.
         _check_reachable(channel=channel, contact=message.conversation.contact)
+        _check_policy(
+            channel=channel, contact=message.conversation.contact, template=message.template
+        )
     except MessageRefused as exc:
         return _fail(message, code=None, reason=str(exc))
     try:
@@ -609,6 +634,15 @@ def _delivery_failed(message: Message, exc: ProviderError) -> Message:
         Channel.objects.filter(pk=channel.pk).update(
             last_error=exc.message, last_error_at=timezone.now()
         )
+    if exc.meaning:
+        from messaging.services.consent import message_refusal_apply
+
+        failed = _fail(message, code=exc.code, reason=exc.message)
+        message_refusal_apply(
+            message=failed, meaning=exc.meaning, hold_seconds=exc.hold_seconds, reason=exc.message
+        )
+        failed.refresh_from_db()
+        return failed
     if exc.permanent or exc.credentials_invalid:
         return _fail(message, code=exc.code, reason=exc.message)
     if exc.raw.get("timeout"):

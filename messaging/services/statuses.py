@@ -64,6 +64,19 @@ def status_apply(*, channel: Channel, update: StatusUpdate) -> bool:
     )
     if moved:
         _conversation_follow(channel=channel, provider_message_id=update.provider_message_id)
+        if update.status == S.FAILED:
+            from messaging.services.consent import message_refusal_apply
+
+            for error in update.errors:
+                if error.meaning:
+                    message_refusal_apply(
+                        message=Message.objects.select_related("conversation__contact").get(
+                            channel=channel, provider_message_id=update.provider_message_id
+                        ),
+                        meaning=error.meaning,
+                        hold_seconds=error.hold_seconds,
+                        reason=error.title or str(error.code),
+                    )
         return True
     if Message.objects.filter(
         channel=channel, provider_message_id=update.provider_message_id
@@ -98,7 +111,14 @@ def _pending_keep(*, channel: Channel, update: StatusUpdate) -> None:
                 timestamp=update.timestamp,
                 callback_data=update.callback_data[:512],
                 errors=[
-                    {"code": e.code, "title": e.title, "details": e.details} for e in update.errors
+                    {
+                        "code": e.code,
+                        "title": e.title,
+                        "details": e.details,
+                        "meaning": e.meaning,
+                        "hold_seconds": e.hold_seconds,
+                    }
+                    for e in update.errors
                 ],
             )
     except IntegrityError:
@@ -137,7 +157,13 @@ def pending_statuses_apply(*, channel: Channel, provider_message_id: str) -> int
                 timestamp=row.timestamp,
                 callback_data=row.callback_data,
                 errors=[
-                    ErrorInfo(e.get("code"), e.get("title", ""), e.get("details", ""))
+                    ErrorInfo(
+                        e.get("code"),
+                        e.get("title", ""),
+                        e.get("details", ""),
+                        e.get("meaning", ""),
+                        e.get("hold_seconds"),
+                    )
                     for e in row.errors
                 ],
             ),

@@ -682,3 +682,26 @@ def test_it_treats_a_connection_failure_as_transient(rsps, clock):
         make(clock).verify_credentials()
 
     assert caught.value.transient is True
+
+
+# --- deletion (GDPR erasure) -------------------------------------------------------------------
+
+
+def test_it_deletes_a_contact_and_counts_one_already_gone_as_deleted(clock, rsps):
+    rsps.delete(f"{API}/contacts/7", json={})
+    rsps.delete(
+        f"{API}/contacts/8",
+        status=404,
+        json={"message": "No result found for contact with id 8"},
+    )
+    connector = make(clock)
+    assert connector.supports_delete
+    connector.delete(external_id="7", kind="contact")
+    connector.delete(external_id="8", kind="contact")
+    assert [call.request.method for call in rsps.calls] == ["DELETE", "DELETE"]
+
+
+def test_a_refused_delete_is_an_error(clock, rsps):
+    rsps.delete(f"{API}/contacts/9", status=403, json={"message": "Forbidden"})
+    with pytest.raises(ConnectorError):
+        make(clock).delete(external_id="9", kind="contact")

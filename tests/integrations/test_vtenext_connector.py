@@ -678,3 +678,33 @@ def test_it_adds_a_modcomment_to_a_ticket(rsps):
         "related_to": "17x1101",
         "assigned_user_id": "19x5",
     }
+
+
+# --- deletion (GDPR erasure) -------------------------------------------------------------------
+
+
+def test_it_deletes_a_record_and_counts_one_already_gone_as_deleted(rsps):
+    add_login(rsps)
+    rsps.post(
+        ENDPOINT,
+        match=[
+            matchers.urlencoded_params_matcher(
+                {"operation": "delete", "sessionName": SESSION, "id": "12x42"}
+            )
+        ],
+        json=load("delete_ok"),
+    )
+    rsps.post(
+        ENDPOINT,
+        match=[
+            matchers.urlencoded_params_matcher(
+                {"operation": "delete", "sessionName": SESSION, "id": "12x43"}
+            )
+        ],
+        json=load("retrieve_error_access_denied"),
+    )
+    connector = make()
+    assert connector.supports_delete
+    connector.delete(external_id="12x42", kind="contact")
+    connector.delete(external_id="12x43", kind="contact")
+    assert operations(rsps)[-2:] == ["delete", "delete"]

@@ -143,12 +143,15 @@ def test_a_media_message_is_fetched_from_the_sandbox_with_basic_auth(sandbox, li
 
 
 def test_a_quick_reply_tap_comes_back_as_a_button_with_its_context(sandbox, line):
+    from crm.services_consent import consent_record
     from messaging.services import message_send_template
 
     customer_does(sandbox, {"kind": "text", "text": "hello"})
     wait_for(lambda: Message.objects.filter(direction="in").exists())
     contact = Contact.objects.get()
     welcome = MessageTemplate.objects.get(name="welcome_quick_reply")
+    # A marketing template: it goes only to someone who opted in.
+    consent_record(contact=contact, purpose="marketing", state="opted_in", source="widget")
     sent = message_send_template(
         channel=line, contact=contact, template=welcome, body_params=["Olivia"]
     )

@@ -13,6 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_a_customer_chats_through_the_twilio_sandbox_page(sandbox, line, browser):  # noqa: F811
     from crm.models import Contact
+    from crm.services_consent import consent_record
     from messaging.models import MessageTemplate
     from messaging.services import message_send_template
 
@@ -45,6 +46,8 @@ def test_a_customer_chats_through_the_twilio_sandbox_page(sandbox, line, browser
     contact = Contact.objects.get()
     assert contact.name == "Olivia Bennett"
     welcome = MessageTemplate.objects.get(name="welcome_quick_reply")
+    # A marketing template: it goes only to someone who opted in.
+    consent_record(contact=contact, purpose="marketing", state="opted_in", source="widget")
     message_send_template(channel=line, contact=contact, template=welcome, body_params=["Olivia"])
     page.wait_for_selector("button:text-is('Talk to an agent')")
     page.click("button:text-is('Talk to an agent')")
