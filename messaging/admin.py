@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import F
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -12,7 +12,11 @@ from messaging.admin_connect import ChannelConnectAdminMixin
 from messaging.models import Channel, Conversation, Message, MessageTemplate, WebhookEvent
 from messaging.providers import provider_class
 from messaging.providers.base import ProviderError
-from messaging.selectors import conversation_list_visible_to, message_list_visible_to
+from messaging.selectors import (
+    conversation_list_visible_to,
+    conversation_message_totals,
+    message_list_visible_to,
+)
 from messaging.services import (
     MessageRefused,
     media_fetch_enqueue,
@@ -248,8 +252,13 @@ class ConversationAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
     inlines = [MessageInline]
     change_form_template = "admin/messaging/conversation/change_form.html"
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(message_total=Count("messages"))
+    # The inbox's order, served by the conversation_recent index.
+    ordering = (F("last_message_at").desc(nulls_last=True), "-pk")
+
+    def page_rows_prepare(self, rows):
+        totals = conversation_message_totals(conversation_ids=[row.pk for row in rows])
+        for row in rows:
+            row.message_total = totals.get(row.pk, 0)
 
     def get_urls(self):
         reply = self.admin_site.admin_view(self.reply_view)
@@ -283,7 +292,7 @@ class ConversationAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
             self.message_user(request, "Reply queued; its ticks appear as statuses arrive.")
         return redirect(change_url)
 
-    @admin.display(description="Messages", ordering="message_total")
+    @admin.display(description="Messages")
     def message_count(self, obj):
         return obj.message_total
 

@@ -29,6 +29,7 @@ from tickets.selectors import (
     ticket_list_visible_to,
     ticket_media_message,
     ticket_search_phone,
+    ticket_totals_set,
 )
 from tickets.services import (
     ticket_assign,
@@ -140,6 +141,9 @@ class TicketAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
         # Scoped to the viewer's tickets by the mixin, then with what the list shows per row.
         return ticket_list(queryset=super().get_queryset(request))
 
+    def page_rows_prepare(self, rows):
+        ticket_totals_set(tickets=rows)
+
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         phone = ticket_search_phone(term=search_term) if search_term else None
@@ -152,7 +156,7 @@ class TicketAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
         # Tickets open from conversations (by themselves or with the conversation's action).
         return False
 
-    @admin.display(description="Comments", ordering="comment_total")
+    @admin.display(description="Comments")
     def comment_count(self, obj):
         return obj.comment_total
 

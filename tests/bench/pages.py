@@ -137,10 +137,8 @@ def machine() -> str:
 
 def run_size(messages: int) -> dict:
     from django.core.management import call_command
-    from django.test import Client
 
-    from accounts.models import User
-    from tests.bench.pages_data import MANAGER, REP, data_generate
+    from tests.bench.pages_data import data_generate
 
     database_reset()
     call_command("migrate", verbosity=0, interactive=False)
@@ -151,13 +149,25 @@ def run_size(messages: int) -> dict:
         f"tickets generated in {time.perf_counter() - start:.0f} s",
         flush=True,
     )
+    return measure_users(contacts=sizes["contacts"])
+
+
+def measure_users(*, contacts: int) -> dict:
+    from django.test import Client
+
+    from accounts.models import User
+    from tests.bench.pages_data import MANAGER, REP
+
+    only = os.environ.get("BENCH_PAGES_ONLY", "")
     print(f"  {'page':32} {'user':8} {'median':>8} {'p95':>8} {'queries':>7}  status")
     results = {}
     for who in (MANAGER, REP):
         client = Client()
         client.force_login(User.objects.get(username=who))
         role = "manager" if who == MANAGER else "rep"
-        for name, url in pages(contacts=sizes["contacts"]):
+        for name, url in pages(contacts=contacts):
+            if only and only not in name:
+                continue
             times, queries, status = measure(client, url)
             row = {
                 "median": statistics.median(times),
@@ -174,11 +184,9 @@ def run_size(messages: int) -> dict:
     return results
 
 
-def main() -> int:
-    environment()
+def django_setup() -> None:
     import django
 
-    database_reset()
     django.setup()
     from django.conf import settings
 
@@ -187,6 +195,43 @@ def main() -> int:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+def main() -> int:
+    environment()
+    if sys.argv[1:2] == ["--data"]:
+        # A data set kept for EXPLAIN: `pages.py --data 1000000` (BENCH_PAGES_DB names it).
+        database_reset()
+        django_setup()
+        from django.core.management import call_command
+
+        from tests.bench.pages_data import data_generate
+
+        call_command("migrate", verbosity=0, interactive=False)
+        print(data_generate(messages=int(sys.argv[2])))
+        return 0
+    if sys.argv[1:2] == ["--measure"]:
+        # Time the pages on a kept data set (after `--data`); BENCH_PAGES_ONLY picks pages.
+        django_setup()
+        slow_ms = float(os.environ.get("BENCH_PAGES_SLOW_MS") or 0)
+        if slow_ms:
+            from django.db import connection
+
+            def report_slow(execute, sql, params, many, context):
+                start = time.perf_counter()
+                try:
+                    return execute(sql, params, many, context)
+                finally:
+                    ms = (time.perf_counter() - start) * 1000
+                    if ms > slow_ms:
+                        print(f"    {ms:.0f} ms: {sql % tuple(repr(p) for p in params or ())}")
+
+            connection.execute_wrappers.append(report_slow)
+        measure_users(contacts=int(sys.argv[2]) // 10)
+        return 0
+
+    database_reset()
+    django_setup()
     print("Switchboard page benchmark (P4)")
     print(machine())
     print(f"each page {REPEAT} times after one warm-up, per user; sizes {SIZES} messages")
