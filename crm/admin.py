@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.admin_lists import RelatedSeenFilter
 from accounts.admin_scoping import RoleScopedAdminMixin, RoleScopedInlineMixin
 from accounts.models import Role
 from crm import admin_sections
@@ -152,8 +153,8 @@ class ContactAdmin(CrmScopedAdmin):
     # Filter choices come from the rows the viewer sees, so no other client's company shows.
     list_filter = (
         "kind",
-        ("responsible", admin.RelatedOnlyFieldListFilter),
-        ("company", admin.RelatedOnlyFieldListFilter),
+        ("responsible", RelatedSeenFilter),
+        ("company", RelatedSeenFilter),
     )
     list_select_related = ("company", "responsible")
     search_fields = ("name", "phone", "email", "handle", "addresses__address")

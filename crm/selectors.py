@@ -10,11 +10,33 @@ from crm.models import Company, Contact, ContactAddress, Deal, DealStatus, Pipel
 from crm.phones import PhoneNumberInvalid, phone_normalize
 
 
+def contact_ids_by_phone(*, term: str) -> list[int]:
+    """The contacts whose phone is `term` written any way, through the exact normalized number
+    (two unique-index lookups); [] when `term` is no phone or nobody has it."""
+    try:
+        phone = phone_normalize(term.strip())
+    except PhoneNumberInvalid:
+        return []
+    by_address = (
+        ContactAddress.objects.filter(transport__in=PHONE_TRANSPORTS, address=phone)
+        .order_by()
+        .values_list("contact_id", flat=True)
+    )
+    by_phone = Contact.objects.filter(phone=phone).order_by().values_list("pk", flat=True)
+    return sorted(set(by_address.union(by_phone)))
+
+
 def contact_search(*, queryset: QuerySet[Contact], term: str) -> QuerySet[Contact]:
-    """Match a name, an email, a username or other address, or a phone written in any format."""
+    """Match a name, an email, a username or other address, or a phone written in any format.
+
+    A phone that is a contact's exact number finds that contact alone, through the indexes;
+    anything else is looked for inside the texts (trigram indexes on PostgreSQL)."""
     term = term.strip()
     if not term:
         return queryset
+    exact = contact_ids_by_phone(term=term)
+    if exact:
+        return queryset.filter(pk__in=exact)
     # Exists, not a join: one row per contact however many of its addresses match.
     address_matches = ContactAddress.objects.filter(contact=OuterRef("pk")).filter(
         Q(address__icontains=term) | Q(handle__icontains=term)

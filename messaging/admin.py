@@ -15,7 +15,9 @@ from messaging.providers.base import ProviderError
 from messaging.selectors import (
     conversation_list_visible_to,
     conversation_message_totals,
+    conversation_search,
     message_list_visible_to,
+    message_search,
 )
 from messaging.services import (
     MessageRefused,
@@ -215,6 +217,21 @@ class MessageInline(RoleScopedInlineMixin, admin.TabularInline):
         return obj.text if obj.direction == Message.Direction.OUTBOUND else ""
 
 
+class LastMessageStatusFilter(admin.SimpleListFilter):
+    """The statuses a message can have, not the DISTINCT of every conversation's (a scan)."""
+
+    title = "last message status"
+    parameter_name = "last_message_status"
+
+    def lookups(self, request, model_admin):
+        return Message.Status.choices
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(last_message_status=self.value())
+        return queryset
+
+
 @admin.register(Conversation)
 class ConversationAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
     role_selector = staticmethod(conversation_list_visible_to)
@@ -235,7 +252,7 @@ class ConversationAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
         "message_count",
         "ticket",
     )
-    list_filter = ("status", "channel", "last_message_status")
+    list_filter = ("status", "channel", LastMessageStatusFilter)
     list_select_related = ("contact", "channel", "assignee", "ticket")
     search_fields = ("contact__name", "contact__phone")
     readonly_fields = (
@@ -254,6 +271,9 @@ class ConversationAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
 
     # The inbox's order, served by the conversation_recent index.
     ordering = (F("last_message_at").desc(nulls_last=True), "-pk")
+
+    def get_search_results(self, request, queryset, search_term):
+        return conversation_search(queryset=queryset, term=search_term), False
 
     def page_rows_prepare(self, rows):
         totals = conversation_message_totals(conversation_ids=[row.pk for row in rows])
@@ -322,6 +342,9 @@ class MessageAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description="Contact")
     def contact(self, obj):
         return obj.conversation.contact
+
+    def get_search_results(self, request, queryset, search_term):
+        return message_search(queryset=queryset, term=search_term), False
 
     @admin.display(description="Text")
     def short_text(self, obj):

@@ -21,7 +21,7 @@ from accounts.models import ConversationReadMark, Role
 from accounts.selectors import user_role
 from config.row_totals import totals_for
 from crm.models import Contact
-from crm.selectors import contact_ids_visible_to, contact_search
+from crm.selectors import contact_ids_by_phone, contact_ids_visible_to, contact_search
 from messaging.agent_selectors import agent_transports_full, channel_list_worked_by
 from messaging.models import Channel, Conversation, Message, MessageTemplate
 from messaging.providers.base import TemplateKind
@@ -72,7 +72,10 @@ def conversation_list_visible_to(*, user) -> QuerySet[Conversation]:
     role = user_role(user=user)
     if role in (Role.MANAGER, Role.QUALITY_CONTROL):
         return Conversation.objects.all()
-    conversations = Conversation.objects.filter(pk__in=conversation_ids_of(user=user))
+    # The ids read first (as long as the user's portfolio): PostgreSQL cannot size a UNION in a
+    # subquery and would hash the whole table to join it; with the ids it reads their rows.
+    conversation_ids = [row["pk"] for row in conversation_ids_of(user=user)]
+    conversations = Conversation.objects.filter(pk__in=conversation_ids)
     return conversations.exclude(_offers_hidden_from(user=user, role=role))
 
 
@@ -102,6 +105,36 @@ def conversation_ids_of(*, user) -> QuerySet:
     )
     assigned = Conversation.objects.filter(assignee=user).order_by().values("pk")
     return of_their_clients.union(assigned)
+
+
+def message_search(*, queryset: QuerySet[Message], term: str) -> QuerySet[Message]:
+    """A phone written any way finds the messages of that contact through its exact number;
+    anything else is looked for in the text (a trigram index on PostgreSQL) and as a provider
+    message id (the per-channel index: the few channels are listed)."""
+    term = term.strip()
+    if not term:
+        return queryset
+    contact_ids = contact_ids_by_phone(term=term)
+    if contact_ids:
+        conversations = Conversation.objects.filter(contact_id__in=contact_ids).values("pk")
+        return queryset.filter(conversation_id__in=conversations)
+    channel_ids = list(Channel.objects.values_list("pk", flat=True))
+    return queryset.filter(
+        Q(text__icontains=term) | Q(channel_id__in=channel_ids, provider_message_id=term)
+    )
+
+
+def conversation_search(*, queryset: QuerySet[Conversation], term: str) -> QuerySet[Conversation]:
+    """Conversations of the contacts `crm.selectors.contact_search` finds (a phone any way, a
+    name...)."""
+    term = term.strip()
+    if not term:
+        return queryset
+    contact_ids = contact_ids_by_phone(term=term)
+    if contact_ids:
+        return queryset.filter(contact_id__in=contact_ids)
+    contacts = contact_search(queryset=Contact.objects.all(), term=term)
+    return queryset.filter(contact_id__in=contacts.values("pk"))
 
 
 def conversation_message_totals(*, conversation_ids) -> dict[int, int]:

@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from accounts.admin_scoping import RoleScopedAdminMixin
-from crm.selectors import contact_is_writable_by
+from crm.selectors import contact_ids_by_phone, contact_is_writable_by
 from messaging.admin import ChannelAdmin, ConversationAdmin
 from messaging.models import Channel, Conversation, Message
 from messaging.services import MessageRefused
@@ -145,6 +145,10 @@ class TicketAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
         ticket_totals_set(tickets=rows)
 
     def get_search_results(self, request, queryset, search_term):
+        contact_ids = contact_ids_by_phone(term=search_term) if search_term else []
+        if contact_ids:
+            # The exact number first: an index lookup, not a scan of every contact's phone.
+            return queryset.filter(contact_id__in=contact_ids), False
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         phone = ticket_search_phone(term=search_term) if search_term else None
         if phone:

@@ -4,7 +4,7 @@ from accounts.models import Role
 from accounts.selectors import user_role
 from config.row_totals import totals_for
 from crm.phones import PhoneNumberInvalid, phone_normalize
-from crm.selectors import contact_ids_visible_to
+from crm.selectors import contact_ids_by_phone, contact_ids_visible_to
 from messaging.models import Conversation, Message
 from messaging.providers.base import MessageType
 from tickets.models import Ticket, TicketComment, TicketStatus
@@ -21,7 +21,8 @@ def ticket_list_visible_to(*, user) -> QuerySet[Ticket]:
         .values("pk")
     )
     assigned = Ticket.objects.filter(assignee=user).order_by().values("pk")
-    return Ticket.objects.filter(pk__in=of_their_clients.union(assigned))
+    # The ids read first: PostgreSQL cannot size a UNION in a subquery (see crm.selectors).
+    return Ticket.objects.filter(pk__in=[row["pk"] for row in of_their_clients.union(assigned)])
 
 
 def ticket_comment_list_visible_to(*, user) -> QuerySet[TicketComment]:
@@ -64,6 +65,10 @@ def ticket_search(*, queryset: QuerySet[Ticket], term: str) -> QuerySet[Ticket]:
     term = term.strip()
     if not term:
         return queryset
+    contact_ids = contact_ids_by_phone(term=term)
+    if contact_ids:
+        # The exact number first: an index lookup, not a scan of every contact's phone.
+        return queryset.filter(contact_id__in=contact_ids)
     condition = (
         Q(number__iexact=term)
         | Q(number__iexact=f"TT{term}")
