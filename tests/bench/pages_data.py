@@ -2,8 +2,8 @@
 
 For `messages` messages: messages/10 contacts, each with one WhatsApp address, one conversation
 of ten messages (inbound and outbound in turn) and one ticket with two comments; a deal for every
-second contact (half of them open). Four channels (two WhatsApp numbers, one routed round robin
-and one first responder, a Telegram bot, a Twilio number), 100 sales reps and one manager. Every
+third contact (a quarter of them open). Four WhatsApp Cloud channels (three routed round robin,
+one first responder), every one worked by all of the 100 sales reps; one manager. Every
 rep is responsible for 1% of the contacts; one contact in 200 has nobody yet (an unclaimed client
 on the first-responder channel). Times spread over the last year, the newest rows last.
 """
@@ -44,8 +44,8 @@ def data_generate(*, messages: int) -> dict:
         for name, external_id, number, mode in (
             ("Sales", "1001", "+15550100001", "round_robin"),
             ("Support", "1002", "+15550100002", "first_responder"),
-            ("Telegram", "1003", "", "round_robin"),
-            ("Twilio", "1004", "+15550100004", "round_robin"),
+            ("Orders", "1003", "+15550100003", "round_robin"),
+            ("Returns", "1004", "+15550100004", "round_robin"),
         )
     ]
     manager = User.objects.create_user(MANAGER, password="x", is_staff=True)
