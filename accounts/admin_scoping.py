@@ -44,7 +44,12 @@ class RoleScopedAdminMixin(BoundedListAdminMixin):
             return queryset
         if self.role_selector is None:
             raise NotImplementedError(f"{type(self).__name__} needs a role_selector.")
-        visible = self.role_selector(user=request.user)
+        # Once per request and admin: a rep's selector reads the ids of their rows first, and
+        # a page asks for its queryset several times (list, filters, actions).
+        cache = request.__dict__.setdefault("_role_visible", {})
+        if type(self) not in cache:
+            cache[type(self)] = self.role_selector(user=request.user)
+        visible = cache[type(self)]
         if not visible.query.where:
             return queryset  # the role sees every row: no subquery to run
         if visible.model is queryset.model:

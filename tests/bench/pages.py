@@ -99,6 +99,7 @@ def measure(client, url: str) -> tuple[list[float], int, int]:
     queries = 0
     status = 0
     for n in range(REPEAT + 1):
+        connection.queries_log.clear()  # a full log (9000) would make the capture read 0
         with CaptureQueriesContext(connection) as captured:
             start = time.perf_counter()
             response = client.get(url)
@@ -159,6 +160,7 @@ def measure_users(*, contacts: int) -> dict:
     from tests.bench.pages_data import MANAGER, REP
 
     only = os.environ.get("BENCH_PAGES_ONLY", "")
+    print(f"  load average before: {os.getloadavg()[0]:.1f} (2 = both cores busy)")
     print(f"  {'page':32} {'user':8} {'median':>8} {'p95':>8} {'queries':>7}  status")
     results = {}
     for who in (MANAGER, REP):
@@ -181,6 +183,7 @@ def measure_users(*, contacts: int) -> dict:
                 f"{queries:7d}  {status}",
                 flush=True,
             )
+    print(f"  load average after: {os.getloadavg()[0]:.1f}")
     return results
 
 
