@@ -15,7 +15,7 @@ run: export TWILIO_CONTENT_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/twilio
 run: export TELEGRAM_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/telegram
 run: export WAZZUP_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/wazzup
 
-.PHONY: run test bench lint format clean browser-deps
+.PHONY: run test bench bench-pages lint format clean browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,8 +54,14 @@ test: $(VENV)/.installed-dev browser-deps
 	$(BIN)/pytest
 
 # Not part of `make test`: needs PostgreSQL and Redis on 127.0.0.1 (see tests/bench/run.py).
+# P4, the pages at 100k and 1M messages, runs after the webhook figures (about ten minutes).
 bench: $(VENV)/.installed-dev
 	$(BIN)/python tests/bench/run.py
+	$(BIN)/python tests/bench/pages.py
+
+# P4 alone: every list and detail page for a manager and a rep (tests/bench/pages.py).
+bench-pages: $(VENV)/.installed-dev
+	$(BIN)/python tests/bench/pages.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

@@ -17,13 +17,14 @@ The admin only decides what to show and offer; the services behind its forms and
 the role again, so a form posted by hand is refused there too.
 """
 
+from accounts.admin_lists import BoundedListAdminMixin
 from accounts.models import Role
 from accounts.selectors import user_role
 
 WRITERS = (Role.MANAGER, Role.SALES_REP)
 
 
-class RoleScopedAdminMixin:
+class RoleScopedAdminMixin(BoundedListAdminMixin):
     # A selector `f(*, user) -> QuerySet` of the rows the user may see (required).
     role_selector = None
     # Optional `f(*, user, obj) -> bool`: may the user change this row? Default: any role in
@@ -43,10 +44,18 @@ class RoleScopedAdminMixin:
             return queryset
         if self.role_selector is None:
             raise NotImplementedError(f"{type(self).__name__} needs a role_selector.")
-        visible = self.role_selector(user=request.user)
+        # Once per request and admin: a rep's selector reads the ids of their rows first, and
+        # a page asks for its queryset several times (list, filters, actions).
+        cache = request.__dict__.setdefault("_role_visible", {})
+        if type(self) not in cache:
+            cache[type(self)] = self.role_selector(user=request.user)
+        visible = cache[type(self)]
         if not visible.query.where:
             return queryset  # the role sees every row: no subquery to run
-        # A pk subquery keeps the admin's own ordering, select_related and annotations.
+        if visible.model is queryset.model:
+            # The selector's conditions added to the admin's query (its ordering, joins and
+            # annotations kept): no `pk IN (...)` around them for the planner to join back.
+            return queryset & visible
         return queryset.filter(pk__in=visible.values("pk"))
 
     def has_module_permission(self, request):

@@ -9,16 +9,20 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.admin_lists import RelatedSeenFilter
 from accounts.admin_scoping import RoleScopedAdminMixin, RoleScopedInlineMixin
 from accounts.models import Role
 from crm import admin_sections
 from crm.models import Company, Contact, Deal, DealStatus, Pipeline, Stage
 from crm.phones import phone_normalize
 from crm.selectors import (
+    company_contact_totals,
     company_is_writable_by,
     company_list_visible_to,
+    company_open_deal_totals,
     contact_is_writable_by,
     contact_list_visible_to,
+    contact_open_deal_totals,
     contact_search,
     deal_is_writable_by,
     deal_list_visible_to,
@@ -150,8 +154,8 @@ class ContactAdmin(CrmScopedAdmin):
     # Filter choices come from the rows the viewer sees, so no other client's company shows.
     list_filter = (
         "kind",
-        ("responsible", admin.RelatedOnlyFieldListFilter),
-        ("company", admin.RelatedOnlyFieldListFilter),
+        ("responsible", RelatedSeenFilter),
+        ("company", RelatedSeenFilter),
     )
     list_select_related = ("company", "responsible")
     search_fields = ("name", "phone", "email", "handle", "addresses__address")
@@ -171,15 +175,13 @@ class ContactAdmin(CrmScopedAdmin):
         "send_record",
     )
     actions = ("convert_to_customer", "assign_responsible", "erase_contacts")
-    # Explicit because the open-deal count groups rows, and grouped queries drop Meta.ordering.
+    # Served by the contact_recent index.
     ordering = ("-created_at", "-pk")
 
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(open_deal_total=Count("deals", filter=OPEN_DEALS))
-        )
+    def page_rows_prepare(self, rows):
+        totals = contact_open_deal_totals(contact_ids=[row.pk for row in rows])
+        for row in rows:
+            row.open_deal_total = totals.get(row.pk, 0)
 
     @admin.display(description="Phone or username", ordering="phone")
     def reach(self, obj):
@@ -230,7 +232,7 @@ class ContactAdmin(CrmScopedAdmin):
             *_other_systems(request),
         ]
 
-    @admin.display(description="Open deals", ordering="open_deal_total")
+    @admin.display(description="Open deals")
     def open_deals(self, obj):
         return obj.open_deal_total
 
@@ -358,15 +360,13 @@ class CompanyAdmin(CrmScopedAdmin):
     inlines = [ContactInline]
     ordering = ("name", "pk")
 
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                contact_total=Count("contacts", distinct=True),
-                open_deal_total=Count("deals", filter=OPEN_DEALS, distinct=True),
-            )
-        )
+    def page_rows_prepare(self, rows):
+        ids = [row.pk for row in rows]
+        contacts = company_contact_totals(company_ids=ids)
+        deals = company_open_deal_totals(company_ids=ids)
+        for row in rows:
+            row.contact_total = contacts.get(row.pk, 0)
+            row.open_deal_total = deals.get(row.pk, 0)
 
     def save_model(self, request, obj, form, change):
         details = {
@@ -389,11 +389,11 @@ class CompanyAdmin(CrmScopedAdmin):
             return [details]
         return [details, ("Deals", {"fields": ["deals_section"]}), *_other_systems(request)]
 
-    @admin.display(description="Contacts", ordering="contact_total")
+    @admin.display(description="Contacts")
     def contact_count(self, obj):
         return obj.contact_total
 
-    @admin.display(description="Open deals", ordering="open_deal_total")
+    @admin.display(description="Open deals")
     def open_deals(self, obj):
         return obj.open_deal_total
 

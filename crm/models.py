@@ -76,7 +76,11 @@ class Contact(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["responsible", "kind"]), models.Index(fields=["name"])]
+        indexes = [
+            models.Index(fields=["responsible", "kind"]),
+            models.Index(fields=["name"]),
+            models.Index(fields=["created_at", "id"], name="contact_recent"),
+        ]
         constraints = [
             models.CheckConstraint(condition=~Q(phone=""), name="contact_phone_not_blank")
         ]
@@ -196,7 +200,10 @@ class Deal(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["responsible", "status"])]
+        indexes = [
+            models.Index(fields=["responsible", "status"]),
+            models.Index(fields=["created_at", "id"], name="deal_recent"),
+        ]
 
     def __str__(self):
         return self.name

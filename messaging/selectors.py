@@ -19,8 +19,9 @@ from django.utils import timezone
 
 from accounts.models import ConversationReadMark, Role
 from accounts.selectors import user_role
+from config.row_totals import totals_for
 from crm.models import Contact
-from crm.selectors import contact_list_visible_to, contact_search
+from crm.selectors import contact_ids_by_phone, contact_ids_visible_to, contact_search
 from messaging.agent_selectors import agent_transports_full, channel_list_worked_by
 from messaging.models import Channel, Conversation, Message, MessageTemplate
 from messaging.providers.base import TemplateKind
@@ -71,27 +72,86 @@ def conversation_list_visible_to(*, user) -> QuerySet[Conversation]:
     role = user_role(user=user)
     if role in (Role.MANAGER, Role.QUALITY_CONTROL):
         return Conversation.objects.all()
-    visible = contact_list_visible_to(user=user).values("pk")
-    conversations = Conversation.objects.filter(Q(contact__in=visible) | Q(assignee=user))
-    if role == Role.SALES_REP:
-        full = agent_transports_full(user=user)
-        if full:
-            # A first-responder offer of a channel type the agent is full on is not shown:
-            # they could not take it (the claim would be refused) until one of theirs closes.
-            conversations = conversations.exclude(
-                contact__responsible__isnull=True,
-                assignee__isnull=True,
-                channel__transport__in=full,
-            )
-    return conversations
+    # The ids read first (as long as the user's portfolio): PostgreSQL cannot size a UNION in a
+    # subquery and would hash the whole table to join it; with the ids it reads their rows.
+    conversation_ids = [row["pk"] for row in conversation_ids_of(user=user)]
+    conversations = Conversation.objects.filter(pk__in=conversation_ids)
+    return conversations.exclude(_offers_hidden_from(user=user, role=role))
+
+
+def _offers_hidden_from(*, user, role, prefix: str = "") -> Q:
+    """What a sales rep is not shown: a first-responder offer of a channel type the agent is
+    full on (they could not take it, the claim would be refused, until one of theirs closes).
+    `prefix` reaches the conversation from a related row ("conversation__")."""
+    full = agent_transports_full(user=user) if role == Role.SALES_REP else ()
+    if not full:
+        return Q()  # excludes nothing
+    return Q(
+        **{
+            f"{prefix}contact__responsible__isnull": True,
+            f"{prefix}assignee__isnull": True,
+            f"{prefix}channel__transport__in": full,
+        }
+    )
+
+
+def conversation_ids_of(*, user) -> QuerySet:
+    """Ids of the conversations of the clients a non-manager sees plus those assigned to them:
+    a UNION of two index lookups rather than an OR the planner can only test row by row."""
+    of_their_clients = (
+        Conversation.objects.filter(contact_id__in=contact_ids_visible_to(user=user))
+        .order_by()
+        .values("pk")
+    )
+    assigned = Conversation.objects.filter(assignee=user).order_by().values("pk")
+    return of_their_clients.union(assigned)
+
+
+def message_search(*, queryset: QuerySet[Message], term: str) -> QuerySet[Message]:
+    """A phone written any way finds the messages of that contact through its exact number;
+    anything else is looked for in the text (a trigram index on PostgreSQL) and as a provider
+    message id (the per-channel index: the few channels are listed)."""
+    term = term.strip()
+    if not term:
+        return queryset
+    contact_ids = contact_ids_by_phone(term=term)
+    if contact_ids:
+        conversations = Conversation.objects.filter(contact_id__in=contact_ids).values("pk")
+        return queryset.filter(conversation_id__in=conversations)
+    channel_ids = list(Channel.objects.values_list("pk", flat=True))
+    return queryset.filter(
+        Q(text__icontains=term) | Q(channel_id__in=channel_ids, provider_message_id=term)
+    )
+
+
+def conversation_search(*, queryset: QuerySet[Conversation], term: str) -> QuerySet[Conversation]:
+    """Conversations of the contacts `crm.selectors.contact_search` finds (a phone any way, a
+    name...)."""
+    term = term.strip()
+    if not term:
+        return queryset
+    contact_ids = contact_ids_by_phone(term=term)
+    if contact_ids:
+        return queryset.filter(contact_id__in=contact_ids)
+    contacts = contact_search(queryset=Contact.objects.all(), term=term)
+    return queryset.filter(contact_id__in=contacts.values("pk"))
+
+
+def conversation_message_totals(*, conversation_ids) -> dict[int, int]:
+    """Conversation id -> its number of messages, for a page of conversations."""
+    return totals_for(Message.objects.all(), field="conversation_id", ids=conversation_ids)
 
 
 def message_list_visible_to(*, user) -> QuerySet[Message]:
-    """Messages of the conversations the user sees."""
-    if user_role(user=user) in (Role.MANAGER, Role.QUALITY_CONTROL):
+    """Messages of the conversations the user sees. Their ids are read first (as long as the
+    user's portfolio) so PostgreSQL knows how few they are and reads the messages through the
+    conversation index instead of scanning the table for them."""
+    role = user_role(user=user)
+    if role in (Role.MANAGER, Role.QUALITY_CONTROL):
         return Message.objects.all()
-    visible = conversation_list_visible_to(user=user).values("pk")
-    return Message.objects.filter(conversation__in=visible)
+    conversation_ids = [row["pk"] for row in conversation_ids_of(user=user)]
+    messages = Message.objects.filter(conversation_id__in=conversation_ids)
+    return messages.exclude(_offers_hidden_from(user=user, role=role, prefix="conversation__"))
 
 
 class InboxBox:

@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from accounts.admin_scoping import RoleScopedAdminMixin
-from crm.selectors import contact_is_writable_by
+from crm.selectors import contact_ids_by_phone, contact_is_writable_by
 from messaging.admin import ChannelAdmin, ConversationAdmin
 from messaging.models import Channel, Conversation, Message
 from messaging.services import MessageRefused
@@ -29,6 +29,7 @@ from tickets.selectors import (
     ticket_list_visible_to,
     ticket_media_message,
     ticket_search_phone,
+    ticket_totals_set,
 )
 from tickets.services import (
     ticket_assign,
@@ -140,7 +141,14 @@ class TicketAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
         # Scoped to the viewer's tickets by the mixin, then with what the list shows per row.
         return ticket_list(queryset=super().get_queryset(request))
 
+    def page_rows_prepare(self, rows):
+        ticket_totals_set(tickets=rows)
+
     def get_search_results(self, request, queryset, search_term):
+        contact_ids = contact_ids_by_phone(term=search_term) if search_term else []
+        if contact_ids:
+            # The exact number first: an index lookup, not a scan of every contact's phone.
+            return queryset.filter(contact_id__in=contact_ids), False
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         phone = ticket_search_phone(term=search_term) if search_term else None
         if phone:
@@ -152,7 +160,7 @@ class TicketAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
         # Tickets open from conversations (by themselves or with the conversation's action).
         return False
 
-    @admin.display(description="Comments", ordering="comment_total")
+    @admin.display(description="Comments")
     def comment_count(self, obj):
         return obj.comment_total
 

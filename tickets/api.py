@@ -33,6 +33,7 @@ from tickets.selectors import (
     ticket_list_visible_to,
     ticket_reply_channel,
     ticket_search,
+    ticket_totals_set,
     ticket_with_history,
 )
 from tickets.serializers import (
@@ -114,7 +115,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         if self.action in ("comments", "status_change"):
             return tickets.select_related("contact", "channel")
         public_only = is_api_account(self.request)
-        tickets = ticket_list(queryset=tickets, public_only=public_only)
+        tickets = ticket_list(queryset=tickets)
         if self.action == "retrieve":
             tickets = ticket_with_history(queryset=tickets, public_only=public_only)
         return tickets.order_by("-created_at", "-pk")
@@ -122,11 +123,10 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def _detail(self, ticket_id: int) -> dict:
         public_only = is_api_account(self.request)
         ticket = ticket_with_history(
-            queryset=ticket_list(
-                queryset=Ticket.objects.filter(pk=ticket_id), public_only=public_only
-            ),
+            queryset=ticket_list(queryset=Ticket.objects.filter(pk=ticket_id)),
             public_only=public_only,
         ).get()
+        ticket_totals_set(tickets=[ticket], public_only=public_only)
         self._conversation_ids_add(ticket)
         return TicketDetailOut(ticket).data
 
@@ -138,8 +138,15 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             .values_list("pk", flat=True)
         )
 
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        if page is not None:
+            ticket_totals_set(tickets=page, public_only=is_api_account(self.request))
+        return page
+
     def retrieve(self, request, *args, **kwargs):
         ticket = self.get_object()
+        ticket_totals_set(tickets=[ticket], public_only=is_api_account(self.request))
         self._conversation_ids_add(ticket)
         return Response(TicketDetailOut(ticket).data)
 

@@ -51,6 +51,7 @@ class Ticket(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["created_at", "id"], name="ticket_recent")]
         constraints = [
             # Concurrent first messages of one contact must end in one ticket.
             models.UniqueConstraint(

@@ -354,7 +354,13 @@ def _check_room_to_claim(*, conversation: Conversation, user) -> None:
 
 def _check_may_reply(*, conversation: Conversation, user) -> None:
     if not contact_is_writable_by(user=user, contact=conversation.contact):
-        responsible = conversation.contact.responsible
+        # Read again: a colleague may have claimed the client after `_fresh` read it, and the
+        # check above already saw their claim.
+        responsible = (
+            Contact.objects.select_related("responsible")
+            .get(pk=conversation.contact_id)
+            .responsible
+        )
         if responsible is not None and user_role(user=user) == Role.SALES_REP:
             raise ConversationTaken(
                 _("Already taken by %(name)s.") % {"name": _display(responsible)}
