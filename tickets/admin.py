@@ -495,3 +495,7 @@ for model, model_admin in (
 ):
     admin.site.unregister(model)
     admin.site.register(model, model_admin)
+
+
+# Labels and canned responses for the agent workspace.
+from tickets import admin_inbox  # noqa: E402, F401
