@@ -282,3 +282,12 @@ def test_the_canned_list_shows_shared_and_own_never_a_colleagues(client, people,
     found = client.get(f"/inbox/c/{clients['own'].pk}/canned.json").json()["results"]
     assert [c["shortcode"] for c in found] == ["mine", "shared"]
     assert client.get(f"/inbox/c/{clients['others'].pk}/canned.json").status_code == 404
+
+
+def test_the_workspace_speaks_italian(client, people, clients):
+    Label.objects.create(name="VIP")
+    client.force_login(people["rep"])
+    html = client.get(f"/inbox/c/{clients['own'].pk}/", HTTP_ACCEPT_LANGUAGE="it").content.decode()
+    for italian in ("Etichette", "Aggiungi etichetta", "Nota interna", "Modifica contatto"):
+        assert italian in html
+    assert "Tutte le etichette" in client.get("/inbox/", HTTP_ACCEPT_LANGUAGE="it").content.decode()
