@@ -35,6 +35,18 @@
     form.hidden = false;
     text.focus();
   });
+  // Our own message gets its provider id once the provider accepts it: the ticks moving past
+  // "sending" say so, and only then can the customer's app show it quoted.
+  var ACCEPTED = { sent: true, delivered: true, read: true };
+  new MutationObserver(function (changes) {
+    changes.forEach(function (change) {
+      var ticks = change.target;
+      if (!ticks.classList || !ticks.classList.contains("ticks") || !ACCEPTED[ticks.dataset.status]) return;
+      var button = ticks.closest("li.msg").querySelector(".quote-button[data-needs-id]");
+      if (button) { button.hidden = false; delete button.dataset.needsId; }
+    });
+  }).observe(thread, { subtree: true, attributes: true, attributeFilter: ["data-status"] });
+
   document.getElementById("quote-cancel").addEventListener("click", function () {
     replyTo.value = "";
     quotePreview.hidden = true;

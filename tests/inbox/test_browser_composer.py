@@ -178,6 +178,19 @@ def test_quoting_a_message_also_one_that_arrived_after_the_page_loaded(
     quoted = settled(lambda: [b for b in business_bubbles(sandbox, channel) if b["reply_to_text"]])
     assert quoted and quoted[0]["reply_to_text"] == "And the invoice?"
 
+    # Our own reply can be quoted once the provider has accepted it (its ticks moved on),
+    # without a reload.
+    page.wait_for_selector(f'#m{reply.pk} .ticks[data-status="read"]')
+    page.wait_for_selector(f"#m{reply.pk} .quote-button", state="visible")
+    page.click(f"#m{reply.pk} .quote-button")
+    page.fill("#reply-text", "As I said above.")
+    page.click("#reply-form button[type=submit]")
+    again = wait_for(
+        lambda: Message.objects.filter(direction="out", text="As I said above.").first()
+    )
+    reply.refresh_from_db()
+    assert again.reply_to_provider_id == reply.provider_message_id != ""
+
 
 def test_an_internal_note_shows_in_the_thread_and_never_reaches_the_customer(
     sandbox, channel, rep, page_for
