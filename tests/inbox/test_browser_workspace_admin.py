@@ -138,3 +138,15 @@ def test_a_shared_canned_response_with_an_attachment_reaches_the_customer(
         lambda: [b for b in business_bubbles(sandbox, channel) if b["type"] == "document"]
     )
     assert documents and "prices" in documents[0]["text"]
+
+
+def test_the_admin_conversation_list_filters_by_label(live_server, people, clients, page_for):
+    vip = Label.objects.create(name="VIP")
+    vip.conversations.add(clients["own"])
+    page = page_for(people["manager"])
+    page.goto(f"{live_server.url}/admin/messaging/conversation/")
+    assert page.locator("#result_list tbody tr").count() == 3
+    page.click("#changelist-filter a >> text=VIP")
+    page.wait_for_url(re.compile(r"labels__id__exact="))
+    assert page.locator("#result_list tbody tr").count() == 1
+    assert "Own" in page.inner_text("#result_list tbody")
