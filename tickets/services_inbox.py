@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Role
@@ -209,8 +210,11 @@ def ticket_priority_set(*, ticket: Ticket, priority: str, actor) -> Ticket:
         raise TicketRefused(f"{priority!r} is not a priority.", code="invalid_priority")
     if not contact_is_writable_by(user=actor, contact=ticket.contact):
         raise TicketRefused(_("You may not change this client's records."), code="not_writable")
-    Ticket.objects.filter(pk=ticket.pk).update(priority=priority)
-    ticket.priority = priority
+    if priority == ticket.priority:
+        return ticket
+    now = timezone.now()
+    Ticket.objects.filter(pk=ticket.pk).update(priority=priority, updated_at=now)
+    ticket.priority, ticket.updated_at = priority, now
     return ticket
 
 

@@ -256,7 +256,7 @@ def conversation_page(request, pk):
         request,
         "inbox/conversation.html",
         {
-            **workspace_context(request=request, conversation=conversation, state=state),
+            **workspace_context(request=request, conversation=conversation),
             "c": conversation,
             "contact": contact,
             "marketing": marketing,

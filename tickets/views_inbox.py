@@ -60,7 +60,7 @@ def _back(conversation):
 # What the conversation page adds
 
 
-def workspace_context(*, request, conversation: Conversation, state: dict) -> dict:
+def workspace_context(*, request, conversation: Conversation) -> dict:
     """The side panels and composer data of the conversation page."""
     user = request.user
     caps = conversation.channel.capabilities
