@@ -188,9 +188,12 @@ def conversation_label_remove(*, conversation: Conversation, label: Label, user)
     label.conversations.remove(conversation)
 
 
+@transaction.atomic
 def conversation_labels_set(*, conversation: Conversation, labels: Sequence[Label], user) -> None:
     """Exactly these labels on the conversation (the API's PUT)."""
     _check_writer(user=user, contact=conversation.contact)
+    # Two sets at once end as one of them, not as their union: one writer at a time.
+    list(Conversation.objects.select_for_update().filter(pk=conversation.pk).values("pk"))
     Label.conversations.through.objects.filter(conversation_id=conversation.pk).exclude(
         label_id__in=[label.pk for label in labels]
     ).delete()
