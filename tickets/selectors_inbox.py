@@ -52,8 +52,15 @@ def canned_response_for(*, user, pk) -> CannedResponse | None:
     )
 
 
-def conversation_notes(*, conversation: Conversation) -> list[ConversationNote]:
-    return list(conversation.notes.select_related("author").order_by("created_at", "pk"))
+def conversation_notes(*, conversation: Conversation, after_id: int = 0) -> list[ConversationNote]:
+    notes = conversation.notes.select_related("author")
+    if after_id:
+        notes = notes.filter(pk__gt=after_id)
+    return list(notes.order_by("created_at", "pk"))
+
+
+def conversation_note_last_id(*, conversation: Conversation) -> int:
+    return conversation.notes.order_by("-pk").values_list("pk", flat=True).first() or 0
 
 
 def ticket_panel(*, ticket: Ticket | None, user) -> dict | None:

@@ -13,6 +13,7 @@ urlpatterns = [
     path("c/<int:pk>/reply", views_inbox.conversation_reply_view, name="reply"),
     path("c/<int:pk>/canned.json", views_inbox.canned_json, name="canned"),
     path("c/<int:pk>/note", views_inbox.note_add, name="note"),
+    path("c/<int:pk>/notes.json", views_inbox.notes_json, name="notes"),
     path("c/<int:pk>/labels", views_inbox.label_change, name="labels"),
     path("c/<int:pk>/ticket", views_inbox.ticket_change, name="ticket"),
     path("c/<int:pk>/contact", views_inbox.contact_change, name="contact"),

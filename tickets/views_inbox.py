@@ -11,6 +11,7 @@ from django.core.validators import MaxLengthValidator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -26,6 +27,7 @@ from tickets.selectors_inbox import (
     canned_response_list_for,
     contact_addresses,
     contact_earlier_conversations,
+    conversation_note_last_id,
     conversation_notes,
     label_list,
     ticket_panel,
@@ -74,6 +76,10 @@ def workspace_context(*, request, conversation: Conversation) -> dict:
         "earlier": contact_earlier_conversations(
             contact=conversation.contact, user=user, exclude_pk=conversation.pk
         ),
+        "notes_json": {
+            "url": reverse("inbox:notes", args=[conversation.pk]),
+            "last_id": conversation_note_last_id(conversation=conversation),
+        },
         "composer_json": {
             # What the browser checks a chosen file against before it uploads anything.
             "media": {
@@ -92,6 +98,13 @@ def workspace_context(*, request, conversation: Conversation) -> dict:
     }
 
 
+def _note_row(request, note) -> dict:
+    return {
+        "id": f"n{note.pk}",
+        "html": render_to_string("inbox/_note.html", {"note": note}, request=request),
+    }
+
+
 def thread_with_notes(*, request, conversation, thread: list[Message], rows: list[dict]):
     """The rendered thread with the internal notes placed by time among the messages."""
     notes = conversation_notes(conversation=conversation)
@@ -99,17 +112,7 @@ def thread_with_notes(*, request, conversation, thread: list[Message], rows: lis
         return rows
     at = {m.pk: m.created_at for m in thread}
     entries = [(at[row["id"]], 0, row) for row in rows]
-    entries += [
-        (
-            note.created_at,
-            1,
-            {
-                "id": f"n{note.pk}",
-                "html": render_to_string("inbox/_note.html", {"note": note}, request=request),
-            },
-        )
-        for note in notes
-    ]
+    entries += [(note.created_at, 1, _note_row(request, note)) for note in notes]
     entries.sort(key=lambda entry: (entry[0], entry[1]))
     return [row for _at, _kind, row in entries]
 
@@ -183,6 +186,24 @@ def conversation_reply_view(request, pk):
         return _back(conversation)
     # A send from a closed conversation's page opens a new conversation: follow it there.
     return redirect("inbox:conversation", pk=sent[0].conversation_id)
+
+
+@login_required
+@require_GET
+def notes_json(request, pk):
+    """Notes written after the note id `after`, so a page open elsewhere shows them live."""
+    conversation = _visible(request.user, pk)
+    try:
+        after = max(int(request.GET.get("after", "0")), 0)
+    except ValueError:
+        return JsonResponse({"error": _("`after` must be a note id.")}, status=400)
+    notes = conversation_notes(conversation=conversation, after_id=after)
+    return JsonResponse(
+        {
+            "notes": [_note_row(request, note) for note in notes],
+            "last_id": notes[-1].pk if notes else after,
+        }
+    )
 
 
 @login_required

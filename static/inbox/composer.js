@@ -3,9 +3,35 @@
 // The server checks everything again; this only saves the agent a refused round trip.
 (function () {
   "use strict";
+  var NOTES_MS = 5000;
   var form = document.getElementById("reply-form");
   var thread = document.getElementById("thread");
-  if (!form || !thread) return;
+  if (!thread) return;
+
+  // ---- Internal notes written elsewhere appear without a reload (for readers too) ----------
+  var notes = JSON.parse(document.getElementById("notes-data").textContent);
+  function pollNotes() {
+    fetch(notes.url + "?after=" + notes.last_id, {
+      credentials: "same-origin", headers: { Accept: "application/json" }
+    })
+      .then(function (response) { if (!response.ok) throw new Error(response.status); return response.json(); })
+      .then(function (body) {
+        var atEnd = thread.scrollTop + thread.clientHeight >= thread.scrollHeight - 40;
+        body.notes.forEach(function (row) {
+          if (document.getElementById(row.id)) return;
+          var template = document.createElement("template");
+          template.innerHTML = row.html.trim();
+          thread.appendChild(template.content.firstElementChild);
+        });
+        notes.last_id = Math.max(notes.last_id, body.last_id);
+        if (body.notes.length && atEnd) thread.scrollTop = thread.scrollHeight;
+      })
+      .catch(function () { /* the next round tries again */ })
+      .then(function () { window.setTimeout(pollNotes, NOTES_MS); });
+  }
+  window.setTimeout(pollNotes, NOTES_MS);
+
+  if (!form) return;
   var data = JSON.parse(document.getElementById("composer-data").textContent);
   var strings = data.strings;
   var text = document.getElementById("reply-text");

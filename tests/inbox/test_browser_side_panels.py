@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from crm.models import Company, ContactAddress
 from messaging.models import Conversation
-from tests.admin_browser import screenshot
+from tests.admin_browser import screenshot, settled
 from tickets.models import Ticket, TicketComment
-from tickets.models_inbox import Label
+from tickets.models_inbox import ConversationNote, Label
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -201,3 +201,19 @@ def test_quality_control_sees_the_panels_but_no_control_that_writes(
     assert page.locator("#note-form").count() == 0
     assert page.locator("#reply-form").count() == 0
     assert page.inner_text("#ticket-status") == "Open"
+
+
+def test_a_note_written_elsewhere_appears_live_for_a_reader(live_server, people, clients, page_for):
+    reader = page_for(people["quality"])
+    open_conversation(reader, clients["own"])
+    writer = page_for(people["rep"])
+    open_conversation(writer, clients["own"])
+    writer.click("#note-box summary")
+    writer.fill("#note-form textarea", "Promised a refund")
+    writer.click("#note-form button[type=submit]")
+    note = settled(lambda: ConversationNote.objects.first())
+    # Quality control reads it without reloading; no control to write one is offered there.
+    reader.wait_for_selector(f"#n{note.pk}")
+    assert "Promised a refund" in reader.inner_text(f"#n{note.pk}")
+    assert reader.locator("#note-form").count() == 0
+    assert reader.locator(f"#n{note.pk}").count() == 1  # later polls do not add it again

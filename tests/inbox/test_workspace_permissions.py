@@ -291,3 +291,20 @@ def test_the_workspace_speaks_italian(client, people, clients):
     for italian in ("Etichette", "Aggiungi etichetta", "Nota interna", "Modifica contatto"):
         assert italian in html
     assert "Tutte le etichette" in client.get("/inbox/", HTTP_ACCEPT_LANGUAGE="it").content.decode()
+
+
+def test_notes_json_gives_the_notes_after_a_cursor_to_those_who_see_the_conversation(
+    client, people, clients
+):
+    conversation = clients["own"]
+    first = ConversationNote.objects.create(conversation=conversation, text="one")
+    second = ConversationNote.objects.create(conversation=conversation, text="two")
+    client.force_login(people["quality"])
+    url = f"/inbox/c/{conversation.pk}/notes.json"
+    body = client.get(f"{url}?after={first.pk}").json()
+    assert [row["id"] for row in body["notes"]] == [f"n{second.pk}"]
+    assert body["last_id"] == second.pk
+    assert client.get(f"{url}?after={second.pk}").json() == {"notes": [], "last_id": second.pk}
+    assert client.get(f"{url}?after=x").status_code == 400
+    client.force_login(people["rep"])
+    assert client.get(f"/inbox/c/{clients['others'].pk}/notes.json").status_code == 404
