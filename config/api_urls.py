@@ -10,6 +10,7 @@ from integrations.api import EventCreateApi
 from integrations.api_gdpr import ContactEraseApi, ContactExportApi
 from messaging.api import ConversationViewSet, MessageSendApi, TemplateViewSet
 from tickets.api import TicketViewSet
+from tickets.api_labels import ConversationLabelsApi, LabelViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -19,12 +20,18 @@ router.register("deals", DealViewSet, basename="deal")
 router.register("conversations", ConversationViewSet, basename="conversation")
 router.register("templates", TemplateViewSet, basename="template")
 router.register("tickets", TicketViewSet, basename="ticket")
+router.register("labels", LabelViewSet, basename="label")
 
 v1 = [
     path("messages/", MessageSendApi.as_view(), name="message-send"),
     path("events/", EventCreateApi.as_view(), name="event-create"),
     path("contacts/<int:pk>/export/", ContactExportApi.as_view(), name="contact-export"),
     path("contacts/<int:pk>/erase/", ContactEraseApi.as_view(), name="contact-erase"),
+    path(
+        "conversations/<int:pk>/labels/",
+        ConversationLabelsApi.as_view(),
+        name="conversation-labels",
+    ),
     *router.urls,
 ]
 

@@ -55,6 +55,9 @@ def templates_visible(request):
 
 class ConversationFilter(ApiFilterSet):
     status = django_filters.ChoiceFilter(choices=Conversation.Status.choices)
+    label = django_filters.CharFilter(
+        field_name="labels__name", label="Conversations with this label (its name)."
+    )
 
     class Meta:
         model = Conversation
@@ -73,7 +76,12 @@ class ConversationViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Conversation.objects.none()
-        return conversations_visible(self.request).order_by("-opened_at", "-pk")
+        # The labels of a whole page in one query.
+        return (
+            conversations_visible(self.request)
+            .prefetch_related("labels")
+            .order_by("-opened_at", "-pk")
+        )
 
     @extend_schema(
         summary="The messages of a conversation, oldest first",

@@ -7,6 +7,9 @@ from messaging.models import Conversation, Message, MessageTemplate
 
 
 class ConversationOut(serializers.ModelSerializer):
+    # Labels are defined in the tickets app (a relation may point either way); names here.
+    labels = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+
     class Meta:
         model = Conversation
         fields = [
@@ -21,6 +24,7 @@ class ConversationOut(serializers.ModelSerializer):
             "last_message_status",
             "assignee",
             "ticket",
+            "labels",
         ]
         read_only_fields = fields
 

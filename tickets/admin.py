@@ -362,6 +362,8 @@ class TicketCommentAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
 
 class HelpdeskConversationAdmin(ConversationAdmin):
     actions = [*ConversationAdmin.actions, "open_ticket", "close_conversations"]
+    # Labels are the tickets app's: the conversation list filters by them here.
+    list_filter = (*ConversationAdmin.list_filter, "labels")
     change_form_template = "admin/tickets/conversation/change_form.html"
 
     def reply_send(self, request, conversation, text: str):
@@ -495,3 +497,7 @@ for model, model_admin in (
 ):
     admin.site.unregister(model)
     admin.site.register(model, model_admin)
+
+
+# Labels and canned responses for the agent workspace.
+from tickets import admin_inbox  # noqa: E402, F401

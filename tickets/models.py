@@ -109,3 +109,7 @@ class TicketComment(models.Model):
 
     def __str__(self):
         return f"{self.get_author_kind_display()} comment on {self.ticket.number}"
+
+
+# The workspace's own models live in their module; imported here so Django registers them.
+from tickets.models_inbox import CannedResponse, ConversationNote, Label  # noqa: E402, F401

@@ -375,15 +375,26 @@ def _fresh(conversation: Conversation) -> Conversation:
 
 
 @transaction.atomic
-def conversation_reply(*, conversation: Conversation, user, text: str):
+def conversation_reply(*, conversation: Conversation, user, text: str, reply_to=None):
     """Reply with free text, claiming a new client first; if the claim is lost, nothing is sent
     and `ConversationTaken` names the winner."""
+    conversation = conversation_reply_begin(conversation=conversation, user=user)
+    return message_send_text(
+        channel=conversation.channel,
+        contact=conversation.contact,
+        text=text,
+        actor=user,
+        reply_to=reply_to,
+    )
+
+
+def conversation_reply_begin(*, conversation: Conversation, user) -> Conversation:
+    """What every reply does before it sends: read the conversation again, check the user may
+    reply, claim a new client. Call inside the transaction that sends."""
     conversation = _fresh(conversation)
     _check_may_reply(conversation=conversation, user=user)
     conversation_claim(conversation=conversation, user=user)
-    return message_send_text(
-        channel=conversation.channel, contact=conversation.contact, text=text, actor=user
-    )
+    return conversation
 
 
 @transaction.atomic

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tickets import chat_window_views, views
+from tickets import chat_window_views, views, views_inbox
 
 app_name = "inbox"
 
@@ -10,7 +10,13 @@ urlpatterns = [
     path("availability", views.availability_view, name="availability"),
     path("c/<int:pk>/", views.conversation_page, name="conversation"),
     path("c/<int:pk>/poll.json", views.conversation_poll, name="poll"),
-    path("c/<int:pk>/reply", views.conversation_reply_view, name="reply"),
+    path("c/<int:pk>/reply", views_inbox.conversation_reply_view, name="reply"),
+    path("c/<int:pk>/canned.json", views_inbox.canned_json, name="canned"),
+    path("c/<int:pk>/note", views_inbox.note_add, name="note"),
+    path("c/<int:pk>/notes.json", views_inbox.notes_json, name="notes"),
+    path("c/<int:pk>/labels", views_inbox.label_change, name="labels"),
+    path("c/<int:pk>/ticket", views_inbox.ticket_change, name="ticket"),
+    path("c/<int:pk>/contact", views_inbox.contact_change, name="contact"),
     path("c/<int:pk>/template", views.conversation_template_view, name="template"),
     path("c/<int:pk>/transfer", views.conversation_transfer_view, name="transfer"),
     path("c/<int:pk>/close", views.conversation_close_view, name="close"),

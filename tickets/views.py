@@ -8,7 +8,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.validators import MaxLengthValidator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -45,10 +44,15 @@ from tickets.routing import (
     ConversationTaken,
     RoutingRefused,
     conversation_close,
-    conversation_reply,
     conversation_reply_template,
     conversation_transfer,
 )
+from tickets.selectors_inbox import (
+    conversation_filter_by_label,
+    conversations_with_labels,
+    label_list,
+)
+from tickets.views_inbox import thread_with_notes, workspace_context
 
 LIST_LIMIT = 100
 INLINE_MEDIA_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
@@ -57,7 +61,12 @@ INLINE_MEDIA_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 def _conversation_for(user, pk) -> Conversation:
     """The conversation if the user may see it; 404 otherwise (no hint that it exists)."""
     visible = conversation_list_visible_to(user=user).select_related(
-        "contact__responsible", "contact__company", "channel", "assignee", "ticket"
+        "contact__responsible",
+        "contact__company",
+        "channel",
+        "assignee",
+        "ticket__assignee",
+        "ticket__contact",
     )
     return get_object_or_404(visible, pk=pk)
 
@@ -99,6 +108,9 @@ class InboxFilterForm(forms.Form):
         queryset=Channel.objects.all(), required=False, empty_label=gettext_lazy("All channels")
     )
     q = forms.CharField(required=False, max_length=100, label=gettext_lazy("Search"))
+    label = forms.ModelChoiceField(
+        queryset=label_list(), required=False, empty_label=gettext_lazy("All labels")
+    )
 
 
 def _filtered_list(request):
@@ -110,8 +122,11 @@ def _filtered_list(request):
         status=data.get("status") or "open",
         channel_id=data["channel"].pk if data.get("channel") else None,
         term=data.get("q") or "",
-    )[:LIST_LIMIT]
-    return form, list(conversations)
+    )
+    conversations = conversation_filter_by_label(
+        conversations=conversations, label_id=data["label"].pk if data.get("label") else None
+    )
+    return form, conversations_with_labels(list(conversations[:LIST_LIMIT]))
 
 
 def _row(conversation: Conversation) -> dict:
@@ -235,17 +250,22 @@ def conversation_page(request, pk):
         purpose=ConsentPurpose.MARKETING,
         transports=type(conversation.channel.get_provider()).recipient_transports,
     )
+    state = _reply_state(request.user, conversation)
+    rows = _render_messages(request, conversation, thread)
     return render(
         request,
         "inbox/conversation.html",
         {
+            **workspace_context(request=request, conversation=conversation),
             "c": conversation,
             "contact": contact,
             "marketing": marketing,
             "consent_lines": consent_lines(contact=contact),
-            "messages_html": _render_messages(request, conversation, thread),
+            "messages_html": thread_with_notes(
+                request=request, conversation=conversation, thread=thread, rows=rows
+            ),
             "last_id": thread[-1].pk if thread else 0,
-            "state": _reply_state(request.user, conversation),
+            "state": state,
             "role": role,
             "deals": [(deal, _admin_url("admin:crm_deal_change", deal.pk)) for deal in deals[:50]],
             "deal_add_url": _admin_url("admin:crm_deal_add", query={"contacts": contact.pk}),
@@ -304,39 +324,6 @@ def conversation_poll(request, pk):
             "assignee": _person(conversation.assignee) if conversation.assignee else None,
         }
     )
-
-
-class ReplyForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea)
-
-    def __init__(self, *args, max_length: int, **kwargs):
-        super().__init__(*args, **kwargs)
-        # The channel's own text limit, so a reply the provider would refuse never leaves.
-        self.fields["text"].max_length = max_length
-        self.fields["text"].validators.append(MaxLengthValidator(max_length))
-
-
-@login_required
-@require_POST
-def conversation_reply_view(request, pk):
-    conversation = _conversation_for_reply(request.user, pk)
-    limit = conversation.channel.capabilities.max_text_length
-    form = ReplyForm(request.POST, max_length=limit)
-    if not form.is_valid():
-        messages.error(
-            request, _("Write a message first (at most %(n)s characters).") % {"n": limit}
-        )
-        return redirect("inbox:conversation", pk=conversation.pk)
-    try:
-        sent = conversation_reply(
-            conversation=conversation, user=request.user, text=form.cleaned_data["text"]
-        )
-    except ConversationTaken as exc:
-        return _taken(request, exc)
-    except MessageRefused as exc:
-        messages.error(request, str(exc))
-        return redirect("inbox:conversation", pk=conversation.pk)
-    return _to_sent(sent)
 
 
 def _to_sent(sent: Message):

@@ -407,6 +407,16 @@ def message_send(
     )
 
 
+def message_send_check(*, channel: Channel, contact, content: Content, actor=None) -> None:
+    """Every check `message_send` makes, without storing anything: for a caller that must do
+    costly work (upload a file to the provider) only once the send is known to be allowed."""
+    _check_sendable(channel=channel, contact=contact, actor=actor)
+    prepared = _prepare(content=content, channel=channel, caps=channel.capabilities)
+    _check_policy(channel=channel, contact=contact, template=prepared.template)
+    if prepared.template is None:
+        _check_window(channel=channel, contact=contact)
+
+
 def message_send_text(
     *,
     channel: Channel,
