@@ -15,7 +15,7 @@ run: export TWILIO_CONTENT_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/twilio
 run: export TELEGRAM_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/telegram
 run: export WAZZUP_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/wazzup
 
-.PHONY: run test bench bench-pages lint format clean browser-deps
+.PHONY: run test bench bench-pages lint format clean test-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,14 +40,16 @@ run: $(VENV)/.installed
 	@echo "Website widget demo page: http://$(HOST):$(PORT)/widget/demo/"
 	$(BIN)/honcho --procfile Procfile start
 
-# The browser tests drive Debian's chromium (Playwright never downloads a browser here).
+# The browser tests drive Debian's chromium (Playwright never downloads a browser here); the
+# PgBouncer test runs Debian's pgbouncer. Tests that miss either are skipped, saying so.
 CHROMIUM := /usr/bin/chromium
-browser-deps:
-	@test -x $(CHROMIUM) || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
-		echo "chromium could not be installed: the browser tests will be skipped"
+PGBOUNCER := /usr/sbin/pgbouncer
+test-deps:
+	@test -x $(CHROMIUM) -a -x $(PGBOUNCER) || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium pgbouncer >/dev/null; } || \
+		echo "chromium or pgbouncer could not be installed: their tests will be skipped"
 
-test: $(VENV)/.installed-dev browser-deps
+test: $(VENV)/.installed-dev test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run

@@ -117,6 +117,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if env.bool("DATABASE_TRANSACTION_POOLING", default=False):
+        # Behind PgBouncer's transaction pooling, consecutive transactions of one connection may
+        # reach different server sessions: no server-side cursors (`.iterator()` would open one
+        # in one transaction and read it in the next) and no prepared statements (psycopg
+        # prepares a query run five times on its session, which the next session does not have).
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
