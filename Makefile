@@ -15,7 +15,7 @@ run: export TWILIO_CONTENT_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/twilio
 run: export TELEGRAM_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/telegram
 run: export WAZZUP_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/wazzup
 
-.PHONY: run test bench bench-pages lint format clean test-deps
+.PHONY: run test bench bench-pages bench-nodes lint format clean test-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,7 +59,12 @@ test: $(VENV)/.installed-dev test-deps
 # P4, the pages at 100k and 1M messages, runs after the webhook figures (about ten minutes).
 bench: $(VENV)/.installed-dev
 	$(BIN)/python tests/bench/run.py
+	$(BIN)/python tests/bench/nodes.py
 	$(BIN)/python tests/bench/pages.py
+
+# Two nodes (web server + task cluster each) on one PostgreSQL and Redis; one is killed mid-run.
+bench-nodes: $(VENV)/.installed-dev
+	$(BIN)/python tests/bench/nodes.py
 
 # P4 alone: every list and detail page for a manager and a rep (tests/bench/pages.py).
 bench-pages: $(VENV)/.installed-dev
