@@ -15,7 +15,7 @@ run: export TWILIO_CONTENT_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/twilio
 run: export TELEGRAM_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/telegram
 run: export WAZZUP_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/wazzup
 
-.PHONY: run test bench bench-pages bench-nodes lint format clean test-deps
+.PHONY: run test bench bench-pages bench-nodes bench-outbound lint format clean test-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,8 +59,13 @@ test: $(VENV)/.installed-dev test-deps
 # P4, the pages at 100k and 1M messages, runs after the webhook figures (about ten minutes).
 bench: $(VENV)/.installed-dev
 	$(BIN)/python tests/bench/run.py
+	$(BIN)/python tests/bench/outbound.py
 	$(BIN)/python tests/bench/nodes.py
 	$(BIN)/python tests/bench/pages.py
+
+# P5 alone: one channel's outbound rate, busiest second and latency against a local Graph mock.
+bench-outbound: $(VENV)/.installed-dev
+	$(BIN)/python tests/bench/outbound.py
 
 # Two nodes (web server + task cluster each) on one PostgreSQL and Redis; one is killed mid-run.
 bench-nodes: $(VENV)/.installed-dev

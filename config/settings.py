@@ -189,6 +189,12 @@ TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.te
     "/"
 )
 HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=15.0)
+# Messages one channel's delivery drain has in flight at once (services/delivery.py). SQLite
+# takes one writer at a time, so the embedded default sends from the drain's own thread.
+OUTBOUND_SEND_THREADS = env.int(
+    "OUTBOUND_SEND_THREADS",
+    default=1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 8,
+)
 
 # How long a web process may reuse an account it looked up for a webhook URL.
 WEBHOOK_ACCOUNT_CACHE_SECONDS = env.int("WEBHOOK_ACCOUNT_CACHE_SECONDS", default=10)
