@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from crm.models import Contact
+from crm.models import Contact, ContactAddress
 from messaging.models import Channel, Conversation, Message
 from messaging.services.delivery import channel_deliveries_drain
 from messaging.services.outbound import channel_throttle_slot
@@ -139,3 +139,56 @@ def test_the_throttle_shared_by_threads_gives_each_send_its_own_slot(wa_channel)
     assert len(slots) == 40
     assert min(gaps) == pytest.approx(1 / 40, abs=1e-6)
     assert max(sum(1 for t in slots if start <= t < start + 1) for start in slots) <= 40
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_threaded_answers_are_settled_like_one_at_a_time(
+    graph, wa_channel, conversations, settings
+):
+    """Sent, retried after a 5xx, failed for good on a permanent error, refused without a call."""
+    settings.OUTBOUND_SEND_THREADS = 4
+    Channel.objects.filter(pk=wa_channel.pk).update(throughput_per_second=1000)
+    ok, retried, refused, permanent = queued(wa_channel, conversations[:4], 4)
+    ContactAddress.objects.create(
+        contact=refused.conversation.contact,
+        transport="whatsapp",
+        address=refused.conversation.contact.phone,
+        unreachable_at=timezone.now(),
+        unreachable_reason="blocked",
+    )
+
+    def callback(request):
+        to = json.loads(request.body)["to"]
+        if to == retried.conversation.contact.phone.lstrip("+"):
+            return 500, {}, json.dumps({"error": {"message": "boom", "code": 1}})
+        if to == permanent.conversation.contact.phone.lstrip("+"):
+            return 400, {}, json.dumps({"error": {"message": "bad number", "code": 131026}})
+        return 200, {}, json.dumps({"messages": [{"id": "wamid.OK"}]})
+
+    graph.add_callback("POST", SEND_URL, callback=callback)
+    assert channel_deliveries_drain(channel_id=wa_channel.pk) == 4
+    for message in (ok, retried, refused, permanent):
+        message.refresh_from_db()
+    assert (ok.status, ok.provider_message_id) == ("sent", "wamid.OK")
+    assert retried.status == "queued" and retried.next_attempt_at > timezone.now()
+    assert permanent.status == "failed" and permanent.error_code == 131026
+    assert refused.status == "failed"
+    assert len(graph.calls) == 3  # the refused one never reached the provider
+
+
+def test_a_drain_gives_way_to_the_one_holding_the_channel(graph, wa_channel, conversations):
+    queued(wa_channel, conversations, 3)
+    Channel.objects.filter(pk=wa_channel.pk).update(
+        delivery_lease_until=timezone.now() + timedelta(seconds=30)
+    )
+    assert channel_deliveries_drain(channel_id=wa_channel.pk) == 0
+    assert Message.objects.filter(status="queued").count() == 3
+
+    # A holder that died: its lease runs out and the next drain sends.
+    Channel.objects.filter(pk=wa_channel.pk).update(
+        delivery_lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    answering(graph)
+    assert channel_deliveries_drain(channel_id=wa_channel.pk) == 3
+    assert Channel.objects.get(pk=wa_channel.pk).delivery_lease_until is None
