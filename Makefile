@@ -15,7 +15,7 @@ run: export TWILIO_CONTENT_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/twilio
 run: export TELEGRAM_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/telegram
 run: export WAZZUP_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/wazzup
 
-.PHONY: run test bench bench-pages lint format clean browser-deps
+.PHONY: run test bench bench-pages bench-nodes bench-outbound lint format clean test-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,14 +40,16 @@ run: $(VENV)/.installed
 	@echo "Website widget demo page: http://$(HOST):$(PORT)/widget/demo/"
 	$(BIN)/honcho --procfile Procfile start
 
-# The browser tests drive Debian's chromium (Playwright never downloads a browser here).
+# The browser tests drive Debian's chromium (Playwright never downloads a browser here); the
+# PgBouncer test runs Debian's pgbouncer. Tests that miss either are skipped, saying so.
 CHROMIUM := /usr/bin/chromium
-browser-deps:
-	@test -x $(CHROMIUM) || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
-		echo "chromium could not be installed: the browser tests will be skipped"
+PGBOUNCER := /usr/sbin/pgbouncer
+test-deps:
+	@test -x $(CHROMIUM) -a -x $(PGBOUNCER) || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium pgbouncer >/dev/null; } || \
+		echo "chromium or pgbouncer could not be installed: their tests will be skipped"
 
-test: $(VENV)/.installed-dev browser-deps
+test: $(VENV)/.installed-dev test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
@@ -57,7 +59,17 @@ test: $(VENV)/.installed-dev browser-deps
 # P4, the pages at 100k and 1M messages, runs after the webhook figures (about ten minutes).
 bench: $(VENV)/.installed-dev
 	$(BIN)/python tests/bench/run.py
+	$(BIN)/python tests/bench/outbound.py
+	$(BIN)/python tests/bench/nodes.py
 	$(BIN)/python tests/bench/pages.py
+
+# P5 alone: one channel's outbound rate, busiest second and latency against a local Graph mock.
+bench-outbound: $(VENV)/.installed-dev
+	$(BIN)/python tests/bench/outbound.py
+
+# Two nodes (web server + task cluster each) on one PostgreSQL and Redis; one is killed mid-run.
+bench-nodes: $(VENV)/.installed-dev
+	$(BIN)/python tests/bench/nodes.py
 
 # P4 alone: every list and detail page for a manager and a rep (tests/bench/pages.py).
 bench-pages: $(VENV)/.installed-dev

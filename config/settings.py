@@ -117,6 +117,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if env.bool("DATABASE_TRANSACTION_POOLING", default=False):
+        # Behind PgBouncer's transaction pooling, consecutive transactions of one connection may
+        # reach different server sessions: no server-side cursors (`.iterator()` would open one
+        # in one transaction and read it in the next) and no prepared statements (psycopg
+        # prepares a query run five times on its session, which the next session does not have).
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -182,6 +189,12 @@ TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.te
     "/"
 )
 HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=15.0)
+# Messages one channel's delivery drain has in flight at once (services/delivery.py). SQLite
+# takes one writer at a time, so the embedded default sends from the drain's own thread.
+OUTBOUND_SEND_THREADS = env.int(
+    "OUTBOUND_SEND_THREADS",
+    default=1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 8,
+)
 
 # How long a web process may reuse an account it looked up for a webhook URL.
 WEBHOOK_ACCOUNT_CACHE_SECONDS = env.int("WEBHOOK_ACCOUNT_CACHE_SECONDS", default=10)

@@ -6,6 +6,10 @@ from django.conf import settings
 USER_AGENT = "Switchboard/0.1"
 
 _session = requests.Session()
+# Kept-alive connections per host, shared by a delivery drain's sending threads (see
+# services/delivery.py): enough that none of them opens a fresh connection per send.
+_session.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=32))
+_session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=32))
 
 
 class RemoteError(Exception):

@@ -103,9 +103,12 @@ class Channel(models.Model):
         help_text="The service whose agents answer this channel. Empty: the agents whose "
         "profile lists the channel.",
     )
-    # The send throttle: a per-second counter shared by every worker process.
-    throttle_second = models.BigIntegerField(default=0, editable=False)
-    throttle_count = models.PositiveIntegerField(default=0, editable=False)
+    # The send throttle: the time (epoch seconds) of the next free send slot, shared by every
+    # worker thread and process (outbound.channel_throttle_acquire).
+    throttle_next_at = models.FloatField(default=0, editable=False)
+    # One delivery drain sends for a channel at a time (services/delivery.py): it holds this
+    # lease, renewed each batch, so a drain that died gives way once it runs out.
+    delivery_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

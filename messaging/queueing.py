@@ -66,8 +66,8 @@ def _flag_key(name: str) -> str | None:
     return f"switchboard:{conf['name']}:wake:{name}"
 
 
-def task_wake(func: str, *, flag: str, coalesce: bool = True) -> bool:
-    """Enqueue `func` unless a run of it is already waiting to start. True if enqueued."""
+def task_wake(func: str, *args, flag: str, coalesce: bool = True) -> bool:
+    """Enqueue `func(*args)` unless a run of it is already waiting to start. True if enqueued."""
     key = _flag_key(flag)
     if key is not None:
         now = time.monotonic()
@@ -76,7 +76,7 @@ def task_wake(func: str, *, flag: str, coalesce: bool = True) -> bool:
         _last_wake[flag] = now
         if not _broker().connection.set(key, 1, nx=True, ex=WAKE_FLAG_SECONDS):
             return False
-    task_enqueue(func, group=flag)
+    task_enqueue(func, *args, group=flag)
     return True
 
 

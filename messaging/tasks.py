@@ -16,6 +16,12 @@ def message_deliver(message_id: int) -> str | None:
     return message.status if message else None
 
 
+def channel_deliveries_drain(channel_id: int) -> int:
+    from messaging.services.delivery import channel_deliveries_drain
+
+    return channel_deliveries_drain(channel_id=channel_id)
+
+
 def media_fetch(message_id: int) -> str:
     return services.media_fetch(message_id=message_id).media_state
 

@@ -321,7 +321,7 @@ def _event_outcome(errors: list[str], flags: list[str]) -> tuple[str, list[str]]
 def _events_process_batch(events: list[WebhookEvent], *, channels: dict) -> list[tuple]:
     """Like `_event_process` for each event, with the inbound messages of all of them stored
     together (see inbound_rows). Returns (event, state, errors) for each."""
-    results, received, flagged = [], {}, {}
+    results, received, flagged, statuses = [], {}, {}, []
     for event in events:
         items, stop, errors = _event_items(event)
         results.append((event, stop, errors))
@@ -336,6 +336,11 @@ def _events_process_batch(events: list[WebhookEvent], *, channels: dict) -> list
                         item.channel_external_id, provider=event.provider, channels=channels
                     )
                     mine.append(Received(channel=channel, inbound=item))
+                elif isinstance(item, StatusUpdate) and item.channel_external_id:
+                    channel = _channel_for(
+                        item.channel_external_id, provider=event.provider, channels=channels
+                    )
+                    statuses.append((event, channel, item))
                 else:
                     _item_apply(
                         item, account=event.account, provider=event.provider, channels=channels
@@ -344,15 +349,42 @@ def _events_process_batch(events: list[WebhookEvent], *, channels: dict) -> list
                 logger.exception("webhook event %s: item failed", event.pk)
                 errors.append(f"{type(exc).__name__}: {exc}")
     messages_receive([each for mine in received.values() for each in mine])
+    status_errors = _statuses_apply_batch(statuses)
     outcomes = []
     for event, stop, errors in results:
         if stop is None:
             errors += [
                 f"{type(r.error).__name__}: {r.error}" for r in received[event.pk] if r.error
             ]
+            errors += status_errors.get(event.pk, [])
             stop, errors = _event_outcome(errors, flagged[event.pk])
         outcomes.append((event, stop, errors))
     return outcomes
+
+
+def _statuses_apply_batch(statuses: list[tuple]) -> dict[int, list[str]]:
+    """The batch's statuses together (see statuses_batch); should that fail, one at a time, so
+    only the status that breaks fails its event. Returns the errors by event id."""
+    from messaging.services.statuses import status_apply
+    from messaging.services.statuses_batch import statuses_apply
+
+    if not statuses:
+        return {}
+    try:
+        with transaction.atomic():
+            statuses_apply([(channel, item) for _, channel, item in statuses])
+        return {}
+    except Exception:
+        logger.exception("the batch's statuses failed together; applying them one by one")
+    errors: dict[int, list[str]] = {}
+    for event, channel, item in statuses:
+        try:
+            with transaction.atomic():
+                status_apply(channel=channel, update=item)
+        except Exception as exc:
+            logger.exception("webhook event %s: status failed", event.pk)
+            errors.setdefault(event.pk, []).append(f"{type(exc).__name__}: {exc}")
+    return errors
 
 
 def _events_finish(outcomes: list[tuple[WebhookEvent, str, list[str]]]) -> None:

@@ -26,7 +26,7 @@ from messaging.providers.base import (
     ProviderError,
     TemplateCall,
 )
-from messaging.queueing import after_commit, task_enqueue
+from messaging.queueing import after_commit, task_wake
 from messaging.selectors import Window, conversation_window
 from messaging.services.health import channel_mark_unhealthy, credentials_invalid_mark
 from messaging.services.inbound import conversation_get_or_open
@@ -358,7 +358,7 @@ def _queue(
             last_message_at=message.created_at, last_message_status=S.QUEUED
         )
         after_commit(
-            lambda: message_deliver_enqueue(message_id=message.pk),
+            lambda: message_deliver_enqueue(message_id=message.pk, channel_id=channel.pk),
             what=f"queued message {message.pk}",
         )
     return message
@@ -509,30 +509,61 @@ def message_mark_read(*, message: Message) -> None:
 # Delivery
 
 
-def message_deliver_enqueue(*, message_id: int) -> None:
-    task_enqueue("messaging.tasks.message_deliver", message_id, group="outbound")
+DELIVERY_DRAIN = "messaging.tasks.channel_deliveries_drain"
+
+
+def delivery_flag(channel_id: int) -> str:
+    return f"deliver:{channel_id}"
+
+
+def channel_deliveries_wake(*, channel_id: int) -> bool:
+    """Wake the channel's delivery drain (services/delivery.py) unless one is about to start."""
+    return task_wake(DELIVERY_DRAIN, channel_id, flag=delivery_flag(channel_id))
+
+
+def message_deliver_enqueue(*, message_id: int, channel_id: int | None = None) -> None:
+    """A message is queued: its channel's drain sends it."""
+    if channel_id is None:
+        channel_id = Message.objects.values_list("channel_id", flat=True).get(pk=message_id)
+    channel_deliveries_wake(channel_id=channel_id)
+
+
+# A slot further ahead than this is no backlog but a clock that moved (a restored snapshot, a
+# test that travelled in time): start again from now.
+THROTTLE_HORIZON_SECONDS = 60
+
+
+def channel_throttle_slots(*, channel: Channel, count: int = 1, clock=time.time) -> list[float]:
+    """Take this channel's next `count` send slots (times, epoch seconds), 1/rate apart.
+
+    The next free slot is a time on the channel row, taken under its row lock by every worker
+    thread and process on every machine, so together they never send faster than the rate, and
+    evenly: no second ever carries more than the rate (plus the network's jitter), which a
+    per-second counter would allow across a second's boundary.
+    """
+    with transaction.atomic():
+        next_slot, rate = (
+            Channel.objects.select_for_update()
+            .values_list("throttle_next_at", "throughput_per_second")
+            .get(pk=channel.pk)
+        )
+        now = clock()
+        first = next_slot if now <= next_slot <= now + THROTTLE_HORIZON_SECONDS else now
+        step = 1 / max(rate, 1)
+        Channel.objects.filter(pk=channel.pk).update(throttle_next_at=first + count * step)
+    return [first + i * step for i in range(count)]
+
+
+def channel_throttle_slot(*, channel: Channel, clock=time.time) -> float:
+    return channel_throttle_slots(channel=channel, count=1, clock=clock)[0]
 
 
 def channel_throttle_acquire(*, channel: Channel, clock=time.time, sleep=time.sleep) -> None:
-    """Wait until this channel may send one more message this second.
-
-    A per-second counter on the channel row, moved by conditional UPDATEs, so every worker process
-    on every machine shares it.
-    """
-    while True:
-        now = clock()
-        second = int(now)
-        if Channel.objects.filter(pk=channel.pk, throttle_second__lt=second).update(
-            throttle_second=second, throttle_count=1
-        ):
-            return
-        if Channel.objects.filter(
-            pk=channel.pk,
-            throttle_second=second,
-            throttle_count__lt=F("throughput_per_second"),
-        ).update(throttle_count=F("throttle_count") + 1):
-            return
-        sleep(max(second + 1 - now, 0.001))
+    """Wait for this channel's next send slot."""
+    slot = channel_throttle_slot(channel=channel, clock=clock)
+    now = clock()
+    if slot > now:
+        sleep(slot - now)
 
 
 def _outbound(message: Message) -> OutboundMessage:
@@ -568,29 +599,66 @@ def message_deliver(*, message_id: int) -> Message | None:
     ).update(status=S.SENDING, attempts=F("attempts") + 1, next_attempt_at=None)
     if not claimed:
         return None
-    message = Message.objects.select_related(
-        "channel__account", "conversation__contact", "template"
-    ).get(pk=message_id)
+    return message_deliver_claimed(message_id=message_id)
+
+
+def message_deliver_claimed(*, message_id: int) -> Message:
+    """Send a message its caller moved to `sending` (claimed, so no one else sends it)."""
+    message = delivery_load(message_ids=[message_id])[0]
+    refusal = delivery_refusal(message)
+    if refusal:
+        return _fail(message, code=None, reason=refusal)
+    try:
+        channel_throttle_acquire(channel=message.channel)
+        result = message.channel.get_provider().send(
+            sender_id=message.channel.external_id, message=delivery_outbound(message)
+        )
+    except ProviderError as exc:
+        return _delivery_failed(message, exc)
+    return delivery_settle(message, result)
+
+
+def delivery_load(*, message_ids) -> list[Message]:
+    """Claimed messages with what a send reads, in one query, in id order."""
+    return list(
+        Message.objects.select_related("channel__account", "conversation__contact", "template")
+        .filter(pk__in=message_ids)
+        .order_by("pk")
+    )
+
+
+def delivery_refusal(message: Message) -> str:
+    """Why a claimed message must not go out after all ("" when it may), with no call made."""
     channel = message.channel
     if not channel.account.is_active:
-        return _fail(message, code=None, reason="The account is inactive: sending is off.")
+        return "The account is inactive: sending is off."
     try:
         # Queued before the address became unreachable or the person opted out: refused the
-        # same way, with no call.
+        # same way.
         _check_reachable(channel=channel, contact=message.conversation.contact)
         _check_policy(
             channel=channel, contact=message.conversation.contact, template=message.template
         )
     except MessageRefused as exc:
-        return _fail(message, code=None, reason=str(exc))
-    try:
-        channel_throttle_acquire(channel=channel)
-        result = channel.get_provider().send(
-            sender_id=channel.external_id, message=_outbound(message)
-        )
-    except ProviderError as exc:
-        return _delivery_failed(message, exc)
+        return str(exc)
+    return ""
 
+
+def delivery_outbound(message: Message) -> OutboundMessage:
+    return _outbound(message)
+
+
+def delivery_fail(message: Message, *, reason: str) -> Message:
+    return _fail(message, code=None, reason=reason)
+
+
+def delivery_failed(message: Message, exc: ProviderError) -> Message:
+    return _delivery_failed(message, exc)
+
+
+def delivery_settle(message: Message, result) -> Message:
+    """The provider took the message: record its id and `sent` (a status may be ahead of us)."""
+    channel = message.channel
     with transaction.atomic():
         Message.objects.filter(pk=message.pk, provider_message_id__isnull=True).update(
             provider_message_id=result.provider_message_id
@@ -604,7 +672,8 @@ def message_deliver(*, message_id: int) -> Message | None:
         )
         Conversation.objects.filter(pk=message.conversation_id).update(last_message_status=S.SENT)
         if not channel.is_healthy:
-            Channel.objects.filter(pk=channel.pk).update(is_healthy=True)
+            Channel.objects.filter(pk=channel.pk, is_healthy=False).update(is_healthy=True)
+            channel.is_healthy = True
         if result.address_change is not None:
             # The chat moved (a group upgraded): later sends go to the new id.
             from crm.services import contact_address_change
@@ -693,7 +762,7 @@ def messages_retry_due() -> dict:
     due = list(
         Message.objects.filter(
             direction=Message.Direction.OUTBOUND, status=S.QUEUED, next_attempt_at__lte=now
-        ).values_list("pk", flat=True)[:1000]
+        ).values_list("pk", "channel_id")[:1000]
     )
     left = list(
         Message.objects.filter(
@@ -701,10 +770,11 @@ def messages_retry_due() -> dict:
             status=S.QUEUED,
             next_attempt_at__isnull=True,
             created_at__lt=now - timedelta(minutes=2),
-        ).values_list("pk", flat=True)[:1000]
+        ).values_list("pk", "channel_id")[:1000]
     )
-    for pk in due + left:
-        message_deliver_enqueue(message_id=pk)
+    # One wake-up per channel: its drain takes every due message of the channel.
+    for channel_id in {channel_id for _, channel_id in due + left}:
+        channel_deliveries_wake(channel_id=channel_id)
     stuck = Message.objects.filter(
         status=S.SENDING, created_at__lt=now - SENDING_LEASE, provider_message_id__isnull=True
     ).update(status=S.UNKNOWN, error_title="The send was interrupted; its outcome is unknown.")
@@ -720,12 +790,14 @@ def messages_retry_due() -> dict:
 
 def message_delivery_retry(*, message_ids) -> int:
     """Queue failed outbound messages again (an operator's decision after fixing the cause)."""
-    ids = list(
+    rows = list(
         Message.objects.filter(
             pk__in=message_ids, direction=Message.Direction.OUTBOUND, status=S.FAILED
-        ).values_list("pk", flat=True)
+        ).values_list("pk", "channel_id")
     )
-    Message.objects.filter(pk__in=ids).update(status=S.QUEUED, next_attempt_at=None)
-    for pk in ids:
-        message_deliver_enqueue(message_id=pk)
-    return len(ids)
+    Message.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+        status=S.QUEUED, next_attempt_at=None
+    )
+    for channel_id in {channel_id for _, channel_id in rows}:
+        channel_deliveries_wake(channel_id=channel_id)
+    return len(rows)

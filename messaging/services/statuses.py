@@ -65,18 +65,7 @@ def status_apply(*, channel: Channel, update: StatusUpdate) -> bool:
     if moved:
         _conversation_follow(channel=channel, provider_message_id=update.provider_message_id)
         if update.status == S.FAILED:
-            from messaging.services.consent import message_refusal_apply
-
-            for error in update.errors:
-                if error.meaning:
-                    message_refusal_apply(
-                        message=Message.objects.select_related("conversation__contact").get(
-                            channel=channel, provider_message_id=update.provider_message_id
-                        ),
-                        meaning=error.meaning,
-                        hold_seconds=error.hold_seconds,
-                        reason=error.title or str(error.code),
-                    )
+            _refusals_apply(channel=channel, update=update)
         return True
     if Message.objects.filter(
         channel=channel, provider_message_id=update.provider_message_id
@@ -86,6 +75,25 @@ def status_apply(*, channel: Channel, update: StatusUpdate) -> bool:
         return status_apply(channel=channel, update=update)
     _pending_keep(channel=channel, update=update)
     return False
+
+
+def _refusals_apply(*, channel: Channel, update: StatusUpdate) -> None:
+    """A failure the platform explains as the person's choice (an opt-out, a marketing limit)."""
+    meaningful = [error for error in update.errors if error.meaning]
+    if not meaningful:
+        return
+    from messaging.services.consent import message_refusal_apply
+
+    message = Message.objects.select_related("conversation__contact").get(
+        channel=channel, provider_message_id=update.provider_message_id
+    )
+    for error in meaningful:
+        message_refusal_apply(
+            message=message,
+            meaning=error.meaning,
+            hold_seconds=error.hold_seconds,
+            reason=error.title or str(error.code),
+        )
 
 
 def _settle_by_callback(*, channel: Channel, update: StatusUpdate) -> bool:

@@ -6,7 +6,9 @@ One run, one gunicorn configuration, PostgreSQL and Redis on this machine:
       (verify, store a WebhookEvent, enqueue the task after commit);
   (b) the same for bench/ceiling.py, which only verifies and inserts one row of the same shape;
   (c) inbound messages/s carried by `manage.py qcluster` from N stored events (stored through
-      the endpoint's service, which wakes a drain task) to N stored messages.
+      the endpoint's service, which wakes a drain task) to N stored messages;
+  (d) status events/s carried the same way: N events telling N/2 sent messages `delivered`,
+      then `read`, all applied.
 
 (b) and (a) alternate in rounds of a fixed length after a warm-up; the task cluster is not running
 then, so their tasks wait in Redis and (a) measures only the acknowledgment path. Every request
@@ -503,76 +505,183 @@ def round_line(r: dict) -> str:
 
 
 # (c): the task cluster drains N enqueued events into N messages.
+# (d): the same for N status events (delivered, then read) about N/2 messages we sent.
 
 
-def measure_cluster(cfg: Config, procs: Processes, account) -> dict:
-    import logging
+def status_envelope(wamid: str, status: str, i: int) -> bytes:
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550199234", "phone_number_id": PHONE_NUMBER_ID},
+        "statuses": [
+            {
+                "id": wamid,
+                "status": status,
+                "timestamp": str(1752489000 + i),
+                "recipient_id": f"39333{i % 1000:07d}",
+                "conversation": {"id": f"c{i}", "origin": {"type": "service"}},
+                "pricing": {"billable": True, "pricing_model": "PMP", "category": "service"},
+            }
+        ],
+    }
+    data = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": WABA_ID, "changes": [{"value": value, "field": "messages"}]}],
+    }
+    return json.dumps(data, separators=(",", ":")).encode()
 
+
+def events_store(account, bodies) -> int:
+    """Store bodies through the endpoint's own service (insert, then wake the drain on commit),
+    so the cluster starts from what the endpoint leaves behind."""
     from django.db import connection
-    from django.db.models import Count, Max, Min
     from django_q.brokers import get_broker
-    from django_q.models import Task
 
-    from messaging.models import Message, WebhookEvent
+    from messaging.models import WebhookEvent
     from messaging.services import webhook_event_store
 
-    logging.getLogger("django-q").setLevel(logging.WARNING)  # no "Enqueued" line per task here
-    redis_flush()  # the tasks of (a) were only there to be enqueued; (c) starts from a known set
+    redis_flush()  # only the drain tasks of this phase are waiting
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE messaging_webhookevent, bench_ceiling")
-    # Stored by the endpoint's own service (webhook_event_store: insert, then wake the drain on
-    # commit), so the cluster starts from what the endpoint leaves behind.
-    for i in range(cfg.messages):
-        body = envelope("c", i, cfg.senders)
+    count = 0
+    for body in bodies:
         headers = {
             "content-type": "application/json",
             "user-agent": "facebookexternalua",
             "x-hub-signature-256": signature(body),
         }
         webhook_event_store(provider="whatsapp_cloud", account=account, body=body, headers=headers)
+        count += 1
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE messaging_webhookevent")
+        cursor.execute("VACUUM ANALYZE")
     pending = WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING).count()
     queued = get_broker().queue_size()
-    if pending != cfg.messages or queued < 1:
-        raise RuntimeError(f"{pending} pending events, {queued} drain tasks for {cfg.messages}")
+    if pending != count or queued < 1:
+        raise RuntimeError(f"{pending} pending events, {queued} drain tasks for {count}")
+    return count
 
+
+def cluster_run(cfg: Config, procs: Processes, *, total: int, done, span, log: str) -> dict:
+    """Start the task cluster, wait until `done()` reaches `total`; rates and CPU."""
+    import logging
+
+    from django.db.models import Count
+    from django_q.models import Task
+
+    from messaging.models import WebhookEvent
+
+    logging.getLogger("django-q").setLevel(logging.WARNING)  # no "Enqueued" line per task here
+    Task.objects.all().delete()
     watch = CpuWatch(None)
     started = time.monotonic()
-    cluster = procs.start(
-        [str(BIN / "python"), "manage.py", "qcluster"], log=cfg.tmp / "qcluster.log"
-    )
+    cluster = procs.start([str(BIN / "python"), "manage.py", "qcluster"], log=cfg.tmp / log)
     watch.server_pid = cluster.pid  # every cluster process counts whole: none ran before
-    stored = 0
+    finished = 0
     deadline = started + cfg.cluster_timeout
-    while stored < cfg.messages and time.monotonic() < deadline and cluster.poll() is None:
+    while finished < total and time.monotonic() < deadline and cluster.poll() is None:
         time.sleep(0.2)
         watch.sample()
-        stored = Message.objects.count()
+        finished = done()
     wall = time.monotonic() - started
     cpu, seconds = watch.result()
     results_saved = Task.objects.count()
     procs.stop(cluster, grace=10)
 
-    span = Message.objects.aggregate(first=Min("created_at"), last=Max("created_at"))
+    first, last = span()
     steady = None
-    if stored > 1 and span["last"] > span["first"]:
-        steady = (stored - 1) / (span["last"] - span["first"]).total_seconds()
+    if finished > 1 and last > first:
+        steady = (finished - 1) / (last - first).total_seconds()
     states = dict(WebhookEvent.objects.values_list("state").annotate(n=Count("id")))
     return {
-        "stored": stored,
+        "stored": finished,
+        "total": total,
         "wall": wall,
-        "rate_wall": stored / wall,
+        "rate_wall": finished / wall,
         "rate_steady": steady,
         "results_saved": results_saved,
         "states": states,
         "cpu": cpu,
-        "cpu_ms_per_message": {
-            "qcluster": 1000 * seconds["server"] / max(stored, 1),
-            "postgres": 1000 * seconds["postgres"] / max(stored, 1),
+        "cpu_ms_per_item": {
+            "qcluster": 1000 * seconds["server"] / max(finished, 1),
+            "postgres": 1000 * seconds["postgres"] / max(finished, 1),
         },
-        "log": cfg.tmp / "qcluster.log",
+        "log": cfg.tmp / log,
     }
+
+
+def measure_cluster(cfg: Config, procs: Processes, account) -> dict:
+    from django.db.models import Max, Min
+
+    from messaging.models import Message
+
+    total = events_store(account, (envelope("c", i, cfg.senders) for i in range(cfg.messages)))
+
+    def span():
+        found = Message.objects.aggregate(first=Min("created_at"), last=Max("created_at"))
+        return found["first"], found["last"]
+
+    return cluster_run(
+        cfg, procs, total=total, done=Message.objects.count, span=span, log="qcluster.log"
+    )
+
+
+def measure_statuses(cfg: Config, procs: Processes, account) -> dict:
+    """N/2 messages we sent, each told `delivered` then `read`: N status events in all."""
+    from django.db.models import Max, Min
+
+    from messaging.models import Channel, Conversation, Message, WebhookEvent
+
+    channel = Channel.objects.get(external_id=PHONE_NUMBER_ID)
+    conversations = list(Conversation.objects.values_list("pk", flat=True))
+    sent = cfg.messages // 2
+    Message.objects.bulk_create(
+        [
+            Message(
+                channel=channel,
+                conversation_id=conversations[i % len(conversations)],
+                direction=Message.Direction.OUTBOUND,
+                provider_message_id=f"wamid.OUT{i:010d}",
+                type="text",
+                text=f"Your order #{100000 + i} ships today",
+                status=Message.Status.SENT,
+            )
+            for i in range(sent)
+        ],
+        batch_size=1000,
+    )
+    bodies = (
+        status_envelope(f"wamid.OUT{i % sent:010d}", "delivered" if i < sent else "read", i)
+        for i in range(2 * sent)
+    )
+    total = events_store(account, bodies)
+    done = WebhookEvent.objects.exclude(state=WebhookEvent.State.PENDING).count
+
+    def span():
+        found = WebhookEvent.objects.aggregate(first=Min("processed_at"), last=Max("processed_at"))
+        return found["first"], found["last"]
+
+    result = cluster_run(cfg, procs, total=total, done=done, span=span, log="qcluster-d.log")
+    result["read"] = Message.objects.filter(
+        direction=Message.Direction.OUTBOUND, status=Message.Status.READ
+    ).count()
+    result["sent"] = sent
+    return result
+
+
+def cluster_lines(r: dict, unit: str) -> list[str]:
+    rate = r["rate_steady"] or r["rate_wall"]
+    cpu, per = r["cpu"], r["cpu_ms_per_item"]
+    lines = [
+        f"      {r['stored']} {unit} in {r['wall']:.1f} s from cluster start "
+        f"({r['rate_wall']:.0f}/s incl. start-up); first-to-last {rate:.0f}/s; events by state "
+        f"{r['states']}; task results saved by the monitor by then: {r['results_saved']}",
+        f"      CPU: qcluster {cpu['server']:.0f} %, postgres {cpu['postgres']:.0f} %, "
+        f"redis {cpu['redis']:.0f} %, other {cpu['other']:.0f} %, machine busy "
+        f"{cpu['machine_busy']:.0f} %, steal {cpu['steal']:.0f} %; per item: qcluster "
+        f"{per['qcluster']:.1f} ms, postgres {per['postgres']:.1f} ms",
+    ]
+    if r["stored"] < r["total"]:
+        lines.append(f"      INCOMPLETE: see {r['log']}")
+    return lines
 
 
 def main() -> int:
@@ -623,36 +732,31 @@ def main() -> int:
         )
         print(f"\n  (c) task cluster: {cfg.messages} enqueued events ...", flush=True)
         c = measure_cluster(cfg, procs, account)
+        print("\n".join(cluster_lines(c, "messages")), flush=True)
+        print(f"\n  (d) task cluster: {cfg.messages} enqueued status events ...", flush=True)
+        d = measure_statuses(cfg, procs, account)
+        print("\n".join(cluster_lines(d, "status events")))
+        print(f"      {d['read']} of {d['sent']} sent messages read")
 
         a = sum(r["acked"] for r in measured if r["view"] == "real")
         a /= sum(r["duration_s"] for r in measured if r["view"] == "real")
         b = sum(r["acked"] for r in measured if r["view"] == "ceiling")
         b /= sum(r["duration_s"] for r in measured if r["view"] == "ceiling")
         c_rate = c["rate_steady"] or c["rate_wall"]
-        cpu = c["cpu"]
-        print(
-            f"      {c['stored']} messages in {c['wall']:.1f} s from cluster start "
-            f"({c['rate_wall']:.0f}/s incl. start-up); first-to-last message "
-            f"{c_rate:.0f}/s; events by state {c['states']}; task results saved by the monitor "
-            f"by then: {c['results_saved']}"
-        )
-        per_message = c["cpu_ms_per_message"]
-        print(
-            f"      CPU: qcluster {cpu['server']:.0f} %, postgres {cpu['postgres']:.0f} %, "
-            f"redis {cpu['redis']:.0f} %, other {cpu['other']:.0f} %, machine busy "
-            f"{cpu['machine_busy']:.0f} %, steal {cpu['steal']:.0f} %; per message: qcluster "
-            f"{per_message['qcluster']:.1f} ms, postgres {per_message['postgres']:.1f} ms"
-        )
-        if c["stored"] < cfg.messages:
-            print(f"      INCOMPLETE: see {c['log']}")
+        d_rate = d["rate_steady"] or d["rate_wall"]
         print()
         print(f"(a) real endpoint      {a:8.0f} webhooks acknowledged/s")
         print(f"(b) ceiling            {b:8.0f} webhooks acknowledged/s")
         print(f"(c) task cluster       {c_rate:8.0f} inbound messages stored/s")
-        for name, ratio, target in (("a/b", a / b, 0.9), ("c/b", c_rate / b, 0.5)):
+        print(f"(d) task cluster       {d_rate:8.0f} status events applied/s")
+        for name, ratio, target in (
+            ("a/b", a / b, 0.9),
+            ("c/b", c_rate / b, 0.8),
+            ("d/c", d_rate / c_rate, 1.0),
+        ):
             verdict = "met" if ratio >= target else "MISSED"
             print(f"{name} = {ratio:.2f}  (target >= {target}: {verdict})")
-        ok = c["stored"] == cfg.messages
+        ok = c["stored"] == cfg.messages and d["read"] == d["sent"]
         return 0 if ok else 1
     finally:
         procs.stop_all()

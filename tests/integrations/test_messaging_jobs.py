@@ -94,7 +94,7 @@ def test_sync_messages_re_drives_failed_webhooks_and_messages_left_queued(
         "messaging.services.inbound.task_wake", lambda *args, **kw: enqueued.append(args)
     )
     monkeypatch.setattr(
-        "messaging.services.outbound.task_enqueue", lambda *args, **kw: enqueued.append(args)
+        "messaging.services.outbound.task_wake", lambda *args, **kw: enqueued.append(args)
     )
     old = timezone.now() - timedelta(minutes=10)
     account = conversation.channel.account
@@ -124,7 +124,8 @@ def test_sync_messages_re_drives_failed_webhooks_and_messages_left_queued(
     given_up.refresh_from_db()
     assert (failed.state, given_up.state) == ("pending", "failed")
     assert ("messaging.tasks.webhook_events_drain",) in enqueued
-    assert ("messaging.tasks.message_deliver", left.pk) in enqueued
+    # The channel's delivery drain sends what was left queued.
+    assert ("messaging.tasks.channel_deliveries_drain", conversation.channel_id) in enqueued
 
 
 def test_close_conversations_closes_the_expired_ones(conversation):

@@ -1,5 +1,6 @@
 """The send service: the 24-hour rule, templates, roles, then delivery with its error classes."""
 
+import itertools
 import json
 import re
 from datetime import timedelta
@@ -9,7 +10,7 @@ import time_machine
 from django.utils import timezone
 
 from accounts.models import AgentProfile, Role
-from messaging.models import Conversation, Message, MessageTemplate
+from messaging.models import Channel, Conversation, Message, MessageTemplate
 from messaging.services import (
     MessageRefused,
     message_delivery_retry,
@@ -329,21 +330,34 @@ def test_a_failure_after_a_timeout_keeps_its_own_code_and_reason(
     )
 
 
-def test_the_throttle_never_lets_more_than_the_limit_through_in_a_second(wa_channel):
-    wa_channel.throughput_per_second = 3
-    wa_channel.save()
-    now = [1_000_000.25]
-    slept = []
+def throttled_sends(channel, count, now):
+    sends = []
 
     def sleep(seconds):
-        slept.append(seconds)
         now[0] += seconds
 
-    for _ in range(7):
-        channel_throttle_acquire(channel=wa_channel, clock=lambda: now[0], sleep=sleep)
-    # 3 in the first second, 3 in the next, the 7th waits for a third second
-    assert len(slept) == 2
-    assert int(now[0]) == 1_000_002
+    for _ in range(count):
+        channel_throttle_acquire(channel=channel, clock=lambda: now[0], sleep=sleep)
+        sends.append(now[0])
+    return sends
+
+
+def test_the_throttle_spaces_sends_so_no_second_carries_more_than_the_limit(wa_channel):
+    wa_channel.throughput_per_second = 3
+    wa_channel.save()
+    sends = throttled_sends(wa_channel, 7, [1_000_000.25])
+    assert sends[0] == 1_000_000.25  # the first goes at once
+    gaps = [b - a for a, b in itertools.pairwise(sends)]
+    assert gaps == pytest.approx([1 / 3] * 6)
+    # Any one-second window, wherever it starts, holds at most three sends.
+    assert max(sum(1 for t in sends if start <= t < start + 1) for start in sends) == 3
+
+
+def test_a_throttle_slot_far_ahead_of_the_clock_starts_again_from_now(wa_channel):
+    """The clock moved back (a test travelled in time, a restored snapshot): no day-long wait."""
+    Channel.objects.filter(pk=wa_channel.pk).update(throttle_next_at=1_000_000 + 86_400)
+    sends = throttled_sends(wa_channel, 2, [1_000_000.0])
+    assert sends == [1_000_000.0, pytest.approx(1_000_000.0 + 1 / 80)]
 
 
 def test_staff_reply_from_the_admin_is_queued(admin_client, wa_channel, contact, window_open):
