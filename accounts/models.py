@@ -1,19 +1,30 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class User(AbstractUser):
     """A member of staff. Superusers are the administrators; everyone else acts through a role."""
+
+    # On the user rather than the AgentProfile: administrators have no profile and still choose
+    # the language of the inbox, the admin and the e-mails they receive. Empty: the browser's.
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text=_("The language of the inbox, the admin and e-mails; empty: the browser's."),
+    )
 
     class Meta:
         db_table = "accounts_user"
 
 
 class Role(models.TextChoices):
-    QUALITY_CONTROL = "quality_control", "Quality control"
-    SALES_REP = "sales_rep", "Sales rep"
-    MANAGER = "manager", "Manager"
+    QUALITY_CONTROL = "quality_control", _("Quality control")
+    SALES_REP = "sales_rep", _("Sales rep")
+    MANAGER = "manager", _("Manager")
 
 
 class AgentProfile(models.Model):

@@ -59,3 +59,13 @@ def conversation_read_mark(*, user, conversation, at=None) -> None:
 def agent_assigned_mark(*, user, at) -> None:
     """Remember when the agent last got a conversation: round robin picks the longest idle."""
     AgentProfile.objects.filter(user=user).update(last_assigned_at=at)
+
+
+def user_language_set(*, user, language: str) -> None:
+    """Save the language the user reads Switchboard in ("" for the browser's)."""
+    from django.conf import settings
+
+    if language and language not in dict(settings.LANGUAGES):
+        raise ValueError(f"Not a language Switchboard speaks: {language!r}.")
+    type(user).objects.filter(pk=user.pk).update(language=language)
+    user.language = language

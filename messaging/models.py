@@ -226,6 +226,10 @@ class Conversation(models.Model):
     assigned_at = models.DateTimeField(null=True, blank=True)
     # Set while a round-robin conversation waits for an agent with free capacity.
     queued_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The last time it entered the queue and left it (to an agent; a close ends the wait too),
+    # kept after `queued_at` is cleared so reports can draw the queue over time.
+    queue_entered_at = models.DateTimeField(null=True, blank=True)
+    queue_left_at = models.DateTimeField(null=True, blank=True)
     # Where the conversation started, when its first message carried a widget reference: the
     # widget, the page the visitor was on, and the service whose agents it is routed among.
     widget = models.ForeignKey(
@@ -258,6 +262,14 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["status", "opened_at"]),
             models.Index(fields=["assignee", "status"]),
+            # Reports count a day's openings, closings and queue entries by range.
+            models.Index(fields=["opened_at"], name="conversation_opened_at"),
+            models.Index(fields=["closed_at"], name="conversation_closed_at"),
+            models.Index(
+                fields=["queue_entered_at"],
+                condition=Q(queue_entered_at__isnull=False),
+                name="conversation_queue_entered",
+            ),
         ]
 
     def __str__(self):

@@ -109,3 +109,20 @@ class TicketComment(models.Model):
 
     def __str__(self):
         return f"{self.get_author_kind_display()} comment on {self.ticket.number}"
+
+
+from tickets.report_models import (  # noqa: E402  (the report rollups are models of this app)
+    ReportDayCount,
+    ReportRollupDay,
+    ReportSample,
+)
+
+__all__ = [
+    "ReportDayCount",
+    "ReportRollupDay",
+    "ReportSample",
+    "Ticket",
+    "TicketComment",
+    "TicketPriority",
+    "TicketStatus",
+]
