@@ -18,6 +18,8 @@ class User(AbstractUser):
     )
 
     class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
         db_table = "accounts_user"
 
 
@@ -51,7 +53,8 @@ class AgentProfile(models.Model):
     last_assigned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        verbose_name = "agent profile"
+        verbose_name = _("agent profile")
+        verbose_name_plural = _("agent profiles")
 
     def __str__(self):
         return f"{self.user} ({self.get_role_display()})"

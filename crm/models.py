@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from crm.addresses import AddressTransport
 
@@ -23,6 +25,8 @@ class Company(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("company")
+        verbose_name_plural = _("companies")
         verbose_name_plural = "companies"
         ordering = ["name"]
 
@@ -31,8 +35,8 @@ class Company(models.Model):
 
 
 class ContactKind(models.TextChoices):
-    LEAD = "lead", "Lead"
-    CUSTOMER = "customer", "Customer"
+    LEAD = "lead", _("Lead")
+    CUSTOMER = "customer", _("Customer")
 
 
 class Contact(models.Model):
@@ -75,6 +79,8 @@ class Contact(models.Model):
     erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["responsible", "kind"]),
@@ -145,6 +151,8 @@ class Pipeline(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("pipeline")
+        verbose_name_plural = _("pipelines")
         ordering = ["name"]
 
     def __str__(self):
@@ -157,6 +165,8 @@ class Stage(models.Model):
     position = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
         ordering = ["pipeline", "position", "pk"]
         constraints = [
             models.UniqueConstraint(
@@ -165,13 +175,14 @@ class Stage(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.pipeline} / {self.name}"
+        # The default stage names are in the catalogue; names an operator types show as typed.
+        return f"{self.pipeline} / {gettext(self.name)}"
 
 
 class DealStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    WON = "won", "Won"
-    LOST = "lost", "Lost"
+    OPEN = "open", pgettext_lazy("deal status", "Open")
+    WON = "won", pgettext_lazy("deal status", "Won")
+    LOST = "lost", pgettext_lazy("deal status", "Lost")
 
 
 class Deal(models.Model):
@@ -199,6 +210,8 @@ class Deal(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("deal")
+        verbose_name_plural = _("deals")
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["responsible", "status"]),
@@ -210,25 +223,25 @@ class Deal(models.Model):
 
 
 class ConsentPurpose(models.TextChoices):
-    MARKETING = "marketing", "Marketing"
-    UTILITY = "utility", "Utility"
+    MARKETING = "marketing", _("Marketing")
+    UTILITY = "utility", _("Utility")
 
 
 class ConsentState(models.TextChoices):
-    OPTED_IN = "opted_in", "Opted in"
-    OPTED_OUT = "opted_out", "Opted out"
-    UNKNOWN = "unknown", "Unknown"
+    OPTED_IN = "opted_in", _("Opted in")
+    OPTED_OUT = "opted_out", _("Opted out")
+    UNKNOWN = "unknown", _("Unknown")
 
 
 class ConsentSource(models.TextChoices):
-    WIDGET = "widget", "Widget"
-    API = "api", "API"
-    IMPORT = "import", "Import"
-    KEYWORD = "keyword", "Keyword or button"
-    AGENT = "agent", "Agent"
-    INBOUND = "inbound", "Inbound conversation"
+    WIDGET = "widget", _("Widget")
+    API = "api", _("API")
+    IMPORT = "import", _("Import")
+    KEYWORD = "keyword", _("Keyword or button")
+    AGENT = "agent", _("Agent")
+    INBOUND = "inbound", _("Inbound conversation")
     # The messaging platform refused a send because the person stopped marketing there.
-    PLATFORM = "platform", "Messaging platform"
+    PLATFORM = "platform", _("Messaging platform")
 
 
 class ConsentRecord(models.Model):

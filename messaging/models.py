@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from config.crypto import EncryptedJSONField
 from messaging.providers import provider_choices, provider_class
@@ -23,8 +25,8 @@ class Transport(models.TextChoices):
 
 
 class RoutingMode(models.TextChoices):
-    FIRST_RESPONDER = "first_responder", "First responder"
-    ROUND_ROBIN = "round_robin", "Round robin"
+    FIRST_RESPONDER = "first_responder", _("First responder")
+    ROUND_ROBIN = "round_robin", _("Round robin")
 
 
 class Channel(models.Model):
@@ -109,6 +111,8 @@ class Channel(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
@@ -179,6 +183,8 @@ class WebhookEvent(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
         ordering = ["-received_at"]
         constraints = [
             models.UniqueConstraint(
@@ -193,8 +199,8 @@ class WebhookEvent(models.Model):
 
 class Conversation(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        CLOSED = "closed", "Closed"
+        OPEN = "open", pgettext_lazy("conversation status", "Open")
+        CLOSED = "closed", pgettext_lazy("conversation status", "Closed")
 
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="conversations")
     contact = models.ForeignKey(
@@ -250,6 +256,8 @@ class Conversation(models.Model):
     )
 
     class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
         ordering = ["-last_message_at"]
         constraints = [
             # Concurrent first messages from one number must end in one conversation.
@@ -278,24 +286,24 @@ class Conversation(models.Model):
 
 class Message(models.Model):
     class Direction(models.TextChoices):
-        INBOUND = "in", "Inbound"
-        OUTBOUND = "out", "Outbound"
+        INBOUND = "in", _("Inbound")
+        OUTBOUND = "out", _("Outbound")
 
     class Status(models.TextChoices):
-        RECEIVED = "received", "Received"
-        QUEUED = "queued", "Queued"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        DELIVERED = "delivered", "Delivered"
-        READ = "read", "Read"
-        FAILED = "failed", "Failed"
-        UNKNOWN = "unknown", "Unknown (send outcome lost)"
+        RECEIVED = "received", _("Received")
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        READ = "read", _("Read")
+        FAILED = "failed", _("Failed")
+        UNKNOWN = "unknown", _("Unknown (send outcome lost)")
 
     class MediaState(models.TextChoices):
         NONE = "", "—"
-        PENDING = "pending", "Downloading"
-        STORED = "stored", "Stored"
-        FAILED = "failed", "Download failed"
+        PENDING = "pending", _("Downloading")
+        STORED = "stored", _("Stored")
+        FAILED = "failed", _("Download failed")
 
     TYPE_CHOICES = [
         (value, value.replace("_", " ").capitalize())
@@ -345,6 +353,8 @@ class Message(models.Model):
     media_attempts = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         ordering = ["created_at", "pk"]
         constraints = [
             models.UniqueConstraint(
@@ -410,6 +420,8 @@ class MessageTemplate(models.Model):
     APPROVED = "APPROVED"
 
     class Meta:
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
         ordering = ["name", "language"]
         constraints = [
             models.UniqueConstraint(
@@ -494,6 +506,8 @@ class Service(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("service")
+        verbose_name_plural = _("services")
         ordering = ["name"]
 
     def __str__(self):

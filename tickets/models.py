@@ -2,20 +2,25 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class TicketStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    WAITING_FOR_RESPONSE = "waiting_for_response", "Waiting for response"
-    CUSTOMER_RESPONDED = "customer_responded", "Customer responded"
-    CLOSED = "closed", "Closed"
+    OPEN = "open", pgettext_lazy("ticket status", "Open")
+    WAITING_FOR_RESPONSE = (
+        "waiting_for_response",
+        pgettext_lazy("ticket status", "Waiting for response"),
+    )
+    CUSTOMER_RESPONDED = "customer_responded", pgettext_lazy("ticket status", "Customer responded")
+    CLOSED = "closed", pgettext_lazy("ticket status", "Closed")
 
 
 class TicketPriority(models.TextChoices):
-    LOW = "low", "Low"
-    NORMAL = "normal", "Normal"
-    HIGH = "high", "High"
-    URGENT = "urgent", "Urgent"
+    LOW = "low", _("Low")
+    NORMAL = "normal", _("Normal")
+    HIGH = "high", _("High")
+    URGENT = "urgent", _("Urgent")
 
 
 class Ticket(models.Model):
@@ -50,6 +55,8 @@ class Ticket(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("ticket")
+        verbose_name_plural = _("tickets")
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["created_at", "id"], name="ticket_recent")]
         constraints = [
@@ -69,8 +76,8 @@ class TicketComment(models.Model):
     """One entry in a ticket's history: a customer message or a staff reply or internal note."""
 
     class AuthorKind(models.TextChoices):
-        CUSTOMER = "customer", "Customer"
-        STAFF = "staff", "Staff"
+        CUSTOMER = "customer", _("Customer")
+        STAFF = "staff", _("Staff")
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="comments")
     author = models.ForeignKey(
@@ -97,6 +104,8 @@ class TicketComment(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("ticket comment")
+        verbose_name_plural = _("ticket comments")
         ordering = ["created_at", "pk"]
         constraints = [
             # A redelivered or replayed message must not become a second comment.

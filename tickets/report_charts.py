@@ -46,7 +46,12 @@ def _render(chart) -> str:
 
 def _day_labels(rows) -> dict:
     labels = [row["day"].strftime("%d/%m") for row in rows]
-    return {"x_labels": labels, "x_labels_major_count": min(len(labels), 12)}
+    # A dot per day is legible for a month; for a year it is 365 shapes that only slow drawing.
+    return {
+        "x_labels": labels,
+        "x_labels_major_count": min(len(labels), 12),
+        "show_dots": len(labels) <= 62,
+    }
 
 
 def chart_conversations(rows) -> str:

@@ -8,22 +8,23 @@ live aggregate of the days not rolled up yet (today, always).
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class ReportMetric(models.TextChoices):
-    OPENED = "opened", "Conversations opened"
-    CLOSED = "closed", "Conversations closed"
-    MESSAGES_IN = "messages_in", "Messages received"
-    MESSAGES_OUT = "messages_out", "Messages sent"
-    TEMPLATE_FAILED = "template_failed", "Template sends failed"
-    QUEUE_ENTERED = "queue_entered", "Entered the queue"
-    QUEUE_WAITING = "queue_waiting", "Waiting at the end of the day"
+    OPENED = "opened", _("Conversations opened")
+    CLOSED = "closed", _("Conversations closed")
+    MESSAGES_IN = "messages_in", _("Messages received")
+    MESSAGES_OUT = "messages_out", _("Messages sent")
+    TEMPLATE_FAILED = "template_failed", _("Template sends failed")
+    QUEUE_ENTERED = "queue_entered", _("Entered the queue")
+    QUEUE_WAITING = "queue_waiting", _("Waiting at the end of the day")
 
 
 class ReportDuration(models.TextChoices):
-    FIRST_RESPONSE = "first_response", "First response"
-    RESOLUTION = "resolution", "Resolution"
-    QUEUE_WAIT = "queue_wait", "Queue wait"
+    FIRST_RESPONSE = "first_response", _("First response")
+    RESOLUTION = "resolution", _("Resolution")
+    QUEUE_WAIT = "queue_wait", _("Queue wait")
 
 
 class ReportRollupDay(models.Model):
