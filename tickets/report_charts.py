@@ -54,12 +54,20 @@ def _day_labels(rows) -> dict:
     }
 
 
+def _whole_numbers(chart, values) -> None:
+    """Counts have no fractions: small ones get a tick per unit instead of 0.1 steps."""
+    top = max(values, default=0)
+    if top <= 10:
+        chart.y_labels = list(range(0, top + 1 or 2))
+
+
 def chart_conversations(rows) -> str:
     chart = pygal.Line(title=_("Conversations per day"), dots_size=2, x_label_rotation=30, **COMMON)
     for key, value in _day_labels(rows).items():
         setattr(chart, key, value)
     chart.add(_("Opened"), [row["opened"] for row in rows])
     chart.add(_("Closed"), [row["closed"] for row in rows])
+    _whole_numbers(chart, [v for row in rows for v in (row["opened"], row["closed"])])
     return _render(chart)
 
 
@@ -69,6 +77,7 @@ def chart_queue(rows) -> str:
         setattr(chart, key, value)
     chart.add(_("Waiting at the end of the day"), [row["queue_waiting"] for row in rows])
     chart.add(_("Entered the queue"), [row["queue_entered"] for row in rows])
+    _whole_numbers(chart, [v for row in rows for v in (row["queue_waiting"], row["queue_entered"])])
     return _render(chart)
 
 
@@ -87,6 +96,7 @@ def chart_messages(rows) -> str:
     chart.x_labels = [row["label"] for row in rows]
     chart.add(_("Received"), [row["in"] for row in rows])
     chart.add(_("Sent"), [row["out"] for row in rows])
+    _whole_numbers(chart, [row["in"] + row["out"] for row in rows])
     return _render(chart)
 
 
@@ -95,4 +105,5 @@ def chart_failures(rows) -> str:
     shown = rows[:MAX_BARS]
     chart.x_labels = [row["code"] or _("no code") for row in shown]
     chart.add(_("Failures"), [row["count"] for row in shown])
+    _whole_numbers(chart, [row["count"] for row in shown])
     return _render(chart)

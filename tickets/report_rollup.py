@@ -73,12 +73,17 @@ def report_day_rows(*, day: date) -> DayRows:
     opened = conversations.filter(opened_at__gte=start, opened_at__lt=end)
     closed = conversations.filter(closed_at__gte=start, closed_at__lt=end)
     entered = conversations.filter(queue_entered_at__gte=start, queue_entered_at__lt=end)
-    # Still waiting at the end of the day: entered before it, neither given to an agent nor
-    # closed by then (a close ends the wait even when routing never cleared the queue mark).
-    waiting = conversations.filter(queue_entered_at__lt=end).filter(
-        Q(queue_left_at__isnull=True) | Q(queue_left_at__gte=end),
-        Q(closed_at__isnull=True) | Q(closed_at__gte=end),
-    )
+    if day >= local_today():
+        # Today is read on every page view: the queue as routing holds it now, from the
+        # queued_at index, instead of every conversation that ever waited.
+        waiting = conversations.filter(queued_at__isnull=False, status=Conversation.Status.OPEN)
+    else:
+        # Still waiting at the end of the day: entered before it, neither given to an agent nor
+        # closed by then (a close ends the wait even when routing never cleared the queue mark).
+        waiting = conversations.filter(queue_entered_at__lt=end).filter(
+            Q(queue_left_at__isnull=True) | Q(queue_left_at__gte=end),
+            Q(closed_at__isnull=True) | Q(closed_at__gte=end),
+        )
     for metric, queryset in (
         (ReportMetric.OPENED, opened),
         (ReportMetric.CLOSED, closed),

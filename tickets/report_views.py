@@ -78,7 +78,7 @@ class ReportFilterForm(forms.Form):
 def _period(request) -> tuple[ReportFilterForm, ReportPeriod]:
     if not user_may_see_reports(user=request.user):
         raise PermissionDenied(_("Reports are for managers."))
-    form = ReportFilterForm(request.GET or None)
+    form = ReportFilterForm(request.GET or None, initial={"period": "30"})
     if request.GET and form.is_valid():
         data = form.cleaned_data
         first, last, channel = data["first"], data["last"], data.get("channel")
@@ -118,7 +118,7 @@ def _durations(period: ReportPeriod) -> list[dict]:
 def reports_page(request):
     form, period = _period(request)
     daily = report_daily(period=period)
-    messages = report_messages_by_transport(period=period)
+    channel_types = report_messages_by_transport(period=period)
     failures = report_template_failures(period=period)
     totals = {
         key: sum(row[key] for row in daily)
@@ -136,8 +136,9 @@ def reports_page(request):
             "chart_conversations": report_charts.chart_conversations(daily),
             "chart_queue": report_charts.chart_queue(daily),
             "durations": _durations(period),
-            "messages": messages,
-            "chart_messages": report_charts.chart_messages(messages) if messages else "",
+            # Not "messages": base.html shows Django's flash messages under that name.
+            "channel_types": channel_types,
+            "chart_messages": report_charts.chart_messages(channel_types) if channel_types else "",
             "failures": failures,
             "chart_failures": report_charts.chart_failures(failures) if failures else "",
         },

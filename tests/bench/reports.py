@@ -110,6 +110,19 @@ def run_size(messages: int) -> dict:
     )
     timed("rollup job, next run (last 3 days again)", report_rollup_recent)
 
+    slow_ms = float(os.environ.get("BENCH_REPORTS_SLOW_MS") or 0)
+    if slow_ms:  # name the queries that take longer, to see where a page spends its time
+
+        def report_slow(execute, sql, params, many, context):
+            start = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                ms = (time.perf_counter() - start) * 1000
+                if ms > slow_ms:
+                    print(f"    {ms:.0f} ms: {sql[:300]}")
+
+        connection.execute_wrappers.append(report_slow)
     client = Client()
     client.force_login(User.objects.get(username=MANAGER))
     channel_id = Channel.objects.order_by("pk").values_list("pk", flat=True).first()
