@@ -31,16 +31,24 @@ class Role(models.TextChoices):
 
 class AgentProfile(models.Model):
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="agent_profile",
+        verbose_name=_("user"),
     )
-    role = models.CharField(max_length=20, choices=Role.choices, default=Role.SALES_REP)
+    role = models.CharField(
+        max_length=20, choices=Role.choices, default=Role.SALES_REP, verbose_name=_("role")
+    )
     max_concurrent_conversations = models.PositiveIntegerField(
         default=5,
         help_text="Open conversations of one channel type this agent can hold before routing "
         "skips them, for channel types without their own maximum.",
+        verbose_name=_("max concurrent conversations"),
     )
     is_available = models.BooleanField(
-        default=True, help_text="Unavailable agents receive no new conversations."
+        default=True,
+        help_text="Unavailable agents receive no new conversations.",
+        verbose_name=_("is available"),
     )
     channels = models.ManyToManyField(
         "messaging.Channel",
@@ -48,6 +56,7 @@ class AgentProfile(models.Model):
         related_name="agents",
         help_text="Channels without a service that this agent works: new clients there are "
         "offered or routed to them. A service's channels go to the service's agents.",
+        verbose_name=_("channels"),
     )
     # Round robin hands the next new client to the available agent who waited longest.
     last_assigned_at = models.DateTimeField(null=True, blank=True)

@@ -9,9 +9,9 @@ from crm.addresses import AddressTransport
 
 
 class Company(models.Model):
-    name = models.CharField(max_length=200)
-    email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=20, blank=True, help_text="E.164")
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    email = models.EmailField(blank=True, verbose_name=_("email"))
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164", verbose_name=_("phone"))
     website = models.URLField(blank=True)
     vat_number = models.CharField("VAT number", max_length=40, blank=True)
     responsible = models.ForeignKey(
@@ -20,14 +20,14 @@ class Company(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="companies",
+        verbose_name=_("responsible"),
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = _("company")
         verbose_name_plural = _("companies")
-        verbose_name_plural = "companies"
         ordering = ["name"]
 
     def __str__(self):
@@ -47,8 +47,10 @@ class Contact(models.Model):
     ("whatsapp", E.164) address.
     """
 
-    kind = models.CharField(max_length=10, choices=ContactKind.choices, default=ContactKind.LEAD)
-    name = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(
+        max_length=10, choices=ContactKind.choices, default=ContactKind.LEAD, verbose_name=_("kind")
+    )
+    name = models.CharField(max_length=200, blank=True, verbose_name=_("name"))
     # NULL, never "": many contacts without a phone must not collide on the unique index.
     phone = models.CharField(
         max_length=20,
@@ -56,15 +58,21 @@ class Contact(models.Model):
         null=True,
         blank=True,
         help_text="E.164, for example +393351032246",
+        verbose_name=_("phone"),
     )
     handle = models.CharField(
         max_length=200,
         blank=True,
         help_text="What names a contact without a phone: their username, else a transport's id.",
     )
-    email = models.EmailField(blank=True)
+    email = models.EmailField(blank=True, verbose_name=_("email"))
     company = models.ForeignKey(
-        Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
+        Company,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="contacts",
+        verbose_name=_("company"),
     )
     responsible = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -72,9 +80,10 @@ class Contact(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="contacts",
+        verbose_name=_("responsible"),
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
     # Set by a GDPR erasure: the row stays (counts, reports), its personal fields are gone.
     erased_at = models.DateTimeField(null=True, blank=True)
 
@@ -189,23 +198,37 @@ class Deal(models.Model):
     """A sale in progress. It has its own responsible user, so one contact can have several deals
     handled by different people."""
 
-    name = models.CharField(max_length=200)
-    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="deals")
-    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="deals")
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    pipeline = models.ForeignKey(
+        Pipeline, on_delete=models.PROTECT, related_name="deals", verbose_name=_("pipeline")
+    )
+    stage = models.ForeignKey(
+        Stage, on_delete=models.PROTECT, related_name="deals", verbose_name=_("stage")
+    )
     responsible = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="deals",
+        verbose_name=_("responsible"),
     )
     contacts = models.ManyToManyField(Contact, related_name="deals")
     company = models.ForeignKey(
-        Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="deals"
+        Company,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deals",
+        verbose_name=_("company"),
     )
-    status = models.CharField(max_length=10, choices=DealStatus.choices, default=DealStatus.OPEN)
-    amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(
+        max_length=10, choices=DealStatus.choices, default=DealStatus.OPEN, verbose_name=_("status")
+    )
+    amount = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, verbose_name=_("amount")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 

@@ -37,16 +37,24 @@ class Channel(models.Model):
         ZERO_ZERO = "00", "00"
 
     key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, verbose_name=_("name"))
     account = models.ForeignKey(
-        "integrations.IntegrationAccount", on_delete=models.PROTECT, related_name="channels"
+        "integrations.IntegrationAccount",
+        on_delete=models.PROTECT,
+        related_name="channels",
+        verbose_name=_("account"),
     )
-    provider = models.CharField(max_length=30, choices=provider_choices)
-    transport = models.CharField(max_length=20, choices=Transport.choices, default=Transport.WABA)
+    provider = models.CharField(max_length=30, choices=provider_choices, verbose_name=_("provider"))
+    transport = models.CharField(
+        max_length=20,
+        choices=Transport.choices,
+        default=Transport.WABA,
+        verbose_name=_("transport"),
+    )
     external_id = models.CharField(
         "provider id", max_length=64, help_text="WhatsApp: the phone-number-id (not the number)."
     )
-    display_number = models.CharField(max_length=32, blank=True)
+    display_number = models.CharField(max_length=32, blank=True, verbose_name=_("display number"))
     # The provider's per-channel settings and secrets (`channel_setting_fields`,
     # `channel_secret_fields`): a Telegram bot token belongs to one channel, not to the account.
     config = models.JSONField(default=dict, blank=True)
@@ -104,6 +112,7 @@ class Channel(models.Model):
         related_name="channels",
         help_text="The service whose agents answer this channel. Empty: the agents whose "
         "profile lists the channel.",
+        verbose_name=_("service"),
     )
     # The send throttle: a per-second counter shared by every worker process.
     throttle_second = models.BigIntegerField(default=0, editable=False)
@@ -202,16 +211,25 @@ class Conversation(models.Model):
         OPEN = "open", pgettext_lazy("conversation status", "Open")
         CLOSED = "closed", pgettext_lazy("conversation status", "Closed")
 
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="conversations")
-    contact = models.ForeignKey(
-        "crm.Contact", on_delete=models.PROTECT, related_name="conversations"
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, related_name="conversations", verbose_name=_("channel")
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
-    opened_at = models.DateTimeField(auto_now_add=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
+    contact = models.ForeignKey(
+        "crm.Contact",
+        on_delete=models.PROTECT,
+        related_name="conversations",
+        verbose_name=_("contact"),
+    )
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.OPEN, verbose_name=_("status")
+    )
+    opened_at = models.DateTimeField(auto_now_add=True, verbose_name=_("opened at"))
+    closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("closed at"))
     last_inbound_at = models.DateTimeField(null=True, blank=True)
-    last_message_at = models.DateTimeField(null=True, blank=True)
-    last_message_status = models.CharField(max_length=12, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last message at"))
+    last_message_status = models.CharField(
+        max_length=12, blank=True, verbose_name=_("last message status")
+    )
     started_by_template = models.ForeignKey(
         "messaging.MessageTemplate", null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -221,6 +239,7 @@ class Conversation(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="conversations",
+        verbose_name=_("ticket"),
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -228,6 +247,7 @@ class Conversation(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assigned_conversations",
+        verbose_name=_("assignee"),
     )
     assigned_at = models.DateTimeField(null=True, blank=True)
     # Set while a round-robin conversation waits for an agent with free capacity.
@@ -244,6 +264,7 @@ class Conversation(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="conversations",
+        verbose_name=_("widget"),
     )
     widget_page = models.CharField("page", max_length=500, blank=True)
     service = models.ForeignKey(
@@ -311,15 +332,24 @@ class Message(models.Model):
         if name.isupper() and isinstance(value, str)
     ]
 
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="messages")
-    conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, related_name="messages", verbose_name=_("channel")
     )
-    direction = models.CharField(max_length=3, choices=Direction.choices)
+    conversation = models.ForeignKey(
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("conversation"),
+    )
+    direction = models.CharField(
+        max_length=3, choices=Direction.choices, verbose_name=_("direction")
+    )
     # NULL until the provider accepts an outbound message; unique per channel once known.
     provider_message_id = models.CharField(max_length=MAX_ID_LENGTH, null=True, blank=True)  # noqa: DJ001
-    type = models.CharField(max_length=20, choices=TYPE_CHOICES, default=MessageType.TEXT)
-    text = models.TextField(blank=True)
+    type = models.CharField(
+        max_length=20, choices=TYPE_CHOICES, default=MessageType.TEXT, verbose_name=_("type")
+    )
+    text = models.TextField(blank=True, verbose_name=_("text"))
     payload = models.JSONField(default=dict, blank=True)
     raw = models.JSONField(default=dict, blank=True)
     reply_to_provider_id = models.CharField(max_length=MAX_ID_LENGTH, blank=True)
@@ -327,9 +357,9 @@ class Message(models.Model):
     # reaction messages: {"contact:<pk>": {"emoji": "👍" or "" (taken back), "at": ISO time of
     # that reaction, "id": its provider id}}. A removal is kept so a late older one stays out.
     reactions = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=12, choices=Status.choices)
-    error_code = models.IntegerField(null=True, blank=True)
-    error_title = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, verbose_name=_("status"))
+    error_code = models.IntegerField(null=True, blank=True, verbose_name=_("error code"))
+    error_title = models.CharField(max_length=255, blank=True, verbose_name=_("error title"))
     error_detail = models.TextField(blank=True)
     template = models.ForeignKey(
         "messaging.MessageTemplate", null=True, blank=True, on_delete=models.SET_NULL
@@ -337,7 +367,9 @@ class Message(models.Model):
     sent_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(
+        auto_now_add=True, db_index=True, verbose_name=_("created at")
+    )
     provider_timestamp = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -346,7 +378,11 @@ class Message(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     media_state = models.CharField(
-        max_length=10, choices=MediaState.choices, default=MediaState.NONE, blank=True
+        max_length=10,
+        choices=MediaState.choices,
+        default=MediaState.NONE,
+        blank=True,
+        verbose_name=_("media state"),
     )
     media_file = models.FileField(upload_to="media/%Y/%m/", blank=True)
     media_error = models.TextField(blank=True)

@@ -26,15 +26,20 @@ class TicketPriority(models.TextChoices):
 class Ticket(models.Model):
     """A helpdesk case of one contact. Conversations link to it while it is open."""
 
-    number = models.CharField(max_length=20, unique=True, help_text="TT<n>")
-    title = models.CharField(max_length=200)
-    contact = models.ForeignKey("crm.Contact", on_delete=models.PROTECT, related_name="tickets")
+    number = models.CharField(
+        max_length=20, unique=True, help_text="TT<n>", verbose_name=_("number")
+    )
+    title = models.CharField(max_length=200, verbose_name=_("title"))
+    contact = models.ForeignKey(
+        "crm.Contact", on_delete=models.PROTECT, related_name="tickets", verbose_name=_("contact")
+    )
     channel = models.ForeignKey(
         "messaging.Channel",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="tickets",
+        verbose_name=_("channel"),
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -42,17 +47,25 @@ class Ticket(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="tickets",
+        verbose_name=_("assignee"),
     )
     priority = models.CharField(
-        max_length=10, choices=TicketPriority.choices, default=TicketPriority.NORMAL
+        max_length=10,
+        choices=TicketPriority.choices,
+        default=TicketPriority.NORMAL,
+        verbose_name=_("priority"),
     )
     status = models.CharField(
-        max_length=24, choices=TicketStatus.choices, default=TicketStatus.OPEN, db_index=True
+        max_length=24,
+        choices=TicketStatus.choices,
+        default=TicketStatus.OPEN,
+        db_index=True,
+        verbose_name=_("status"),
     )
-    description = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
+    description = models.TextField(blank=True, verbose_name=_("description"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+    closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("closed at"))
 
     class Meta:
         verbose_name = _("ticket")
@@ -79,7 +92,9 @@ class TicketComment(models.Model):
         CUSTOMER = "customer", _("Customer")
         STAFF = "staff", _("Staff")
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="comments")
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="comments", verbose_name=_("ticket")
+    )
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -87,9 +102,12 @@ class TicketComment(models.Model):
         on_delete=models.SET_NULL,
         related_name="ticket_comments",
         help_text="Empty for the customer.",
+        verbose_name=_("author"),
     )
-    author_kind = models.CharField(max_length=10, choices=AuthorKind.choices)
-    text = models.TextField()
+    author_kind = models.CharField(
+        max_length=10, choices=AuthorKind.choices, verbose_name=_("author kind")
+    )
+    text = models.TextField(verbose_name=_("text"))
     is_internal = models.BooleanField(
         "internal note", default=False, help_text="Seen by staff only; never sent to the customer."
     )
@@ -101,7 +119,9 @@ class TicketComment(models.Model):
         related_name="ticket_comments",
     )
     # Not auto_now_add: a comment made from an earlier message keeps that message's time.
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(
+        default=timezone.now, db_index=True, verbose_name=_("created at")
+    )
 
     class Meta:
         verbose_name = _("ticket comment")
