@@ -326,8 +326,9 @@ class Message(models.Model):
         STORED = "stored", _("Stored")
         FAILED = "failed", _("Download failed")
 
+    # The labels are in the catalogue by hand (makemessages cannot see computed strings).
     TYPE_CHOICES = [
-        (value, value.replace("_", " ").capitalize())
+        (value, _(value.replace("_", " ").capitalize()))
         for name, value in vars(MessageType).items()
         if name.isupper() and isinstance(value, str)
     ]

@@ -71,7 +71,11 @@ class Ticket(models.Model):
         verbose_name = _("ticket")
         verbose_name_plural = _("tickets")
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["created_at", "id"], name="ticket_recent")]
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="ticket_recent"),
+            # Reports read a day's resolved tickets by when they closed.
+            models.Index(fields=["closed_at"], name="ticket_closed_at"),
+        ]
         constraints = [
             # Concurrent first messages of one contact must end in one ticket.
             models.UniqueConstraint(

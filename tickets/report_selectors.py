@@ -27,8 +27,10 @@ class ReportPeriod:
     first: date
     last: date
     channel_id: int | None = None
-    # Today's live aggregate, computed once per period however many sections read it.
+    # Today's live aggregate and each duration kind, computed once per period however many
+    # sections read them.
     live: tuple | None = field(default=None, compare=False, repr=False)
+    durations: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def days(self) -> list[date]:
@@ -135,20 +137,25 @@ def report_durations(*, period: ReportPeriod, kind: str, by: str) -> list[dict]:
     """Count, median and p90 (seconds) of one duration kind, per agent or per channel."""
     if kind not in ReportDuration.values or by not in ("agent", "channel"):
         raise ValueError(f"Unknown duration report {kind!r} by {by!r}.")
-    column = "agent_id" if by == "agent" else "channel_id"
-    _counts, live = _live_rows(period)
-    live_values = [(getattr(s, column), s.seconds) for s in live if s.kind == kind]
-    last_stored = min(period.last, local_today() - timedelta(days=1))
-    if connection.vendor == "postgresql" and len(live_values) <= LIVE_VALUES_LIMIT:
-        rows = _durations_sql(period, kind, column, last_stored, live_values)
-    else:
-        rows = _durations_python(period, kind, column, last_stored, live_values)
+    if kind not in period.durations:
+        period.durations[kind] = _durations_both(period, kind)
+    rows = [dict(row) for row in period.durations[kind][by]]
     names = _names(by, [row["key"] for row in rows if row["key"] is not None])
     for row in rows:
         row["label"] = names.get(row["key"], "") or (
             _("unassigned") if row["key"] is None else f"#{row['key']}"
         )
     return sorted(rows, key=lambda r: (-r["count"], str(r["label"])))
+
+
+def _durations_both(period: ReportPeriod, kind: str) -> dict:
+    """Both groupings of one kind from one read of the samples (the page shows both)."""
+    _counts, live = _live_rows(period)
+    live_values = [(s.agent_id, s.channel_id, s.seconds) for s in live if s.kind == kind]
+    last_stored = min(period.last, local_today() - timedelta(days=1))
+    if connection.vendor == "postgresql" and len(live_values) <= LIVE_VALUES_LIMIT:
+        return _durations_sql(period, kind, last_stored, live_values)
+    return _durations_python(period, kind, last_stored, live_values)
 
 
 def _names(by: str, keys: list) -> dict:
@@ -165,8 +172,7 @@ def _names(by: str, keys: list) -> dict:
     }
 
 
-def _durations_sql(period, kind, column, last_stored, live_values) -> list[dict]:
-    # `column` is one of two literals chosen above, never user input.
+def _durations_sql(period, kind, last_stored, live_values) -> dict:
     params: list = [kind, period.first, last_stored]
     channel_filter = ""
     if period.channel_id is not None:
@@ -174,44 +180,50 @@ def _durations_sql(period, kind, column, last_stored, live_values) -> list[dict]
         params.append(period.channel_id)
     live_sql = ""
     if live_values:
-        placeholders = ", ".join(["(%s::bigint, %s::bigint)"] * len(live_values))
-        live_sql = f" UNION ALL SELECT * FROM (VALUES {placeholders}) AS live(k, seconds)"  # noqa: S608
-        params += [value for pair in live_values for value in pair]
+        placeholders = ", ".join(["(%s::bigint, %s::bigint, %s::bigint)"] * len(live_values))
+        live_sql = f" UNION ALL SELECT * FROM (VALUES {placeholders}) AS live"  # noqa: S608
+        params += [value for triple in live_values for value in triple]
+    # GROUPING(agent_id) is 1 on the rows grouped by channel.
     sql = f"""
         WITH samples AS (
-            SELECT {column} AS k, seconds FROM tickets_reportsample
+            SELECT agent_id, channel_id, seconds FROM tickets_reportsample
             WHERE kind = %s AND day >= %s AND day <= %s{channel_filter}
             {live_sql}
         )
-        SELECT k, count(*),
+        SELECT GROUPING(agent_id), agent_id, channel_id, count(*),
                percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds),
                percentile_cont(0.9) WITHIN GROUP (ORDER BY seconds)
-        FROM samples GROUP BY k
+        FROM samples GROUP BY GROUPING SETS ((agent_id), (channel_id))
     """  # noqa: S608
+    result = {"agent": [], "channel": []}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [
-            {"key": k, "count": n, "median": float(p50), "p90": float(p90)}
-            for k, n, p50, p90 in cursor.fetchall()
-        ]
+        for by_channel, agent_id, channel_id, n, p50, p90 in cursor.fetchall():
+            by = "channel" if by_channel else "agent"
+            key = channel_id if by_channel else agent_id
+            result[by].append({"key": key, "count": n, "median": float(p50), "p90": float(p90)})
+    return result
 
 
-def _durations_python(period, kind, column, last_stored, live_values) -> list[dict]:
+def _durations_python(period, kind, last_stored, live_values) -> dict:
     stored = ReportSample.objects.filter(kind=kind, day__gte=period.first, day__lte=last_stored)
     if period.channel_id is not None:
         stored = stored.filter(channel_id=period.channel_id)
-    groups: dict = defaultdict(list)
-    for key, seconds in list(stored.values_list(column, "seconds")) + live_values:
-        groups[key].append(seconds)
-    rows = []
-    for key, values in groups.items():
-        values.sort()
-        rows.append(
-            {
-                "key": key,
-                "count": len(values),
-                "median": _percentile(values, 0.5),
-                "p90": _percentile(values, 0.9),
-            }
-        )
-    return rows
+    samples = list(stored.values_list("agent_id", "channel_id", "seconds")) + live_values
+    result = {}
+    for by, position in (("agent", 0), ("channel", 1)):
+        groups: dict = defaultdict(list)
+        for sample in samples:
+            groups[sample[position]].append(sample[2])
+        result[by] = []
+        for key, values in groups.items():
+            values.sort()
+            result[by].append(
+                {
+                    "key": key,
+                    "count": len(values),
+                    "median": _percentile(values, 0.5),
+                    "p90": _percentile(values, 0.9),
+                }
+            )
+    return result

@@ -8,7 +8,7 @@ from django.core import mail
 
 from accounts.models import Role, User
 from crm.models import Contact, Deal, Pipeline, Stage
-from messaging.models import Conversation
+from messaging.models import Conversation, Message
 from tests.inbox import conftest as inbox
 from tests.inbox.conftest import inbound, make_user
 
@@ -153,3 +153,5 @@ def test_roles_and_statuses_are_translated(italian):
         assert str(TicketStatus.WAITING_FOR_RESPONSE.label) == "In attesa di risposta"
         assert str(Conversation.Status.OPEN.label) == "Aperta"
         assert User._meta.verbose_name == "utente"
+        assert Message(type="image").get_type_display() == "Immagine"
+        assert Message(status="delivered").get_status_display() == "Consegnato"

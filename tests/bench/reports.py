@@ -157,7 +157,8 @@ def main() -> int:
         for size in SIZES:
             by_size[size] = run_size(size)
     finally:
-        pages.database_reset(drop_only=True)
+        if not os.environ.get("BENCH_REPORTS_KEEP"):  # kept: EXPLAIN the queries afterwards
+            pages.database_reset(drop_only=True)
     largest = by_size[max(SIZES)]
     missed = [name for name, row in largest.items() if row["p95"] >= TARGET_MS]
     print(

@@ -139,7 +139,11 @@ class Migration(migrations.Migration):
                 ('agent', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                'indexes': [models.Index(fields=['kind', 'day', 'agent', 'seconds'], name='reportsample_agent'), models.Index(fields=['kind', 'day', 'channel_id', 'seconds'], name='reportsample_chan')],
+                'indexes': [models.Index(fields=['kind', 'day'], include=('agent', 'channel_id', 'seconds'), name='reportsample_kind_day')],
             },
+        ),
+        migrations.AddIndex(
+            model_name='ticket',
+            index=models.Index(fields=['closed_at'], name='ticket_closed_at'),
         ),
     ]
