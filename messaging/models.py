@@ -299,6 +299,11 @@ class Conversation(models.Model):
                 condition=Q(queue_entered_at__isnull=False),
                 name="conversation_queue_entered",
             ),
+            models.Index(
+                fields=["queue_left_at"],
+                condition=Q(queue_left_at__isnull=False),
+                name="conversation_queue_left",
+            ),
         ]
 
     def __str__(self):

@@ -1,7 +1,13 @@
 """The reports' charts, drawn as SVG on the server with pygal: no script and no CDN, so the page
 works offline and prints. Labels arrive translated; pygal escapes them."""
 
+import functools
+import hashlib
+import json
+
 import pygal
+from django.core.cache import cache
+from django.utils import translation
 from django.utils.translation import gettext as _
 from pygal.etree import etree
 from pygal.style import Style
@@ -54,6 +60,28 @@ def _day_labels(rows) -> dict:
     }
 
 
+CACHE_SECONDS = 3600
+
+
+def drawn_once(draw):
+    """Drawing is most of a year's page (30-40 ms of CPU per chart): the same figures in the
+    same language give the same picture, so it is kept, keyed by exactly what it shows."""
+
+    @functools.wraps(draw)
+    def cached(*args, **kwargs):
+        shown = json.dumps(
+            [draw.__name__, translation.get_language(), args, kwargs], default=str, sort_keys=True
+        )
+        key = "report-chart:" + hashlib.sha256(shown.encode()).hexdigest()
+        svg = cache.get(key)
+        if svg is None:
+            svg = draw(*args, **kwargs)
+            cache.set(key, svg, CACHE_SECONDS)
+        return svg
+
+    return cached
+
+
 def _whole_numbers(chart, values) -> None:
     """Counts have no fractions: small ones get a tick per unit instead of 0.1 steps."""
     top = max(values, default=0)
@@ -61,6 +89,7 @@ def _whole_numbers(chart, values) -> None:
         chart.y_labels = list(range(0, top + 1 or 2))
 
 
+@drawn_once
 def chart_conversations(rows) -> str:
     chart = pygal.Line(title=_("Conversations per day"), dots_size=2, x_label_rotation=30, **COMMON)
     for key, value in _day_labels(rows).items():
@@ -71,6 +100,7 @@ def chart_conversations(rows) -> str:
     return _render(chart)
 
 
+@drawn_once
 def chart_queue(rows) -> str:
     chart = pygal.Line(title=_("Queue over time"), dots_size=2, x_label_rotation=30, **COMMON)
     for key, value in _day_labels(rows).items():
@@ -81,6 +111,7 @@ def chart_queue(rows) -> str:
     return _render(chart)
 
 
+@drawn_once
 def chart_durations(rows, *, title: str) -> str:
     """Median and p90 in minutes of the busiest agents or channels (the table lists them all)."""
     shown = rows[:MAX_BARS]
@@ -91,6 +122,7 @@ def chart_durations(rows, *, title: str) -> str:
     return _render(chart)
 
 
+@drawn_once
 def chart_messages(rows) -> str:
     chart = pygal.StackedBar(title=_("Messages per channel type"), **COMMON)
     chart.x_labels = [row["label"] for row in rows]
@@ -100,6 +132,7 @@ def chart_messages(rows) -> str:
     return _render(chart)
 
 
+@drawn_once
 def chart_failures(rows) -> str:
     chart = pygal.Bar(title=_("Template send failures by code"), **COMMON)
     shown = rows[:MAX_BARS]

@@ -193,7 +193,11 @@ class Migration(migrations.Migration):
             model_name='conversation',
             index=models.Index(condition=models.Q(('queue_entered_at__isnull', False)), fields=['queue_entered_at'], name='conversation_queue_entered'),
         ),
-            # Conversations waiting today entered the queue when they were queued.
+            migrations.AddIndex(
+            model_name='conversation',
+            index=models.Index(condition=models.Q(('queue_left_at__isnull', False)), fields=['queue_left_at'], name='conversation_queue_left'),
+        ),
+        # Conversations waiting today entered the queue when they were queued.
         migrations.RunSQL(
             "UPDATE messaging_conversation SET queue_entered_at = queued_at WHERE queued_at IS NOT NULL",
             migrations.RunSQL.noop,
