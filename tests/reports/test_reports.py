@@ -229,3 +229,25 @@ def test_a_csv_cell_that_looks_like_a_formula_is_defused(client, history, team):
     rows = read_csv(client.get("/inbox/reports/durations.csv?period=7"))
     assert any(row[2] == "'=HYPERLINK(1)" for row in rows)
     assert YESTERDAY - timedelta(days=1) < YESTERDAY
+
+
+def test_a_hostile_agent_name_stays_text_in_the_chart(client, history, team):
+    team["rep"].first_name = "</script><img src=x onerror=alert(1)>"
+    team["rep"].save()
+    client.force_login(team["manager"])
+    body = client.get("/inbox/reports/?period=7").content.decode()
+    assert "<img src=x" not in body
+    assert "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in body
+
+
+def test_the_rollup_is_a_scheduled_sync_job(history):
+    from integrations.jobs import JOB_DEFAULTS, JOBS
+    from integrations.models import SyncJob
+    from integrations.schedules import schedules_setup
+
+    schedules_setup()
+    job = SyncJob.objects.get(name="report_rollup")
+    assert JOB_DEFAULTS["report_rollup"]["every_seconds"] == 3600
+    report = JOBS["report_rollup"](job=job, run=None)
+    assert report.counts == {"days": 1, "left": 0}
+    assert ReportRollupDay.objects.filter(day=YESTERDAY).exists()
