@@ -155,3 +155,11 @@ def test_roles_and_statuses_are_translated(italian):
         assert User._meta.verbose_name == "utente"
         assert Message(type="image").get_type_display() == "Immagine"
         assert Message(status="delivered").get_status_display() == "Consegnato"
+
+
+def test_an_administrator_sets_a_users_language_in_the_admin(client, db):
+    admin_user = User.objects.create_superuser("root", "root@example.com", "pw")
+    rep = make_user("rita", Role.SALES_REP)
+    client.force_login(admin_user)
+    page = client.get(f"/admin/accounts/user/{rep.pk}/change/").content.decode()
+    assert 'name="language"' in page
