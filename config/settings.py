@@ -133,7 +133,7 @@ LOGIN_URL = "inbox:login"
 LOGIN_REDIRECT_URL = "inbox:index"
 
 # Password reset links go by e-mail. The embedded default prints them on the console; production
-# sets EMAIL_URL (smtp://user:password@host:587, with ?tls=True ...) and DEFAULT_FROM_EMAIL.
+# sets EMAIL_URL (smtp+tls://user:password@host:587, smtps://...) and DEFAULT_FROM_EMAIL.
 EMAIL_URL = env.str("EMAIL_URL", default="consolemail://")
 _email = env.email_url_config(EMAIL_URL)
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
