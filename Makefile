@@ -15,7 +15,7 @@ run: export TWILIO_CONTENT_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/twilio
 run: export TELEGRAM_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/telegram
 run: export WAZZUP_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/wazzup
 
-.PHONY: run test bench bench-pages bench-nodes bench-outbound lint format clean test-deps
+.PHONY: run test bench bench-pages bench-nodes bench-outbound bench-reports lint format clean test-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,10 @@ bench-nodes: $(VENV)/.installed-dev
 # P4 alone: every list and detail page for a manager and a rep (tests/bench/pages.py).
 bench-pages: $(VENV)/.installed-dev
 	$(BIN)/python tests/bench/pages.py
+
+# The managers' reports over a year at 100k and 1M messages (tests/bench/reports.py).
+bench-reports: $(VENV)/.installed-dev
+	$(BIN)/python tests/bench/reports.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db import transaction
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scoping import RoleScopedAdminMixin
 from accounts.models import AgentProfile, Role, User
@@ -29,15 +30,16 @@ class AgentProfileInline(admin.StackedInline):
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     inlines = [AgentProfileInline]
+    fieldsets = (*BaseUserAdmin.fieldsets, (_("Preferences"), {"fields": ("language",)}))
     list_display = ("username", "email", "first_name", "last_name", "role", "is_superuser")
     list_select_related = ("agent_profile",)
     list_filter = ("agent_profile__role", "is_staff", "is_superuser", "is_active")
 
-    @admin.display(description="Role", ordering="agent_profile__role")
+    @admin.display(description=_("Role"), ordering="agent_profile__role")
     def role(self, obj):
         profile = getattr(obj, "agent_profile", None)
         if obj.is_superuser:
-            return "Administrator"
+            return _("Administrator")
         return profile.get_role_display() if profile else "—"
 
 

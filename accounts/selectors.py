@@ -43,3 +43,9 @@ def agent_list_for_transfer():
         .objects.filter(is_active=True, agent_profile__role__in=(Role.SALES_REP, Role.MANAGER))
         .order_by("first_name", "username")
     )
+
+
+def user_may_see_reports(*, user) -> bool:
+    """Reports compare agents with one another: managers (and administrators) only. Quality
+    control reads every conversation but not the team's figures; a sales rep neither."""
+    return user_role(user=user) == Role.MANAGER

@@ -1,10 +1,11 @@
 from functools import cache
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from accounts.models import AgentProfile, ConversationReadMark
+from accounts.models import AgentProfile, ConversationReadMark, User
 
 # Apps to the right of accounts react when an agent frees or gains capacity (routing drains its
 # queue). They register here by dotted path, in the spirit of messaging.pipeline.INBOUND_HANDLERS,
@@ -59,3 +60,11 @@ def conversation_read_mark(*, user, conversation, at=None) -> None:
 def agent_assigned_mark(*, user, at) -> None:
     """Remember when the agent last got a conversation: round robin picks the longest idle."""
     AgentProfile.objects.filter(user=user).update(last_assigned_at=at)
+
+
+def user_language_set(*, user, language: str) -> None:
+    """Save the language the user reads Switchboard in ("" for the browser's)."""
+    if language and language not in dict(settings.LANGUAGES):
+        raise ValueError(f"Not a language Switchboard speaks: {language!r}.")
+    User.objects.filter(pk=user.pk).update(language=language)
+    user.language = language

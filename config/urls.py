@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy
 from django.views import defaults
 
 from config import health
@@ -8,7 +9,7 @@ from messaging import document_views, webhooks
 
 admin.site.site_header = "Switchboard"
 admin.site.site_title = "Switchboard"
-admin.site.index_title = "Operator console"
+admin.site.index_title = gettext_lazy("Operator console")
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

@@ -8,6 +8,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_lists import RelatedSeenFilter
 from accounts.admin_scoping import RoleScopedAdminMixin, RoleScopedInlineMixin
@@ -183,7 +184,7 @@ class ContactAdmin(CrmScopedAdmin):
         for row in rows:
             row.open_deal_total = totals.get(row.pk, 0)
 
-    @admin.display(description="Phone or username", ordering="phone")
+    @admin.display(description=_("Phone or username"), ordering="phone")
     def reach(self, obj):
         return obj.reach
 
@@ -232,35 +233,35 @@ class ContactAdmin(CrmScopedAdmin):
             *_other_systems(request),
         ]
 
-    @admin.display(description="Open deals")
+    @admin.display(description=_("Open deals"))
     def open_deals(self, obj):
         return obj.open_deal_total
 
-    @admin.display(description="Addresses")
+    @admin.display(description=_("Addresses"))
     def addresses_section(self, obj):
         return admin_sections.addresses_table(obj)
 
-    @admin.display(description="Consent")
+    @admin.display(description=_("Consent"))
     def consent_section(self, obj):
         return admin_sections.consent_table(obj)
 
-    @admin.display(description="Conversations")
+    @admin.display(description=_("Conversations"))
     def conversations_section(self, obj):
         return admin_sections.conversations_table(obj)
 
-    @admin.display(description="Tickets")
+    @admin.display(description=_("Tickets"))
     def tickets_section(self, obj):
         return admin_sections.tickets_table(obj)
 
-    @admin.display(description="Deals")
+    @admin.display(description=_("Deals"))
     def deals_section(self, obj):
         return admin_sections.contact_deals_table(obj, deals=_deals_seen(obj, obj.deals.all()))
 
-    @admin.display(description="Send contact record")
+    @admin.display(description=_("Send contact record"))
     def send_record(self, obj):
         return _send_record_link("contact", obj)
 
-    @admin.action(description="Convert selected leads to customers", permissions=["change"])
+    @admin.action(description=_("Convert selected leads to customers"), permissions=["change"])
     def convert_to_customer(self, request, queryset):
         converted, refused = 0, []
         for contact in queryset:
@@ -274,14 +275,14 @@ class ContactAdmin(CrmScopedAdmin):
         for message in refused:
             self.message_user(request, message, messages.WARNING)
 
-    @admin.action(description="Erase selected contacts (GDPR)…", permissions=["change"])
+    @admin.action(description=_("Erase selected contacts (GDPR)…"), permissions=["change"])
     def erase_contacts(self, request, queryset):
         """To the confirmation page; nothing is erased before it is confirmed there."""
         url = admin_sections.admin_url("crm_contact_erase")
         ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
         return HttpResponseRedirect(f"{url}?ids={ids}")
 
-    @admin.action(description="Assign a responsible user", permissions=["change"])
+    @admin.action(description=_("Assign a responsible user"), permissions=["change"])
     def assign_responsible(self, request, queryset):
         form = AssignResponsibleForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -389,19 +390,19 @@ class CompanyAdmin(CrmScopedAdmin):
             return [details]
         return [details, ("Deals", {"fields": ["deals_section"]}), *_other_systems(request)]
 
-    @admin.display(description="Contacts")
+    @admin.display(description=_("Contacts"))
     def contact_count(self, obj):
         return obj.contact_total
 
-    @admin.display(description="Open deals")
+    @admin.display(description=_("Open deals"))
     def open_deals(self, obj):
         return obj.open_deal_total
 
-    @admin.display(description="Deals")
+    @admin.display(description=_("Deals"))
     def deals_section(self, obj):
         return admin_sections.company_deals_table(obj, deals=_deals_seen(obj, obj.deals.all()))
 
-    @admin.display(description="Send company record")
+    @admin.display(description=_("Send company record"))
     def send_record(self, obj):
         return _send_record_link("company", obj)
 
@@ -457,11 +458,11 @@ class PipelineAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
             .prefetch_related(stages)
         )
 
-    @admin.display(description="Stages")
+    @admin.display(description=_("Stages"))
     def stage_names(self, obj):
         return " → ".join(stage.name for stage in obj.stages.all())
 
-    @admin.display(description="Open deals", ordering="open_deal_total")
+    @admin.display(description=_("Open deals"), ordering="open_deal_total")
     def open_deals(self, obj):
         return obj.open_deal_total
 
@@ -568,11 +569,11 @@ class DealAdmin(CrmScopedAdmin):
             Q(name__icontains=search_term.strip()) | Q(pk__in=member.values("deal_id"))
         ), False
 
-    @admin.display(description="Stage", ordering="stage__position")
+    @admin.display(description=_("Stage"), ordering="stage__position")
     def stage_name(self, obj):
         return obj.stage.name
 
-    @admin.display(description="Contacts")
+    @admin.display(description=_("Contacts"))
     def contact_names(self, obj):
         return ", ".join(contact.name or contact.reach for contact in obj.contacts.all())
 
@@ -609,7 +610,7 @@ class DealAdmin(CrmScopedAdmin):
         for message in refused:
             self.message_user(request, message, messages.WARNING)
 
-    @admin.action(description="Mark selected deals won", permissions=["change"])
+    @admin.action(description=_("Mark selected deals won"), permissions=["change"])
     def mark_won(self, request, queryset):
         self._apply(
             request,
@@ -618,7 +619,7 @@ class DealAdmin(CrmScopedAdmin):
             "marked won",
         )
 
-    @admin.action(description="Mark selected deals lost", permissions=["change"])
+    @admin.action(description=_("Mark selected deals lost"), permissions=["change"])
     def mark_lost(self, request, queryset):
         self._apply(
             request,
@@ -627,7 +628,7 @@ class DealAdmin(CrmScopedAdmin):
             "marked lost",
         )
 
-    @admin.action(description="Reopen selected deals", permissions=["change"])
+    @admin.action(description=_("Reopen selected deals"), permissions=["change"])
     def reopen(self, request, queryset):
         self._apply(
             request, queryset, lambda deal: deal_reopen(deal=deal, actor=request.user), "reopened"

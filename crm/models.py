@@ -2,14 +2,16 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from crm.addresses import AddressTransport
 
 
 class Company(models.Model):
-    name = models.CharField(max_length=200)
-    email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=20, blank=True, help_text="E.164")
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    email = models.EmailField(blank=True, verbose_name=_("email"))
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164", verbose_name=_("phone"))
     website = models.URLField(blank=True)
     vat_number = models.CharField("VAT number", max_length=40, blank=True)
     responsible = models.ForeignKey(
@@ -18,12 +20,14 @@ class Company(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="companies",
+        verbose_name=_("responsible"),
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
-        verbose_name_plural = "companies"
+        verbose_name = _("company")
+        verbose_name_plural = _("companies")
         ordering = ["name"]
 
     def __str__(self):
@@ -31,8 +35,8 @@ class Company(models.Model):
 
 
 class ContactKind(models.TextChoices):
-    LEAD = "lead", "Lead"
-    CUSTOMER = "customer", "Customer"
+    LEAD = "lead", _("Lead")
+    CUSTOMER = "customer", _("Customer")
 
 
 class Contact(models.Model):
@@ -43,8 +47,10 @@ class Contact(models.Model):
     ("whatsapp", E.164) address.
     """
 
-    kind = models.CharField(max_length=10, choices=ContactKind.choices, default=ContactKind.LEAD)
-    name = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(
+        max_length=10, choices=ContactKind.choices, default=ContactKind.LEAD, verbose_name=_("kind")
+    )
+    name = models.CharField(max_length=200, blank=True, verbose_name=_("name"))
     # NULL, never "": many contacts without a phone must not collide on the unique index.
     phone = models.CharField(
         max_length=20,
@@ -52,15 +58,21 @@ class Contact(models.Model):
         null=True,
         blank=True,
         help_text="E.164, for example +393351032246",
+        verbose_name=_("phone"),
     )
     handle = models.CharField(
         max_length=200,
         blank=True,
         help_text="What names a contact without a phone: their username, else a transport's id.",
     )
-    email = models.EmailField(blank=True)
+    email = models.EmailField(blank=True, verbose_name=_("email"))
     company = models.ForeignKey(
-        Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
+        Company,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="contacts",
+        verbose_name=_("company"),
     )
     responsible = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -68,13 +80,16 @@ class Contact(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="contacts",
+        verbose_name=_("responsible"),
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
     # Set by a GDPR erasure: the row stays (counts, reports), its personal fields are gone.
     erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["responsible", "kind"]),
@@ -145,6 +160,8 @@ class Pipeline(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("pipeline")
+        verbose_name_plural = _("pipelines")
         ordering = ["name"]
 
     def __str__(self):
@@ -157,6 +174,8 @@ class Stage(models.Model):
     position = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
         ordering = ["pipeline", "position", "pk"]
         constraints = [
             models.UniqueConstraint(
@@ -165,40 +184,57 @@ class Stage(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.pipeline} / {self.name}"
+        # The default stage names are in the catalogue; names an operator types show as typed.
+        return f"{self.pipeline} / {gettext(self.name)}"
 
 
 class DealStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    WON = "won", "Won"
-    LOST = "lost", "Lost"
+    OPEN = "open", pgettext_lazy("deal status", "Open")
+    WON = "won", pgettext_lazy("deal status", "Won")
+    LOST = "lost", pgettext_lazy("deal status", "Lost")
 
 
 class Deal(models.Model):
     """A sale in progress. It has its own responsible user, so one contact can have several deals
     handled by different people."""
 
-    name = models.CharField(max_length=200)
-    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="deals")
-    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="deals")
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    pipeline = models.ForeignKey(
+        Pipeline, on_delete=models.PROTECT, related_name="deals", verbose_name=_("pipeline")
+    )
+    stage = models.ForeignKey(
+        Stage, on_delete=models.PROTECT, related_name="deals", verbose_name=_("stage")
+    )
     responsible = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="deals",
+        verbose_name=_("responsible"),
     )
     contacts = models.ManyToManyField(Contact, related_name="deals")
     company = models.ForeignKey(
-        Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="deals"
+        Company,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deals",
+        verbose_name=_("company"),
     )
-    status = models.CharField(max_length=10, choices=DealStatus.choices, default=DealStatus.OPEN)
-    amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(
+        max_length=10, choices=DealStatus.choices, default=DealStatus.OPEN, verbose_name=_("status")
+    )
+    amount = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, verbose_name=_("amount")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("deal")
+        verbose_name_plural = _("deals")
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["responsible", "status"]),
@@ -210,25 +246,25 @@ class Deal(models.Model):
 
 
 class ConsentPurpose(models.TextChoices):
-    MARKETING = "marketing", "Marketing"
-    UTILITY = "utility", "Utility"
+    MARKETING = "marketing", _("Marketing")
+    UTILITY = "utility", _("Utility")
 
 
 class ConsentState(models.TextChoices):
-    OPTED_IN = "opted_in", "Opted in"
-    OPTED_OUT = "opted_out", "Opted out"
-    UNKNOWN = "unknown", "Unknown"
+    OPTED_IN = "opted_in", _("Opted in")
+    OPTED_OUT = "opted_out", _("Opted out")
+    UNKNOWN = "unknown", _("Unknown")
 
 
 class ConsentSource(models.TextChoices):
-    WIDGET = "widget", "Widget"
-    API = "api", "API"
-    IMPORT = "import", "Import"
-    KEYWORD = "keyword", "Keyword or button"
-    AGENT = "agent", "Agent"
-    INBOUND = "inbound", "Inbound conversation"
+    WIDGET = "widget", _("Widget")
+    API = "api", _("API")
+    IMPORT = "import", _("Import")
+    KEYWORD = "keyword", _("Keyword or button")
+    AGENT = "agent", _("Agent")
+    INBOUND = "inbound", _("Inbound conversation")
     # The messaging platform refused a send because the person stopped marketing there.
-    PLATFORM = "platform", "Messaging platform"
+    PLATFORM = "platform", _("Messaging platform")
 
 
 class ConsentRecord(models.Model):

@@ -11,6 +11,7 @@ from django.conf import settings
 from integrations import notification_jobs, services
 from integrations.services.gdpr import retention_purge as _retention_purge
 from integrations.services.jobs import JobReport
+from tickets.report_rollup import report_rollup_recent
 
 
 def sync_templates(*, job, run):
@@ -55,6 +56,13 @@ def retention_purge(*, job, run):
     return report
 
 
+def report_rollup(*, job, run):
+    report = JobReport()
+    for key, count in report_rollup_recent().items():
+        report.add(f"{key}", count)
+    return report
+
+
 JOBS = {
     "sync_templates": sync_templates,
     "sync_messages": sync_messages,
@@ -65,6 +73,7 @@ JOBS = {
     "idempotency_keys_purge": idempotency_keys_purge,
     "widget_references_purge": widget_references_purge,
     "retention_purge": retention_purge,
+    "report_rollup": report_rollup,
 }
 
 # The schedule a job gets when it is first created; later changes in the admin are kept.
@@ -80,4 +89,7 @@ JOB_DEFAULTS = {
     "widget_references_purge": {"schedule_kind": "interval", "every_seconds": 3600},
     # Media and message texts older than RETENTION_DAYS go at night (nothing when it is 0).
     "retention_purge": {"schedule_kind": "daily", "daily_at": time(3, 30)},
+    # The managers' reports read finished days from rollups; hourly keeps yesterday's late
+    # statuses and replies in and fills any day a stopped cluster missed.
+    "report_rollup": {"schedule_kind": "interval", "every_seconds": 3600},
 }

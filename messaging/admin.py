@@ -4,6 +4,7 @@ from django.db.models import F
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scoping import RoleScopedAdminMixin, RoleScopedInlineMixin
 from accounts.models import Role
@@ -128,16 +129,16 @@ class ChannelAdmin(ChannelConnectAdminMixin, admin.ModelAdmin):
             fieldsets = [*fieldsets, ("Provider settings for this channel", {"fields": extra})]
         return fieldsets
 
-    @admin.display(description="Last error")
+    @admin.display(description=_("Last error"))
     def error(self, obj):
         return (obj.last_error or "")[:80]
 
-    @admin.display(description="State at the provider")
+    @admin.display(description=_("State at the provider"))
     def provider_state(self, obj):
         # Providers that report a channel's state (Wazzup: active, qr, notEnoughMoney...).
         return obj.config.get("state") or "-"
 
-    @admin.action(description="Sync templates now (for the channel's account)")
+    @admin.action(description=_("Sync templates now (for the channel's account)"))
     def sync_templates(self, request, queryset):
         for account in {channel.account for channel in queryset.select_related("account")}:
             _sync_templates(self, request, account)
@@ -165,11 +166,11 @@ class WebhookEventAdmin(admin.ModelAdmin):
     exclude = ("body",)
     actions = ["reprocess"]
 
-    @admin.display(description="Error")
+    @admin.display(description=_("Error"))
     def err(self, obj):
         return (obj.error or "")[:100]
 
-    @admin.display(description="Body as received")
+    @admin.display(description=_("Body as received"))
     def payload(self, obj):
         return format_html(
             "<pre style='white-space:pre-wrap'>{}</pre>",
@@ -182,7 +183,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Reprocess now")
+    @admin.action(description=_("Reprocess now"))
     def reprocess(self, request, queryset):
         for event in queryset.exclude(state=WebhookEvent.State.REJECTED):
             result = webhook_event_reprocess(event_id=event.pk)
@@ -208,11 +209,11 @@ class MessageInline(RoleScopedInlineMixin, admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="Customer")
+    @admin.display(description=_("Customer"))
     def customer_text(self, obj):
         return obj.text if obj.direction == Message.Direction.INBOUND else ""
 
-    @admin.display(description="Staff")
+    @admin.display(description=_("Staff"))
     def staff_text(self, obj):
         return obj.text if obj.direction == Message.Direction.OUTBOUND else ""
 
@@ -316,7 +317,7 @@ class ConversationAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
             self.message_user(request, "Reply queued; its ticks appear as statuses arrive.")
         return redirect(change_url)
 
-    @admin.display(description="Messages")
+    @admin.display(description=_("Messages"))
     def message_count(self, obj):
         return obj.message_total
 
@@ -343,14 +344,14 @@ class MessageAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
     readonly_fields = [f.name for f in Message._meta.fields]
     actions = ["retry_delivery", "retry_media", "mark_read"]
 
-    @admin.display(description="Contact")
+    @admin.display(description=_("Contact"))
     def contact(self, obj):
         return obj.conversation.contact
 
     def get_search_results(self, request, queryset, search_term):
         return message_search(queryset=queryset, term=search_term), False
 
-    @admin.display(description="Text")
+    @admin.display(description=_("Text"))
     def short_text(self, obj):
         return (obj.text or "")[:80]
 
@@ -361,12 +362,14 @@ class MessageAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
         # Retrying deliveries and downloads is operating the WhatsApp link, not client work.
         return self._role(request) == Role.MANAGER
 
-    @admin.action(description="Retry delivery of failed outbound messages", permissions=["operate"])
+    @admin.action(
+        description=_("Retry delivery of failed outbound messages"), permissions=["operate"]
+    )
     def retry_delivery(self, request, queryset):
         retried = message_delivery_retry(message_ids=queryset.values_list("pk", flat=True))
         self.message_user(request, f"{retried} message(s) queued again.")
 
-    @admin.action(description="Retry media download", permissions=["operate"])
+    @admin.action(description=_("Retry media download"), permissions=["operate"])
     def retry_media(self, request, queryset):
         ids = list(
             queryset.filter(media_state=Message.MediaState.FAILED).values_list("pk", flat=True)
@@ -375,7 +378,7 @@ class MessageAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
             media_fetch_enqueue(message_id=pk)
         self.message_user(request, f"{len(ids)} download(s) started again.")
 
-    @admin.action(description="Mark as read on WhatsApp", permissions=["operate"])
+    @admin.action(description=_("Mark as read on WhatsApp"), permissions=["operate"])
     def mark_read(self, request, queryset):
         for message in queryset.filter(direction=Message.Direction.INBOUND).select_related(
             "channel__account"
@@ -403,7 +406,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in MessageTemplate._meta.fields]
     actions = ["sync_templates"]
 
-    @admin.action(description="Sync templates now")
+    @admin.action(description=_("Sync templates now"))
     def sync_templates(self, request, queryset):
         for account in {t.account for t in queryset}:
             _sync_templates(self, request, account)

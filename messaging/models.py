@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from config.crypto import EncryptedJSONField
 from messaging.providers import provider_choices, provider_class
@@ -23,8 +25,8 @@ class Transport(models.TextChoices):
 
 
 class RoutingMode(models.TextChoices):
-    FIRST_RESPONDER = "first_responder", "First responder"
-    ROUND_ROBIN = "round_robin", "Round robin"
+    FIRST_RESPONDER = "first_responder", _("First responder")
+    ROUND_ROBIN = "round_robin", _("Round robin")
 
 
 class Channel(models.Model):
@@ -35,16 +37,24 @@ class Channel(models.Model):
         ZERO_ZERO = "00", "00"
 
     key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, verbose_name=_("name"))
     account = models.ForeignKey(
-        "integrations.IntegrationAccount", on_delete=models.PROTECT, related_name="channels"
+        "integrations.IntegrationAccount",
+        on_delete=models.PROTECT,
+        related_name="channels",
+        verbose_name=_("account"),
     )
-    provider = models.CharField(max_length=30, choices=provider_choices)
-    transport = models.CharField(max_length=20, choices=Transport.choices, default=Transport.WABA)
+    provider = models.CharField(max_length=30, choices=provider_choices, verbose_name=_("provider"))
+    transport = models.CharField(
+        max_length=20,
+        choices=Transport.choices,
+        default=Transport.WABA,
+        verbose_name=_("transport"),
+    )
     external_id = models.CharField(
         "provider id", max_length=64, help_text="WhatsApp: the phone-number-id (not the number)."
     )
-    display_number = models.CharField(max_length=32, blank=True)
+    display_number = models.CharField(max_length=32, blank=True, verbose_name=_("display number"))
     # The provider's per-channel settings and secrets (`channel_setting_fields`,
     # `channel_secret_fields`): a Telegram bot token belongs to one channel, not to the account.
     config = models.JSONField(default=dict, blank=True)
@@ -102,6 +112,7 @@ class Channel(models.Model):
         related_name="channels",
         help_text="The service whose agents answer this channel. Empty: the agents whose "
         "profile lists the channel.",
+        verbose_name=_("service"),
     )
     # The send throttle: the time (epoch seconds) of the next free send slot, shared by every
     # worker thread and process (outbound.channel_throttle_acquire).
@@ -112,6 +123,8 @@ class Channel(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
@@ -182,6 +195,8 @@ class WebhookEvent(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
         ordering = ["-received_at"]
         constraints = [
             models.UniqueConstraint(
@@ -196,19 +211,28 @@ class WebhookEvent(models.Model):
 
 class Conversation(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        CLOSED = "closed", "Closed"
+        OPEN = "open", pgettext_lazy("conversation status", "Open")
+        CLOSED = "closed", pgettext_lazy("conversation status", "Closed")
 
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="conversations")
-    contact = models.ForeignKey(
-        "crm.Contact", on_delete=models.PROTECT, related_name="conversations"
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, related_name="conversations", verbose_name=_("channel")
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
-    opened_at = models.DateTimeField(auto_now_add=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
+    contact = models.ForeignKey(
+        "crm.Contact",
+        on_delete=models.PROTECT,
+        related_name="conversations",
+        verbose_name=_("contact"),
+    )
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.OPEN, verbose_name=_("status")
+    )
+    opened_at = models.DateTimeField(auto_now_add=True, verbose_name=_("opened at"))
+    closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("closed at"))
     last_inbound_at = models.DateTimeField(null=True, blank=True)
-    last_message_at = models.DateTimeField(null=True, blank=True)
-    last_message_status = models.CharField(max_length=12, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last message at"))
+    last_message_status = models.CharField(
+        max_length=12, blank=True, verbose_name=_("last message status")
+    )
     started_by_template = models.ForeignKey(
         "messaging.MessageTemplate", null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -218,6 +242,7 @@ class Conversation(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="conversations",
+        verbose_name=_("ticket"),
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -225,10 +250,15 @@ class Conversation(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assigned_conversations",
+        verbose_name=_("assignee"),
     )
     assigned_at = models.DateTimeField(null=True, blank=True)
     # Set while a round-robin conversation waits for an agent with free capacity.
     queued_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The last time it entered the queue and left it (to an agent; a close ends the wait too),
+    # kept after `queued_at` is cleared so reports can draw the queue over time.
+    queue_entered_at = models.DateTimeField(null=True, blank=True)
+    queue_left_at = models.DateTimeField(null=True, blank=True)
     # Where the conversation started, when its first message carried a widget reference: the
     # widget, the page the visitor was on, and the service whose agents it is routed among.
     widget = models.ForeignKey(
@@ -237,6 +267,7 @@ class Conversation(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="conversations",
+        verbose_name=_("widget"),
     )
     widget_page = models.CharField("page", max_length=500, blank=True)
     service = models.ForeignKey(
@@ -249,6 +280,8 @@ class Conversation(models.Model):
     )
 
     class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
         ordering = ["-last_message_at"]
         constraints = [
             # Concurrent first messages from one number must end in one conversation.
@@ -261,6 +294,19 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["status", "opened_at"]),
             models.Index(fields=["assignee", "status"]),
+            # Reports count a day's openings, closings and queue entries by range.
+            models.Index(fields=["opened_at"], name="conversation_opened_at"),
+            models.Index(fields=["closed_at"], name="conversation_closed_at"),
+            models.Index(
+                fields=["queue_entered_at"],
+                condition=Q(queue_entered_at__isnull=False),
+                name="conversation_queue_entered",
+            ),
+            models.Index(
+                fields=["queue_left_at"],
+                condition=Q(queue_left_at__isnull=False),
+                name="conversation_queue_left",
+            ),
         ]
 
     def __str__(self):
@@ -269,40 +315,50 @@ class Conversation(models.Model):
 
 class Message(models.Model):
     class Direction(models.TextChoices):
-        INBOUND = "in", "Inbound"
-        OUTBOUND = "out", "Outbound"
+        INBOUND = "in", _("Inbound")
+        OUTBOUND = "out", _("Outbound")
 
     class Status(models.TextChoices):
-        RECEIVED = "received", "Received"
-        QUEUED = "queued", "Queued"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        DELIVERED = "delivered", "Delivered"
-        READ = "read", "Read"
-        FAILED = "failed", "Failed"
-        UNKNOWN = "unknown", "Unknown (send outcome lost)"
+        RECEIVED = "received", _("Received")
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        READ = "read", _("Read")
+        FAILED = "failed", _("Failed")
+        UNKNOWN = "unknown", _("Unknown (send outcome lost)")
 
     class MediaState(models.TextChoices):
         NONE = "", "—"
-        PENDING = "pending", "Downloading"
-        STORED = "stored", "Stored"
-        FAILED = "failed", "Download failed"
+        PENDING = "pending", _("Downloading")
+        STORED = "stored", _("Stored")
+        FAILED = "failed", _("Download failed")
 
+    # The labels are in the catalogue by hand (makemessages cannot see computed strings).
     TYPE_CHOICES = [
-        (value, value.replace("_", " ").capitalize())
+        (value, _(value.replace("_", " ").capitalize()))
         for name, value in vars(MessageType).items()
         if name.isupper() and isinstance(value, str)
     ]
 
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="messages")
-    conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, related_name="messages", verbose_name=_("channel")
     )
-    direction = models.CharField(max_length=3, choices=Direction.choices)
+    conversation = models.ForeignKey(
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("conversation"),
+    )
+    direction = models.CharField(
+        max_length=3, choices=Direction.choices, verbose_name=_("direction")
+    )
     # NULL until the provider accepts an outbound message; unique per channel once known.
     provider_message_id = models.CharField(max_length=MAX_ID_LENGTH, null=True, blank=True)  # noqa: DJ001
-    type = models.CharField(max_length=20, choices=TYPE_CHOICES, default=MessageType.TEXT)
-    text = models.TextField(blank=True)
+    type = models.CharField(
+        max_length=20, choices=TYPE_CHOICES, default=MessageType.TEXT, verbose_name=_("type")
+    )
+    text = models.TextField(blank=True, verbose_name=_("text"))
     payload = models.JSONField(default=dict, blank=True)
     raw = models.JSONField(default=dict, blank=True)
     reply_to_provider_id = models.CharField(max_length=MAX_ID_LENGTH, blank=True)
@@ -310,9 +366,9 @@ class Message(models.Model):
     # reaction messages: {"contact:<pk>": {"emoji": "👍" or "" (taken back), "at": ISO time of
     # that reaction, "id": its provider id}}. A removal is kept so a late older one stays out.
     reactions = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=12, choices=Status.choices)
-    error_code = models.IntegerField(null=True, blank=True)
-    error_title = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, verbose_name=_("status"))
+    error_code = models.IntegerField(null=True, blank=True, verbose_name=_("error code"))
+    error_title = models.CharField(max_length=255, blank=True, verbose_name=_("error title"))
     error_detail = models.TextField(blank=True)
     template = models.ForeignKey(
         "messaging.MessageTemplate", null=True, blank=True, on_delete=models.SET_NULL
@@ -320,7 +376,9 @@ class Message(models.Model):
     sent_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(
+        auto_now_add=True, db_index=True, verbose_name=_("created at")
+    )
     provider_timestamp = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -329,13 +387,19 @@ class Message(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     media_state = models.CharField(
-        max_length=10, choices=MediaState.choices, default=MediaState.NONE, blank=True
+        max_length=10,
+        choices=MediaState.choices,
+        default=MediaState.NONE,
+        blank=True,
+        verbose_name=_("media state"),
     )
     media_file = models.FileField(upload_to="media/%Y/%m/", blank=True)
     media_error = models.TextField(blank=True)
     media_attempts = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         ordering = ["created_at", "pk"]
         constraints = [
             models.UniqueConstraint(
@@ -401,6 +465,8 @@ class MessageTemplate(models.Model):
     APPROVED = "APPROVED"
 
     class Meta:
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
         ordering = ["name", "language"]
         constraints = [
             models.UniqueConstraint(
@@ -485,6 +551,8 @@ class Service(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("service")
+        verbose_name_plural = _("services")
         ordering = ["name"]
 
     def __str__(self):

@@ -13,6 +13,7 @@ from django.template.defaultfilters import urlize
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scoping import RoleScopedAdminMixin
 from crm.selectors import contact_ids_by_phone, contact_is_writable_by
@@ -82,7 +83,7 @@ def _staff_users():
 
 class TicketActionForm(ActionForm):
     assignee = forms.ModelChoiceField(
-        queryset=_staff_users(), required=False, label="Assign to", empty_label="(nobody)"
+        queryset=_staff_users(), required=False, label=_("Assign to"), empty_label=_("(nobody)")
     )
 
 
@@ -160,11 +161,11 @@ class TicketAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
         # Tickets open from conversations (by themselves or with the conversation's action).
         return False
 
-    @admin.display(description="Comments")
+    @admin.display(description=_("Comments"))
     def comment_count(self, obj):
         return obj.comment_total
 
-    @admin.display(description="Description")
+    @admin.display(description=_("Description"))
     def description_text(self, obj):
         # urlize escapes the text; media in the description are links to the media page.
         return format_html('<div style="white-space:pre-wrap">{}</div>', urlize(obj.description))
@@ -298,19 +299,19 @@ class TicketAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
                 count += 1
         self.message_user(request, f"{count} ticket(s) {done}.")
 
-    @admin.action(description="Close selected tickets")
+    @admin.action(description=_("Close selected tickets"))
     def close(self, request, queryset):
         self._each(
             request, queryset, lambda t: ticket_close(ticket=t, actor=request.user), "closed"
         )
 
-    @admin.action(description="Reopen selected tickets")
+    @admin.action(description=_("Reopen selected tickets"))
     def reopen(self, request, queryset):
         self._each(
             request, queryset, lambda t: ticket_reopen(ticket=t, actor=request.user), "reopened"
         )
 
-    @admin.action(description="Assign selected tickets to me")
+    @admin.action(description=_("Assign selected tickets to me"))
     def assign_to_me(self, request, queryset):
         self._each(
             request,
@@ -319,7 +320,7 @@ class TicketAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
             "assigned to you",
         )
 
-    @admin.action(description="Assign selected tickets to the person chosen above")
+    @admin.action(description=_("Assign selected tickets to the person chosen above"))
     def assign(self, request, queryset):
         chosen = request.POST.get("assignee") or None
         assignee = _staff_users().filter(pk=chosen).first() if chosen else None
@@ -345,7 +346,7 @@ class TicketCommentAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
     search_fields = ("ticket__number", "text")
     readonly_fields = [f.name for f in TicketComment._meta.fields]
 
-    @admin.display(description="Text")
+    @admin.display(description=_("Text"))
     def short_text(self, obj):
         return obj.text[:80]
 
@@ -393,12 +394,12 @@ class HelpdeskConversationAdmin(ConversationAdmin):
         )
         return ticket
 
-    @admin.action(description="Open a ticket for the selected conversations")
+    @admin.action(description=_("Open a ticket for the selected conversations"))
     def open_ticket(self, request, queryset):
         for conversation in queryset:
             self._open(request, conversation)
 
-    @admin.action(description="Close the selected conversations", permissions=["change"])
+    @admin.action(description=_("Close the selected conversations"), permissions=["change"])
     def close_conversations(self, request, queryset):
         closed = 0
         for conversation in queryset.select_related("contact", "channel"):

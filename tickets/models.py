@@ -2,34 +2,44 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class TicketStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    WAITING_FOR_RESPONSE = "waiting_for_response", "Waiting for response"
-    CUSTOMER_RESPONDED = "customer_responded", "Customer responded"
-    CLOSED = "closed", "Closed"
+    OPEN = "open", pgettext_lazy("ticket status", "Open")
+    WAITING_FOR_RESPONSE = (
+        "waiting_for_response",
+        pgettext_lazy("ticket status", "Waiting for response"),
+    )
+    CUSTOMER_RESPONDED = "customer_responded", pgettext_lazy("ticket status", "Customer responded")
+    CLOSED = "closed", pgettext_lazy("ticket status", "Closed")
 
 
 class TicketPriority(models.TextChoices):
-    LOW = "low", "Low"
-    NORMAL = "normal", "Normal"
-    HIGH = "high", "High"
-    URGENT = "urgent", "Urgent"
+    LOW = "low", _("Low")
+    NORMAL = "normal", _("Normal")
+    HIGH = "high", _("High")
+    URGENT = "urgent", _("Urgent")
 
 
 class Ticket(models.Model):
     """A helpdesk case of one contact. Conversations link to it while it is open."""
 
-    number = models.CharField(max_length=20, unique=True, help_text="TT<n>")
-    title = models.CharField(max_length=200)
-    contact = models.ForeignKey("crm.Contact", on_delete=models.PROTECT, related_name="tickets")
+    number = models.CharField(
+        max_length=20, unique=True, help_text="TT<n>", verbose_name=_("number")
+    )
+    title = models.CharField(max_length=200, verbose_name=_("title"))
+    contact = models.ForeignKey(
+        "crm.Contact", on_delete=models.PROTECT, related_name="tickets", verbose_name=_("contact")
+    )
     channel = models.ForeignKey(
         "messaging.Channel",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="tickets",
+        verbose_name=_("channel"),
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -37,21 +47,35 @@ class Ticket(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="tickets",
+        verbose_name=_("assignee"),
     )
     priority = models.CharField(
-        max_length=10, choices=TicketPriority.choices, default=TicketPriority.NORMAL
+        max_length=10,
+        choices=TicketPriority.choices,
+        default=TicketPriority.NORMAL,
+        verbose_name=_("priority"),
     )
     status = models.CharField(
-        max_length=24, choices=TicketStatus.choices, default=TicketStatus.OPEN, db_index=True
+        max_length=24,
+        choices=TicketStatus.choices,
+        default=TicketStatus.OPEN,
+        db_index=True,
+        verbose_name=_("status"),
     )
-    description = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
+    description = models.TextField(blank=True, verbose_name=_("description"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+    closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("closed at"))
 
     class Meta:
+        verbose_name = _("ticket")
+        verbose_name_plural = _("tickets")
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["created_at", "id"], name="ticket_recent")]
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="ticket_recent"),
+            # Reports read a day's resolved tickets by when they closed.
+            models.Index(fields=["closed_at"], name="ticket_closed_at"),
+        ]
         constraints = [
             # Concurrent first messages of one contact must end in one ticket.
             models.UniqueConstraint(
@@ -69,10 +93,12 @@ class TicketComment(models.Model):
     """One entry in a ticket's history: a customer message or a staff reply or internal note."""
 
     class AuthorKind(models.TextChoices):
-        CUSTOMER = "customer", "Customer"
-        STAFF = "staff", "Staff"
+        CUSTOMER = "customer", _("Customer")
+        STAFF = "staff", _("Staff")
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="comments")
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="comments", verbose_name=_("ticket")
+    )
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -80,9 +106,12 @@ class TicketComment(models.Model):
         on_delete=models.SET_NULL,
         related_name="ticket_comments",
         help_text="Empty for the customer.",
+        verbose_name=_("author"),
     )
-    author_kind = models.CharField(max_length=10, choices=AuthorKind.choices)
-    text = models.TextField()
+    author_kind = models.CharField(
+        max_length=10, choices=AuthorKind.choices, verbose_name=_("author kind")
+    )
+    text = models.TextField(verbose_name=_("text"))
     is_internal = models.BooleanField(
         "internal note", default=False, help_text="Seen by staff only; never sent to the customer."
     )
@@ -94,9 +123,13 @@ class TicketComment(models.Model):
         related_name="ticket_comments",
     )
     # Not auto_now_add: a comment made from an earlier message keeps that message's time.
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(
+        default=timezone.now, db_index=True, verbose_name=_("created at")
+    )
 
     class Meta:
+        verbose_name = _("ticket comment")
+        verbose_name_plural = _("ticket comments")
         ordering = ["created_at", "pk"]
         constraints = [
             # A redelivered or replayed message must not become a second comment.
@@ -113,3 +146,21 @@ class TicketComment(models.Model):
 
 # The workspace's own models live in their module; imported here so Django registers them.
 from tickets.models_inbox import CannedResponse, ConversationNote, Label  # noqa: E402, F401
+from tickets.report_models import (  # noqa: E402  (the report rollups are models of this app)
+    ReportDayCount,
+    ReportRollupDay,
+    ReportSample,
+)
+
+__all__ = [
+    "CannedResponse",
+    "ConversationNote",
+    "Label",
+    "ReportDayCount",
+    "ReportRollupDay",
+    "ReportSample",
+    "Ticket",
+    "TicketComment",
+    "TicketPriority",
+    "TicketStatus",
+]

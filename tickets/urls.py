@@ -1,6 +1,7 @@
 from django.urls import path
 
-from tickets import chat_window_views, views, views_inbox
+from accounts import auth_views
+from tickets import chat_window_views, report_views, views, views_inbox
 
 app_name = "inbox"
 
@@ -22,4 +23,21 @@ urlpatterns = [
     path("c/<int:pk>/close", views.conversation_close_view, name="close"),
     path("m/<int:pk>/media", views.message_media, name="media"),
     path("chat-window/", chat_window_views.chat_window_view, name="chat-window"),
+    path("login/", auth_views.login_view, name="login"),
+    path("logout/", auth_views.logout_view, name="logout"),
+    path("language", auth_views.language_view, name="language"),
+    path("password-reset/", auth_views.password_reset_view, name="password-reset"),
+    path("password-reset/sent/", auth_views.password_reset_done_view, name="password-reset-done"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.password_reset_confirm_view,
+        name="password-reset-confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth_views.password_reset_complete_view,
+        name="password-reset-complete",
+    ),
+    path("reports/", report_views.reports_page, name="reports"),
+    path("reports/<str:report>.csv", report_views.report_csv, name="report-csv"),
 ]

@@ -3,6 +3,7 @@ messaging's, so messaging writes them, each as one conditional UPDATE."""
 
 from datetime import datetime
 
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from messaging.models import Channel, Conversation
@@ -11,7 +12,13 @@ from messaging.models import Channel, Conversation
 def conversation_assign(*, conversation: Conversation, user, at: datetime) -> None:
     """Give the conversation to `user`, taking it out of the queue."""
     Conversation.objects.filter(pk=conversation.pk).update(
-        assignee=user, assigned_at=at, queued_at=None
+        assignee=user,
+        assigned_at=at,
+        queued_at=None,
+        # Reports draw the queue from entry and exit: a waiting conversation leaves it now.
+        queue_left_at=Case(
+            When(queued_at__isnull=False, then=Value(at)), default=F("queue_left_at")
+        ),
     )
     conversation.assignee, conversation.assigned_at, conversation.queued_at = user, at, None
 
@@ -20,7 +27,9 @@ def conversation_queue(*, conversation: Conversation, at: datetime) -> bool:
     """Put the conversation in its channel's queue; a conversation already waiting keeps its
     place (False)."""
     return bool(
-        Conversation.objects.filter(pk=conversation.pk, queued_at__isnull=True).update(queued_at=at)
+        Conversation.objects.filter(pk=conversation.pk, queued_at__isnull=True).update(
+            queued_at=at, queue_entered_at=at, queue_left_at=None
+        )
     )
 
 

@@ -2,6 +2,8 @@
 for one contact (their chats, opened on the conversation's channel) or for all of the user's
 chats. The link is asked for on every opening and never stored."""
 
+from django.utils.translation import gettext as _
+
 from crm.models import ContactAddress
 from messaging.models import Channel, Conversation
 from messaging.providers import provider_class
@@ -29,7 +31,9 @@ def _provider_keys():
 def chat_window_label() -> str:
     """The button's label ("Wazzup chat"), or "" when no channel has a chat window."""
     channel = chat_window_channels().order_by("pk").first()
-    return f"{provider_class(channel.provider).label} chat" if channel else ""
+    if channel is None:
+        return ""
+    return _("%(provider)s chat") % {"provider": provider_class(channel.provider).label}
 
 
 def chat_window_open(*, user, contact=None, conversation: Conversation | None = None) -> str:
@@ -46,7 +50,7 @@ def chat_window_open(*, user, contact=None, conversation: Conversation | None = 
         channel = channels.filter(pk__in=first[:1]).first()
     channel = channel or channels.order_by("pk").first()
     if channel is None:
-        raise ChatWindowUnavailable("No channel of an active account has a chat window.")
+        raise ChatWindowUnavailable(_("No channel of an active account has a chat window."))
     chats: tuple[Address, ...] = ()
     if contact is not None:
         rows = ContactAddress.objects.filter(contact=contact).order_by("pk")
@@ -54,7 +58,7 @@ def chat_window_open(*, user, contact=None, conversation: Conversation | None = 
         if contact.phone and not any(a.value == contact.phone for a in chats):
             chats = (Address("whatsapp", contact.phone), *chats)
         if not chats:
-            raise ChatWindowUnavailable("This contact has no messenger address for the window.")
+            raise ChatWindowUnavailable(_("This contact has no messenger address for the window."))
     return channel.get_provider().chat_window_url(
         user_id=str(user.pk),
         user_name=user.get_full_name() or user.get_username(),

@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.identity import contact_address_mark_unreachable, contact_unreachable_reason
 from crm.selectors import contact_addresses_map, contact_is_writable_by
@@ -122,14 +123,15 @@ class _Prepared:
 def _check_sendable(*, channel: Channel, contact, actor) -> None:
     if not contact_is_writable_by(user=actor, contact=contact):
         raise MessageRefused(
-            f"{actor} may not write to {contact}: it is not one of their clients.",
+            _("%(actor)s may not write to %(contact)s: it is not one of their clients.")
+            % {"actor": actor, "contact": contact},
             code="not_writable",
         )
     account = channel.account
     if not account.is_active:
         raise MessageRefused(
-            f"The account {account.description!r} is inactive: sending is off until it is "
-            "activated again.",
+            _("The account '%(account)s' is inactive: sending is off until it is activated again.")
+            % {"account": account.description},
             code="account_inactive",
         )
     _check_reachable(channel=channel, contact=contact)
@@ -142,8 +144,11 @@ def _check_reachable(*, channel: Channel, contact) -> None:
     reason = contact_unreachable_reason(contact=contact, transports=transports)
     if reason:
         raise MessageRefused(
-            f"{contact} cannot be reached on this channel ({reason}). They have to write to us "
-            "again first.",
+            _(
+                "%(contact)s cannot be reached on this channel (%(reason)s). They have to write "
+                "to us again first."
+            )
+            % {"contact": contact, "reason": reason},
             code="recipient_unreachable",
         )
 
@@ -175,13 +180,16 @@ def _check_window(*, channel: Channel, contact) -> None:
 
 def _window_refusal(window: Window) -> MessageRefused:
     if window.last_inbound_at is None:
-        since = "the customer has never written on this channel"
+        since = _("the customer has never written on this channel")
     else:
         last = timezone.localtime(window.last_inbound_at)
-        since = f"the customer last wrote at {last:%Y-%m-%d %H:%M}"
+        since = _("the customer last wrote at %(at)s") % {"at": f"{last:%Y-%m-%d %H:%M}"}
     return MessageRefused(
-        f"The {window.hours}-hour customer-service window is closed ({since}): only an approved "
-        "template can be sent.",
+        _(
+            "The %(hours)s-hour customer-service window is closed (%(since)s): only an approved "
+            "template can be sent."
+        )
+        % {"hours": window.hours, "since": since},
         code="outside_window",
     )
 
@@ -204,8 +212,11 @@ def _check_template(
     label = f"Template {template.name!r} [{template.language}]"
     if not template.is_approved:
         raise MessageRefused(
-            f"{label} is not approved (status {template.status}): only approved templates can be "
-            "sent. Sync templates if it was approved since.",
+            _(
+                "%(label)s is not approved (status %(status)s): only approved templates can be "
+                "sent. Sync templates if it was approved since."
+            )
+            % {"label": label, "status": template.status},
             code="template_not_approved",
         )
     for what, expected, given in (
@@ -230,11 +241,11 @@ def _prepare(*, content: Content, channel: Channel, caps: Capabilities) -> _Prep
     if isinstance(content, TextContent):
         text = (content.text or "").strip()
         if not text:
-            raise MessageRefused("The message is empty.", code="empty")
+            raise MessageRefused(_("The message is empty."), code="empty")
         if len(text) > caps.max_text_length:
             raise MessageRefused(
-                f"The message has {len(text)} characters; at most {caps.max_text_length} are "
-                "allowed.",
+                _("The message has %(n)s characters; at most %(max)s are allowed.")
+                % {"n": len(text), "max": caps.max_text_length},
                 code="too_long",
             )
         return _Prepared(MessageType.TEXT, text, {"preview_url": content.preview_url})

@@ -102,13 +102,15 @@ STATEMENTS = [
     "SELECT setval(pg_get_serial_sequence('crm_contact', 'id'), %(n)s)",
     """
     INSERT INTO crm_contactaddress (contact_id, transport, address, handle, first_seen_at,
-                                    last_seen_at, verified, unreachable_reason)
-    SELECT id, 'whatsapp', phone, '', created_at, created_at, true, '' FROM crm_contact
+                                    last_seen_at, verified, unreachable_reason,
+                                    marketing_held_reason)
+    SELECT id, 'whatsapp', phone, '', created_at, created_at, true, '', '' FROM crm_contact
     """,
     # One conversation per contact; the newest tenth are still open.
     """
     INSERT INTO messaging_conversation (id, status, opened_at, closed_at, last_inbound_at,
-        last_message_at, last_message_status, channel_id, contact_id, assignee_id, assigned_at)
+        last_message_at, last_message_status, channel_id, contact_id, assignee_id, assigned_at,
+        widget_page)
     SELECT c.id,
            CASE WHEN c.id > %(n)s * 0.9 THEN 'open' ELSE 'closed' END,
            c.created_at,
@@ -118,7 +120,8 @@ STATEMENTS = [
            'read',
            (%(channels)s::int[])[1 + c.id %% array_length(%(channels)s::int[], 1)],
            c.id, c.responsible_id,
-           CASE WHEN c.responsible_id IS NULL THEN NULL ELSE c.created_at END
+           CASE WHEN c.responsible_id IS NULL THEN NULL ELSE c.created_at END,
+           ''
     FROM crm_contact c
     """,
     "SELECT setval(pg_get_serial_sequence('messaging_conversation', 'id'), %(n)s)",

@@ -8,10 +8,18 @@ from pathlib import Path
 LOCALE = Path(__file__).resolve().parents[2] / "locale" / "it" / "LC_MESSAGES"
 
 
-def po_entries():
+def po_entries(*, with_context=False):
     text = (LOCALE / "django.po").read_text(encoding="utf-8")
-    pairs = re.findall(r'^msgid "(.+)"\nmsgstr "(.*)"$', text, flags=re.MULTILINE)
-    return [(key.replace('\\"', '"'), value.replace('\\"', '"')) for key, value in pairs]
+    found = re.findall(
+        r'^(?:msgctxt "(.+)"\n)?msgid "(.+)"\nmsgstr "(.*)"$', text, flags=re.MULTILINE
+    )
+    entries = [
+        (context, key.replace('\\"', '"'), value.replace('\\"', '"'))
+        for context, key, value in found
+    ]
+    if with_context:
+        return entries
+    return [(key, value) for _context, key, value in entries]
 
 
 def test_every_italian_string_is_translated_and_not_fuzzy():
@@ -24,5 +32,9 @@ def test_every_italian_string_is_translated_and_not_fuzzy():
 def test_the_compiled_catalogue_matches_the_source():
     with (LOCALE / "django.mo").open("rb") as handle:
         compiled = gettext.GNUTranslations(handle)
-    stale = [key for key, value in po_entries() if compiled.gettext(key) != value]
+    stale = [
+        key
+        for context, key, value in po_entries(with_context=True)
+        if (compiled.pgettext(context, key) if context else compiled.gettext(key)) != value
+    ]
     assert stale == [], "run: python manage.py compilemessages -l it"
