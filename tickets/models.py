@@ -145,7 +145,7 @@ class TicketComment(models.Model):
 
 
 # The workspace's own models live in their module; imported here so Django registers them.
-from tickets.models_inbox import CannedResponse, ConversationNote, Label  # noqa: E402, F401
+from tickets.models_inbox import CannedResponse, ConversationNote, Label  # noqa: E402
 from tickets.report_models import (  # noqa: E402  (the report rollups are models of this app)
     ReportDayCount,
     ReportRollupDay,

@@ -784,7 +784,7 @@ def messages_retry_due() -> dict:
         ).values_list("pk", "channel_id")[:1000]
     )
     # One wake-up per channel: its drain takes every due message of the channel.
-    for channel_id in {channel_id for _, channel_id in due + left}:
+    for channel_id in {row[1] for row in due + left}:
         channel_deliveries_wake(channel_id=channel_id)
     stuck = Message.objects.filter(
         status=S.SENDING, created_at__lt=now - SENDING_LEASE, provider_message_id__isnull=True
@@ -806,9 +806,9 @@ def message_delivery_retry(*, message_ids) -> int:
             pk__in=message_ids, direction=Message.Direction.OUTBOUND, status=S.FAILED
         ).values_list("pk", "channel_id")
     )
-    Message.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+    Message.objects.filter(pk__in=[row[0] for row in rows]).update(
         status=S.QUEUED, next_attempt_at=None
     )
-    for channel_id in {channel_id for _, channel_id in rows}:
+    for channel_id in {row[1] for row in rows}:
         channel_deliveries_wake(channel_id=channel_id)
     return len(rows)
