@@ -14,8 +14,10 @@ run: export TWILIO_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/twilio/api
 run: export TWILIO_CONTENT_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/twilio/content
 run: export TELEGRAM_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/telegram
 run: export WAZZUP_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/wazzup
+# Without Redis the live push lives in the web process: the task cluster hands it its events here.
+run: export LIVE_RELAY_URL ?= http://$(HOST):$(PORT)/live/relay
 
-.PHONY: run test bench bench-pages lint format clean browser-deps
+.PHONY: run test bench bench-pages bench-push lint format clean browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +64,11 @@ bench: $(VENV)/.installed-dev
 # P4 alone: every list and detail page for a manager and a rep (tests/bench/pages.py).
 bench-pages: $(VENV)/.installed-dev
 	$(BIN)/python tests/bench/pages.py
+
+# Live push: a status webhook to the tick in connected browsers (median, p95) and the queries 50
+# idle connected agents cost (tests/bench/push.py). Uses DATABASE_URL and REDIS_URL when set.
+bench-push: $(VENV)/.installed-dev
+	$(BIN)/python tests/bench/push.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

@@ -109,3 +109,17 @@ class TicketComment(models.Model):
 
     def __str__(self):
         return f"{self.get_author_kind_display()} comment on {self.ticket.number}"
+
+
+class InboxPreference(models.Model):
+    """How the inbox gets a person's attention: per user, so the choice follows them from one
+    browser to the next. Desktop notifications also need the browser's own permission."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inbox_preference"
+    )
+    sound = models.BooleanField(default=False)
+    desktop_notifications = models.BooleanField(default=False)
+
+    def __str__(self):
+        return f"Inbox preferences of {self.user}"
