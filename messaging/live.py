@@ -130,7 +130,8 @@ def live_message_status(*, conversation_id: int, message_id: int, status: str, e
     }
     in_transaction = transaction.get_connection().in_atomic_block
     batch = _pending() if in_transaction else _Pending()
-    batch.conversations.add(conversation_id)
+    # A tick alone changes no row of the list and no message of the thread: it travels whole,
+    # with no "conversation" event that would make the pages read again.
     batch.statuses[message_id] = event
     if not in_transaction:
         after_commit(lambda: live_flush(batch), what="live push")
@@ -142,15 +143,18 @@ def live_message_status(*, conversation_id: int, message_id: int, status: str, e
 def live_flush(pending: _Pending) -> None:
     """Address each event to its audience and send it. Runs after commit (failures are logged
     by the caller's after_commit wrapper)."""
-    if not pending.conversations:
+    ticked = {event["conversation"] for event in pending.statuses.values()}
+    if not pending.conversations and not ticked:
         return
     from messaging.live_selectors import conversation_rep_audience
 
-    audience = conversation_rep_audience(conversation_ids=pending.conversations)
+    audience = conversation_rep_audience(conversation_ids=pending.conversations | ticked)
     sends: list[tuple[str, dict]] = []
     for conversation_id, users in audience.items():
         users = users | pending.seen_before.get(conversation_id, set())
-        events = [{"type": "conversation", "id": conversation_id}]
+        events = []
+        if conversation_id in pending.conversations:
+            events.append({"type": "conversation", "id": conversation_id})
         events += [e for e in pending.statuses.values() if e["conversation"] == conversation_id]
         for group in [GROUP_ALL, *(group_of_user(uid) for uid in sorted(users))]:
             sends.extend((group, event) for event in events)
