@@ -8,8 +8,6 @@ import time
 
 import pytest
 
-from tests.browser import ARTIFACTS  # noqa: F401  (the screenshots' folder, for the tests)
-
 
 def _free_port() -> int:
     with socket.socket() as probe:
