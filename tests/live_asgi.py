@@ -94,9 +94,8 @@ def asgi_page_for(browser, asgi_server):
         page.click("input[type=submit]")
         page.wait_for_url(f"{asgi_server}/inbox/")
         if live:
+            # Set once the socket is open and its catch-up read is over.
             page.wait_for_selector("html[data-live=up]", state="attached")
-            # The catch-up read a socket makes when it opens is over (sockets do not count).
-            page.wait_for_load_state("networkidle")
         return page
 
     yield login

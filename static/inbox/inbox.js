@@ -33,19 +33,20 @@
     return template.content.firstElementChild;
   }
 
-  // One read at a time; a change announced during a read triggers one more afterwards.
+  // One read at a time; a change announced during a read triggers one more afterwards. The
+  // promise settles once the reads asked for so far are done.
   function serialized(task) {
-    var running = false, again = false;
+    var running = null, again = false;
     function run() {
-      if (running) { again = true; return; }
-      running = true;
-      task()
+      if (running) { again = true; return running; }
+      running = task()
         .then(function () { setOffline(false); })
         .catch(function () { setOffline(true); })
         .then(function () {
-          running = false;
-          if (again) { again = false; run(); }
+          running = null;
+          if (again) { again = false; return run(); }
         });
+      return running;
     }
     return run;
   }
@@ -85,8 +86,10 @@
           stopPolling();
           setOffline(false);
           if (liveBadge) liveBadge.hidden = false;
-          document.documentElement.dataset.live = "up";
-          handlers.catchUp();  // whatever changed while the socket was closed
+          // Whatever changed while the socket was closed; "up" once the page holds it.
+          handlers.catchUp().then(function () {
+            if (up) document.documentElement.dataset.live = "up";
+          });
           pingTimer = window.setInterval(function () {
             if (socket.readyState === 1) socket.send(JSON.stringify({ type: "ping" }));
           }, PING_MS);

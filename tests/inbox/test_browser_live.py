@@ -112,7 +112,6 @@ def test_the_ticks_pass_sent_delivered_read_over_the_socket_without_polling(
     # The page after the send: its socket up and its one catch-up read done, it only listens.
     page.wait_for_selector(f"#m{reply.pk}")
     page.wait_for_selector("html[data-live=up]", state="attached")
-    page.wait_for_load_state("networkidle")
     polls = requests_to(page, "poll.json")
     page.wait_for_selector(f'#m{reply.pk} .ticks[data-status="read"]')
     assert page.inner_text(f"#m{reply.pk} .ticks") == "Read"
