@@ -218,7 +218,12 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "switchboard-live"},
+            "CONFIG": {
+                # A socket's receive blocks up to 5 s in Redis (BZPOPMIN): the client must wait
+                # longer than that, or its default 5-second timeout drops idle sockets.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": "switchboard-live",
+            },
         }
     }
 else:

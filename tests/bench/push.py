@@ -214,6 +214,7 @@ class Agents:
         self.ready = threading.Event()
         self.stop = None
         self.opened = 0
+        self.alive = 0
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(
             target=self.loop.run_until_complete, args=(self.run(),), daemon=True
@@ -233,6 +234,12 @@ class Agents:
         self.opened = len(sockets)
         self.ready.set()
         await self.stop.wait()
+        # Still open after the idle window: each answers a ping.
+        for ws in sockets:
+            with contextlib.suppress(Exception):
+                await ws.send(json.dumps({"type": "ping"}))
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                self.alive += reply == {"type": "pong"}
         for ws in sockets:
             await ws.close()
 
@@ -415,7 +422,8 @@ def main() -> None:
     idle = (after - before) * 60 / IDLE_SECONDS
     print(
         f"(2) idle: {agents.opened} agent sockets + 1 browser page open for {IDLE_SECONDS} s: "
-        f"{after - before} SQL statements in the web process ({idle:.1f} per minute)"
+        f"{after - before} SQL statements in the web process ({idle:.1f} per minute); "
+        f"{agents.alive} of {agents.opened} agent sockets still open after it"
     )
 
 

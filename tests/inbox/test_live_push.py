@@ -3,6 +3,7 @@ when REDIS_URL is set, else in memory): who receives what is the pages' matrix (
 quality control everything, a sales rep their own clients and the new clients offered to them),
 events leave only after commit, and a channel layer that fails after commit is logged."""
 
+import asyncio
 import logging
 
 import pytest
@@ -158,6 +159,22 @@ def test_ticks_are_pushed_with_the_status_to_the_owner_only(sockets, clients):
         assert await other.receive_nothing(timeout=0.5)
         for socket in (rep, other, quality):
             await socket.disconnect()
+
+    run(body)
+
+
+def test_an_idle_socket_outlives_the_channel_layers_blocking_read(sockets, clients):
+    """Redis holds a socket's read up to 5 s: an idle socket must not be dropped after it."""
+    own = clients["own"]
+
+    async def body():
+        manager = await connected(sockets["manager"])
+        await asyncio.sleep(7)
+        await manager.send_json_to({"type": "ping"})
+        assert await manager.receive_json_from() == {"type": "pong"}
+        await database_sync_to_async(customer_writes)(own, "after a quiet while")
+        assert {"type": "conversation", "id": own.pk} in await received(manager)
+        await manager.disconnect()
 
     run(body)
 
