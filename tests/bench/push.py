@@ -224,26 +224,39 @@ class Agents:
         import websockets
 
         self.stop = asyncio.Event()
-        sockets = []
+        sockets, pongs = [], []
         for key in self.keys:
             ws = await websockets.connect(
                 self.url, origin=self.origin, additional_headers={"Cookie": f"sessionid={key}"}
             )
             assert json.loads(await ws.recv()) == {"type": "hello"}
             sockets.append(ws)
+            pongs.append(asyncio.Event())
+        # Each agent reads what it is sent, as a page does (an unread client stops answering
+        # the server's keep-alive pings and is dropped).
+        readers = [
+            asyncio.create_task(self.read(ws, pong))
+            for ws, pong in zip(sockets, pongs, strict=True)
+        ]
         self.opened = len(sockets)
         self.ready.set()
         await self.stop.wait()
         # Still open after the idle window: each answers a ping.
-        for ws in sockets:
+        for ws, pong in zip(sockets, pongs, strict=True):
             with contextlib.suppress(Exception):
                 await ws.send(json.dumps({"type": "ping"}))
-                # Events queued before it (the first agent's client had ticks) come first.
-                while json.loads(await asyncio.wait_for(ws.recv(), 5)) != {"type": "pong"}:
-                    pass
+                await asyncio.wait_for(pong.wait(), 5)
                 self.alive += 1
         for ws in sockets:
             await ws.close()
+        for reader in readers:
+            reader.cancel()
+
+    async def read(self, ws, pong: asyncio.Event):
+        with contextlib.suppress(Exception):
+            async for frame in ws:
+                if json.loads(frame).get("type") == "pong":
+                    pong.set()
 
     def start(self):
         self.thread.start()
