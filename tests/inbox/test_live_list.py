@@ -235,3 +235,24 @@ def test_a_process_without_sockets_relays_its_events_to_the_web_process(
         f"inbox.user.{clients['own'].assignee_id}",
     ]
     assert Message.objects.filter(text="relayed").exists()
+
+
+def test_retention_expires_the_rows_preview_with_the_message_text(clients):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integrations.services.gdpr import EXPIRED, retention_purge
+
+    own, others = clients["own"], clients["others"]
+    customer_writes(own, "My card ends in 4242")
+    customer_writes(others, "Recent enough")
+    Conversation.objects.filter(pk=own.pk).update(
+        last_message_at=timezone.now() - timedelta(days=40)
+    )
+    Message.objects.filter(conversation=own).update(created_at=timezone.now() - timedelta(days=40))
+    retention_purge(days=30)
+    own.refresh_from_db()
+    others.refresh_from_db()
+    assert own.last_message_preview == EXPIRED
+    assert others.last_message_preview == "Recent enough"
