@@ -14,8 +14,10 @@ run: export TWILIO_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/twilio/api
 run: export TWILIO_CONTENT_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/twilio/content
 run: export TELEGRAM_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/telegram
 run: export WAZZUP_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/wazzup
+# Without Redis the live push lives in the web process: the task cluster hands it its events here.
+run: export LIVE_RELAY_URL ?= http://$(HOST):$(PORT)/live/relay
 
-.PHONY: run test bench bench-pages bench-nodes bench-outbound bench-reports lint format clean test-deps
+.PHONY: run test bench bench-pages bench-nodes bench-outbound bench-reports bench-push lint format clean test-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +80,11 @@ bench-pages: $(VENV)/.installed-dev
 # The managers' reports over a year at 100k and 1M messages (tests/bench/reports.py).
 bench-reports: $(VENV)/.installed-dev
 	$(BIN)/python tests/bench/reports.py
+
+# Live push: a status webhook to the tick in connected browsers (median, p95) and the queries 50
+# idle connected agents cost (tests/bench/push.py). Uses DATABASE_URL and REDIS_URL when set.
+bench-push: $(VENV)/.installed-dev
+	$(BIN)/python tests/bench/push.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

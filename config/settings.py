@@ -89,6 +89,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {
@@ -240,6 +241,25 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 0.5
+
+# Live push to the inbox (messaging.live): through Redis when there is one, so every web and
+# task process reaches every socket; else the web process's own memory, which a task process
+# reaches through LIVE_RELAY_URL (`make run` sets it to the web server's /live/relay).
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # A socket's receive blocks up to 5 s in Redis (BZPOPMIN): the client must wait
+                # longer than that, or its default 5-second timeout drops idle sockets.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": "switchboard-live",
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+LIVE_RELAY_URL = env.str("LIVE_RELAY_URL", default="")
 
 # REST API (/api/v1/): API keys for integration accounts, tokens or the admin session for staff.
 # Every error has one body shape (config/api_errors.py); throttle rates are per principal.

@@ -5,7 +5,7 @@ from django.views import defaults
 
 from config import health
 from config.api_errors import api_error_page, api_not_found, api_server_error, is_api_path
-from messaging import document_views, webhooks
+from messaging import document_views, live_relay, webhooks
 
 admin.site.site_header = "Switchboard"
 admin.site.site_title = "Switchboard"
@@ -15,6 +15,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("inbox/", include("tickets.urls")),
+    path("live/relay", live_relay.live_relay_view, name="live-relay"),
     *webhooks.webhook_urlpatterns(),
     path("api/", include("config.api_urls")),
     path("documents/<str:signed>/", document_views.document_fetch, name="document-fetch"),

@@ -233,6 +233,11 @@ class Conversation(models.Model):
     last_message_status = models.CharField(
         max_length=12, blank=True, verbose_name=_("last message status")
     )
+    # The list shows the latest message without reading the messages table for every row: the
+    # services that store a message keep these three (messaging.services.preview).
+    last_message_type = models.CharField(max_length=20, blank=True)
+    last_message_direction = models.CharField(max_length=3, blank=True)
+    last_message_preview = models.CharField(max_length=140, blank=True)
     started_by_template = models.ForeignKey(
         "messaging.MessageTemplate", null=True, blank=True, on_delete=models.SET_NULL
     )

@@ -137,6 +137,21 @@ def conversation_search(*, queryset: QuerySet[Conversation], term: str) -> Query
     return queryset.filter(contact_id__in=contacts.values("pk"))
 
 
+def conversation_search_condition(*, term: str) -> Q:
+    """Conversations whose contact matches (a name, any of its addresses, a phone written any
+    way: `crm.selectors.contact_search`) or that hold a message with the text. A phone that is
+    a contact's exact number is that contact's conversations alone, through the indexes."""
+    term = term.strip()
+    contact_ids = contact_ids_by_phone(term=term)
+    if contact_ids:
+        return Q(contact_id__in=contact_ids)
+    contacts = contact_search(queryset=Contact.objects.all(), term=term).values("pk")
+    # One semi-join over the messages the text finds (a trigram index on PostgreSQL), not a
+    # look into every listed conversation's messages.
+    with_text = Message.objects.filter(text__icontains=term).values("conversation_id")
+    return Q(contact_id__in=contacts) | Q(pk__in=with_text)
+
+
 def conversation_message_totals(*, conversation_ids) -> dict[int, int]:
     """Conversation id -> its number of messages, for a page of conversations."""
     return totals_for(Message.objects.all(), field="conversation_id", ids=conversation_ids)
@@ -157,8 +172,10 @@ def message_list_visible_to(*, user) -> QuerySet[Message]:
 class InboxBox:
     MINE = "mine"
     UNASSIGNED = "unassigned"
+    # The customer wrote last and the conversation is the user's, or nobody's yet.
+    WAITING = "waiting"
     ALL = "all"
-    CHOICES = (MINE, UNASSIGNED, ALL)
+    CHOICES = (MINE, UNASSIGNED, WAITING, ALL)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -176,22 +193,31 @@ def conversation_inbox_list(
     box: str = InboxBox.ALL,
     status: str | None = Conversation.Status.OPEN,
     channel_id: int | None = None,
+    assignee_id: int | None = None,
     term: str = "",
 ) -> QuerySet[Conversation]:
     """The inbox list: what the user may see, filtered, with the unread count for this user and
-    the queue position of waiting conversations computed in the same query."""
+    the queue position of waiting conversations computed in the same query. The latest
+    message's preview is a column of the conversation (messaging.previews)."""
     conversations = conversation_list_visible_to(user=user)
     if box == InboxBox.MINE:
         conversations = conversations.filter(assignee=user)
     elif box == InboxBox.UNASSIGNED:
         conversations = conversations.filter(assignee__isnull=True)
+    elif box == InboxBox.WAITING:
+        conversations = conversations.filter(
+            Q(assignee=user) | Q(assignee__isnull=True),
+            status=Conversation.Status.OPEN,
+            last_message_direction=Message.Direction.INBOUND,
+        )
     if status:
         conversations = conversations.filter(status=status)
     if channel_id:
         conversations = conversations.filter(channel_id=channel_id)
+    if assignee_id:
+        conversations = conversations.filter(assignee_id=assignee_id)
     if term.strip():
-        contacts = contact_search(queryset=Contact.objects.all(), term=term)
-        conversations = conversations.filter(contact__in=contacts.values("pk"))
+        conversations = conversations.filter(conversation_search_condition(term=term))
     last_read = ConversationReadMark.objects.filter(user=user, conversation=OuterRef("pk")).values(
         "last_read_at"
     )[:1]

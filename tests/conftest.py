@@ -1,7 +1,7 @@
 import pytest
 from django.db import connection
 
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.live_asgi"]
 
 
 def pytest_collection_modifyitems(config, items):

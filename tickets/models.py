@@ -144,6 +144,20 @@ class TicketComment(models.Model):
         return f"{self.get_author_kind_display()} comment on {self.ticket.number}"
 
 
+class InboxPreference(models.Model):
+    """How the inbox gets a person's attention: per user, so the choice follows them from one
+    browser to the next. Desktop notifications also need the browser's own permission."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inbox_preference"
+    )
+    sound = models.BooleanField(default=False)
+    desktop_notifications = models.BooleanField(default=False)
+
+    def __str__(self):
+        return f"Inbox preferences of {self.user}"
+
+
 # The workspace's own models live in their module; imported here so Django registers them.
 from tickets.models_inbox import CannedResponse, ConversationNote, Label  # noqa: E402
 from tickets.report_models import (  # noqa: E402  (the report rollups are models of this app)
@@ -155,6 +169,7 @@ from tickets.report_models import (  # noqa: E402  (the report rollups are model
 __all__ = [
     "CannedResponse",
     "ConversationNote",
+    "InboxPreference",
     "Label",
     "ReportDayCount",
     "ReportRollupDay",

@@ -40,6 +40,7 @@ from messaging.agent_selectors import (
     channel_list_worked_by,
     transport_label,
 )
+from messaging.live import live_conversation_changed
 from messaging.models import Channel, Conversation, MessageTemplate, RoutingMode
 from messaging.services import (
     MessageRefused,
@@ -325,6 +326,8 @@ def conversation_claim(*, conversation: Conversation, user) -> Conversation:
             _("Already taken by %(name)s.") % {"name": _display(contact.responsible)}
         )
     _check_room_to_claim(conversation=conversation, user=user)
+    # The reps this new client is offered to lose it with the claim: they are told too.
+    live_conversation_changed(conversation_ids=[conversation.pk], audience_may_change=True)
     if not contact_claim(contact=contact, user=user):
         winner = Contact.objects.select_related("responsible").get(pk=contact.pk).responsible
         raise ConversationTaken(

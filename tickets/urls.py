@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.inbox_index, name="index"),
     path("list.json", views.inbox_list_json, name="list-json"),
     path("availability", views.availability_view, name="availability"),
+    path("preferences", views.inbox_preferences_view, name="preferences"),
     path("c/<int:pk>/", views.conversation_page, name="conversation"),
     path("c/<int:pk>/poll.json", views.conversation_poll, name="poll"),
     path("c/<int:pk>/reply", views_inbox.conversation_reply_view, name="reply"),

@@ -1,6 +1,7 @@
 """The agent inbox: the conversations a user may see, a conversation page with the reply box, and
-JSON endpoints the page polls to stay live. Views parse input and call selectors and services;
-who may see and do what is decided there, never here."""
+JSON endpoints the page reads when a pushed event says something changed (or polls, while its
+socket cannot open). Views parse input and call selectors and services; who may see and do what
+is decided there, never here."""
 
 import mimetypes
 
@@ -40,6 +41,7 @@ from messaging.selectors import (
     template_list_fillable,
 )
 from messaging.services import MessageRefused
+from tickets.inbox_preferences import inbox_preference_of, inbox_preference_update
 from tickets.routing import (
     ConversationTaken,
     RoutingRefused,
@@ -91,21 +93,37 @@ def _admin_url(name: str, *args, query: dict | None = None) -> str | None:
     return f"{url}?{urlencode(query)}" if query else url
 
 
+ANY_STATUS = "any"
+
+
+class _AgentChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return _person(obj)
+
+
 class InboxFilterForm(forms.Form):
     box = forms.ChoiceField(
         choices=[
             (InboxBox.ALL, gettext_lazy("All I may see")),
             (InboxBox.MINE, gettext_lazy("Mine")),
+            (InboxBox.WAITING, gettext_lazy("Waiting for you")),
             (InboxBox.UNASSIGNED, gettext_lazy("Unassigned")),
         ],
         required=False,
     )
     status = forms.ChoiceField(
-        choices=[("open", gettext_lazy("Open")), ("closed", gettext_lazy("Closed"))],
+        choices=[
+            ("open", gettext_lazy("Open")),
+            ("closed", gettext_lazy("Closed")),
+            (ANY_STATUS, gettext_lazy("Any status")),
+        ],
         required=False,
     )
     channel = forms.ModelChoiceField(
         queryset=Channel.objects.all(), required=False, empty_label=gettext_lazy("All channels")
+    )
+    assignee = _AgentChoice(
+        queryset=agent_list_for_transfer(), required=False, empty_label=gettext_lazy("Any agent")
     )
     q = forms.CharField(required=False, max_length=100, label=gettext_lazy("Search"))
     label = forms.ModelChoiceField(
@@ -116,11 +134,13 @@ class InboxFilterForm(forms.Form):
 def _filtered_list(request):
     form = InboxFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
+    status = data.get("status") or "open"
     conversations = conversation_inbox_list(
         user=request.user,
         box=data.get("box") or InboxBox.ALL,
-        status=data.get("status") or "open",
+        status=None if status == ANY_STATUS else status,
         channel_id=data["channel"].pk if data.get("channel") else None,
+        assignee_id=data["assignee"].pk if data.get("assignee") else None,
         term=data.get("q") or "",
     )
     conversations = conversation_filter_by_label(
@@ -130,9 +150,15 @@ def _filtered_list(request):
 
 
 def _row(conversation: Conversation) -> dict:
+    contact = conversation.contact
     return {
         "id": conversation.pk,
         "html": render_to_string("inbox/_row.html", {"c": conversation}),
+        # For the tab title, the sound and the desktop notification (the page decides which
+        # rows are news by comparing these with what it showed).
+        "unread": conversation.unread_count,
+        "name": contact.name or contact.reach,
+        "preview": conversation.last_message_preview,
     }
 
 
@@ -147,11 +173,23 @@ def inbox_index(request):
         {
             "form": form,
             "conversations": conversations,
+            "unread_total": sum(c.unread_count for c in conversations),
             "profile": profile,
             "role": user_role(user=request.user),
             "query": request.GET.urlencode(),
+            "preference": inbox_preference_of(user=request.user),
+            "i18n": _list_strings(),
         },
     )
+
+
+def _list_strings() -> dict:
+    """What the list page's script writes, in the user's language."""
+    return {
+        "title": _("Inbox"),
+        "new_message": _("New message from %s"),
+        "denied": _("The browser blocks notifications for this site: allow them in its settings."),
+    }
 
 
 @login_required
@@ -164,9 +202,22 @@ def inbox_list_json(request):
         {
             "now": timezone.now().isoformat(),
             "rows": [_row(c) for c in conversations],
+            "unread_total": sum(c.unread_count for c in conversations),
             "empty": _("No conversations."),
         }
     )
+
+
+@login_required
+@require_POST
+def inbox_preferences_view(request):
+    inbox_preference_update(
+        user=request.user,
+        sound=request.POST.get("sound") == "1",
+        desktop_notifications=request.POST.get("desktop_notifications") == "1",
+    )
+    messages.success(request, _("Notification settings saved."))
+    return redirect("inbox:index")
 
 
 def _thread_context(conversation: Conversation, thread: list[Message]) -> list[dict]:

@@ -188,6 +188,10 @@ def contact_erase(*, contact: Contact, actor) -> ContactErasure:
         }
         message_ids = list(messages.values_list("pk", flat=True))
         Message.objects.filter(pk__in=message_ids).exclude(text="").update(text=ERASED)
+        # The inbox list's copy of the latest message's text.
+        Conversation.objects.filter(contact=contact).exclude(last_message_preview="").update(
+            last_message_preview=ERASED
+        )
         Message.objects.filter(pk__in=message_ids).update(
             payload={},
             raw={},
@@ -274,6 +278,10 @@ def retention_purge(*, days: int, now=None, batch: int = 500) -> dict:
             message.media_file.storage.delete(message.media_file.name)
         files += len(rows)
     texts = old.exclude(text__in=("", EXPIRED, ERASED)).update(text=EXPIRED, payload={}, raw={})
+    # The inbox list's copy of a latest message that is now that old.
+    Conversation.objects.filter(last_message_at__lt=cutoff).exclude(
+        last_message_preview__in=("", EXPIRED, ERASED)
+    ).update(last_message_preview=EXPIRED)
     # The same texts are copied into comments, ticket descriptions (the first message) and the
     # webhook bodies as received.
     TicketComment.objects.filter(message__created_at__lt=cutoff).exclude(

@@ -25,8 +25,10 @@ from crm.identity import (
     contact_phone_share,
 )
 from crm.services import SenderIdentity, contacts_get_or_create_by_addresses
+from messaging.live import live_conversation_changed
 from messaging.models import Channel, Conversation, Message
 from messaging.pipeline import echo_pipeline_run, inbound_pipeline_run
+from messaging.previews import message_preview_fields
 from messaging.providers.base import InboundMessage, MessageType
 from messaging.queueing import after_commit
 from messaging.selectors import reaction_key
@@ -78,6 +80,8 @@ def messages_receive(received: list[Received]) -> None:
         )
         messages.append(item.message)
         conversation.last_message_at = now
+        for field, value in message_preview_fields(item.message).items():
+            setattr(conversation, field, value)
         if item.inbound.is_echo:
             item.message.sent_by_id = authors.get(item.inbound.author_id)
             conversation.last_message_status = item.message.status
@@ -91,8 +95,16 @@ def messages_receive(received: list[Received]) -> None:
         reaction_apply(reaction=item.message, contact_id=contact.pk)
     Conversation.objects.bulk_update(
         sorted({c.pk: c for c in conversations.values()}.values(), key=lambda c: c.pk),
-        ["last_inbound_at", "last_message_at", "last_message_status"],
+        [
+            "last_inbound_at",
+            "last_message_at",
+            "last_message_status",
+            "last_message_type",
+            "last_message_direction",
+            "last_message_preview",
+        ],
     )
+    live_conversation_changed(conversation_ids={c.pk for c in conversations.values()})
     for item in fresh:
         conversation = item.message.conversation
         created = conversation.pk in opened

@@ -19,7 +19,9 @@ from django.utils.translation import gettext as _
 from crm.identity import contact_address_mark_unreachable, contact_unreachable_reason
 from crm.selectors import contact_addresses_map, contact_is_writable_by
 from crm.services_consent import SendRefusal, send_category, send_policy_check
+from messaging.live import live_conversation_changed, live_message_status
 from messaging.models import Channel, Conversation, Message, MessageTemplate
+from messaging.previews import message_preview_fields
 from messaging.providers.base import (
     Capabilities,
     MessageType,
@@ -366,8 +368,11 @@ def _queue(
             sent_by=actor,
         )
         Conversation.objects.filter(pk=conversation.pk).update(
-            last_message_at=message.created_at, last_message_status=S.QUEUED
+            last_message_at=message.created_at,
+            last_message_status=S.QUEUED,
+            **message_preview_fields(message),
         )
+        live_conversation_changed(conversation_ids=[conversation.pk])
         after_commit(
             lambda: message_deliver_enqueue(message_id=message.pk, channel_id=channel.pk),
             what=f"queued message {message.pk}",
@@ -682,6 +687,9 @@ def delivery_settle(message: Message, result) -> Message:
             error_detail="",
         )
         Conversation.objects.filter(pk=message.conversation_id).update(last_message_status=S.SENT)
+        live_message_status(
+            conversation_id=message.conversation_id, message_id=message.pk, status=S.SENT
+        )
         if not channel.is_healthy:
             Channel.objects.filter(pk=channel.pk, is_healthy=False).update(is_healthy=True)
             channel.is_healthy = True
@@ -706,6 +714,12 @@ def _fail(message: Message, *, code, reason: str) -> Message:
         failed_at=now,
     )
     Conversation.objects.filter(pk=message.conversation_id).update(last_message_status=S.FAILED)
+    live_message_status(
+        conversation_id=message.conversation_id,
+        message_id=message.pk,
+        status=S.FAILED,
+        error=reason[:255],
+    )
     message.refresh_from_db()
     return message
 

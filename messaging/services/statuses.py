@@ -4,6 +4,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Value
 from django.db.models.functions import Coalesce
 
+from messaging.live import live_message_status
 from messaging.models import Channel, Conversation, Message, PendingStatus
 from messaging.providers.base import ErrorInfo, StatusUpdate
 
@@ -63,7 +64,7 @@ def status_apply(*, channel: Channel, update: StatusUpdate) -> bool:
         == 1
     )
     if moved:
-        _conversation_follow(channel=channel, provider_message_id=update.provider_message_id)
+        _conversation_follow(channel=channel, update=update)
         if update.status == S.FAILED:
             _refusals_apply(channel=channel, update=update)
         return True
@@ -133,14 +134,21 @@ def _pending_keep(*, channel: Channel, update: StatusUpdate) -> None:
         pass  # the same status for the same id is already kept
 
 
-def _conversation_follow(*, channel: Channel, provider_message_id: str) -> None:
+def _conversation_follow(*, channel: Channel, update: StatusUpdate) -> None:
+    """The conversation's last status follows its latest message; the tick moves live."""
     message = (
-        Message.objects.filter(channel=channel, provider_message_id=provider_message_id)
-        .values("conversation_id", "status", "created_at")
+        Message.objects.filter(channel=channel, provider_message_id=update.provider_message_id)
+        .values("pk", "conversation_id", "status", "created_at", "error_title")
         .first()
     )
     if message is None:
         return
+    live_message_status(
+        conversation_id=message["conversation_id"],
+        message_id=message["pk"],
+        status=message["status"],
+        error=message["error_title"],
+    )
     newer = Message.objects.filter(
         conversation_id=message["conversation_id"], created_at__gt=message["created_at"]
     )

@@ -12,6 +12,7 @@ from collections import defaultdict
 
 from django.db.models import OuterRef, Q, Subquery
 
+from messaging.live import live_message_status
 from messaging.models import Channel, Conversation, Message
 from messaging.providers.base import StatusUpdate
 from messaging.services.statuses import (
@@ -95,6 +96,13 @@ def statuses_apply(updates: list[tuple[Channel, StatusUpdate]]) -> int:
     if moved:
         Message.objects.bulk_update(list(moved.values()), WRITTEN)
         _conversations_follow({m.conversation_id for m in moved.values()})
+        for message in moved.values():  # the ticks move live once the batch commits
+            live_message_status(
+                conversation_id=message.conversation_id,
+                message_id=message.pk,
+                status=message.status,
+                error=message.error_title,
+            )
     for channel, update in refusals:
         _refusals_apply(channel=channel, update=update)
     count = len(moved)

@@ -1,10 +1,15 @@
-// Switchboard inbox: keeps the list and the conversation live by polling JSON endpoints.
-// A poll always asks "what changed after what I hold", so after the network drops and returns
-// the next successful poll catches up without a reload.
+// Switchboard inbox: the list and the conversation stay live through a WebSocket (/inbox/live)
+// that says what changed; the page then reads the rows it shows (in the reader's language, with
+// their unread counts). Ticks arrive whole on the socket. While the socket cannot open, the page
+// polls instead; every read asks "what changed after what I hold" (the thread's cursor is the
+// last message id, the list is read whole), so a reconnect catches up without a reload.
 (function () {
   "use strict";
   var POLL_MS = 2500;
+  var RECONNECT_MAX_MS = 30000;
+  var PING_MS = 25000;
   var offline = document.getElementById("offline");
+  var liveBadge = document.getElementById("live");
 
   function setOffline(isOffline) {
     if (offline) offline.hidden = !isOffline;
@@ -22,26 +27,140 @@
       });
   }
 
-  function loop(task) {
-    function tick() {
-      task()
-        .then(function () { setOffline(false); })
-        .catch(function () { setOffline(true); })
-        .then(function () { window.setTimeout(tick, POLL_MS); });
-    }
-    window.setTimeout(tick, POLL_MS);
-  }
-
   function fragment(html) {
     var template = document.createElement("template");
     template.innerHTML = html.trim();
     return template.content.firstElementChild;
   }
 
+  // One read at a time; a change announced during a read triggers one more afterwards. The
+  // promise settles once the reads asked for so far are done.
+  function serialized(task) {
+    var running = null, again = false;
+    function run() {
+      if (running) { again = true; return running; }
+      running = task()
+        .then(function () { setOffline(false); })
+        .catch(function () { setOffline(true); })
+        .then(function () {
+          running = null;
+          if (again) { again = false; return run(); }
+        });
+      return running;
+    }
+    return run;
+  }
+
+  // The socket, with polling as the fallback while it is down.
+  function connectLive(handlers) {
+    var socket = null, up = false, delay = 1000, pollTimer = null, pingTimer = null;
+    var state = { get up() { return up; } };
+
+    function poll() {
+      if (up) { pollTimer = null; return; }
+      handlers.catchUp();
+      pollTimer = window.setTimeout(poll, POLL_MS);
+    }
+    function startPolling() {
+      if (!pollTimer) pollTimer = window.setTimeout(poll, POLL_MS);
+    }
+    function stopPolling() {
+      if (pollTimer) window.clearTimeout(pollTimer);
+      pollTimer = null;
+    }
+    function open() {
+      if (!("WebSocket" in window)) { startPolling(); return; }
+      var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+      try {
+        socket = new WebSocket(scheme + window.location.host + "/inbox/live");
+      } catch (error) {
+        startPolling();
+        return;
+      }
+      socket.onmessage = function (message) {
+        var data;
+        try { data = JSON.parse(message.data); } catch (error) { return; }
+        if (data.type === "hello") {
+          up = true;
+          delay = 1000;
+          stopPolling();
+          setOffline(false);
+          if (liveBadge) liveBadge.hidden = false;
+          // Whatever changed while the socket was closed; "up" once the page holds it.
+          handlers.catchUp().then(function () {
+            if (up) document.documentElement.dataset.live = "up";
+          });
+          pingTimer = window.setInterval(function () {
+            if (socket.readyState === 1) socket.send(JSON.stringify({ type: "ping" }));
+          }, PING_MS);
+        } else if (data.type !== "pong") {
+          handlers.event(data);
+        }
+      };
+      socket.onclose = function () {
+        up = false;
+        if (pingTimer) window.clearInterval(pingTimer);
+        if (liveBadge) liveBadge.hidden = true;
+        document.documentElement.dataset.live = "down";
+        startPolling();
+        window.setTimeout(open, delay);
+        delay = Math.min(delay * 2, RECONNECT_MAX_MS);
+      };
+    }
+    open();
+    return state;
+  }
+
+  // ---- Getting attention: tab title, sound, desktop notification --------------------------
+  function beep() {
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return;
+    try {
+      var context = new Context();
+      var tone = context.createOscillator();
+      var gain = context.createGain();
+      tone.frequency.value = 880;
+      gain.gain.value = 0.08;
+      tone.connect(gain);
+      gain.connect(context.destination);
+      tone.start();
+      tone.stop(context.currentTime + 0.15);
+      tone.onended = function () { context.close(); };
+    } catch (error) { /* no sound device: nothing to play on */ }
+  }
+
   // ---- The list -------------------------------------------------------------------------
   var list = document.getElementById("conversations");
   if (list) {
-    loop(function () {
+    var listStrings = JSON.parse(document.getElementById("list-i18n").textContent);
+    var unread = {};
+    Array.prototype.forEach.call(list.querySelectorAll("li.row"), function (row) {
+      unread[row.dataset.id] = parseInt(row.dataset.unread, 10) || 0;
+    });
+
+    var setTitle = function (total) {
+      document.title = (total ? "(" + total + ") " : "") + listStrings.title + " · Switchboard";
+      list.dataset.unreadTotal = String(total);
+    };
+
+    var announce = function (row) {
+      if (list.dataset.sound === "1") {
+        beep();
+        list.dataset.sounds = String((parseInt(list.dataset.sounds, 10) || 0) + 1);
+      }
+      if (list.dataset.notify === "1" && "Notification" in window &&
+          Notification.permission === "granted") {
+        var note = new Notification(listStrings.new_message.replace("%s", row.name), {
+          body: row.preview, tag: "conversation-" + row.id,
+        });
+        note.onclick = function () {
+          window.focus();
+          window.location.href = "/inbox/c/" + row.id + "/";
+        };
+      }
+    };
+
+    var refreshList = serialized(function () {
       return fetchJson(list.dataset.poll).then(function (data) {
         var rows = document.createDocumentFragment();
         if (!data.rows.length) {
@@ -50,16 +169,51 @@
           empty.textContent = data.empty;
           rows.appendChild(empty);
         }
-        data.rows.forEach(function (row) { rows.appendChild(fragment(row.html)); });
+        var news = [];
+        var seen = {};
+        data.rows.forEach(function (row) {
+          rows.appendChild(fragment(row.html));
+          seen[row.id] = row.unread;
+          if (row.unread > (unread[row.id] || 0)) news.push(row);
+        });
+        unread = seen;
         list.replaceChildren(rows);
+        setTitle(data.unread_total);
+        if (news.length) announce(news[0]);
       });
     });
+
+    connectLive({
+      catchUp: refreshList,
+      event: function (data) {
+        if (data.type === "conversation") refreshList();
+      },
+    });
+
+    var preferences = document.getElementById("preferences-form");
+    var note = document.getElementById("notify-note");
+    var desktop = document.getElementById("pref-desktop");
+    if (note && list.dataset.notify === "1" && "Notification" in window &&
+        Notification.permission === "denied") {
+      note.textContent = listStrings.denied;
+      note.hidden = false;
+    }
+    if (preferences && desktop) {
+      preferences.addEventListener("submit", function (event) {
+        // Opting in asks the browser's permission first (it must follow a click).
+        if (!desktop.checked || !("Notification" in window) ||
+            Notification.permission === "granted") return;
+        event.preventDefault();
+        Notification.requestPermission().then(function () { preferences.submit(); });
+      });
+    }
   }
 
   // ---- A conversation -------------------------------------------------------------------
   var page = document.getElementById("conversation");
   if (!page) return;
   var strings = JSON.parse(document.getElementById("i18n-data").textContent);
+  var conversationId = parseInt(page.dataset.id, 10);
   var thread = document.getElementById("thread");
   var lastId = parseInt(page.dataset.lastId, 10) || 0;
   var replyForm = document.getElementById("reply-form");
@@ -120,7 +274,7 @@
   countdown();
   window.setInterval(countdown, 30000);
 
-  loop(function () {
+  var catchUp = serialized(function () {
     return fetchJson(page.dataset.poll + "?after=" + lastId).then(function (data) {
       var atEnd = thread.scrollTop + thread.clientHeight >= thread.scrollHeight - 40;
       data.messages.forEach(function (row) {
@@ -133,6 +287,17 @@
       if (assignee) assignee.textContent = data.assignee || strings.unassigned;
       if (data.messages.length && atEnd) scrollToEnd();
     });
+  });
+
+  connectLive({
+    catchUp: catchUp,
+    event: function (data) {
+      if (data.type === "status" && data.conversation === conversationId) {
+        showTicks({ id: data.message, status: data.status, error: data.error });
+      } else if (data.type === "conversation" && data.id === conversationId) {
+        catchUp();
+      }
+    },
   });
 
   // ---- Template picker: one field per parameter and a live preview ----------------------
