@@ -59,7 +59,6 @@ from messaging.queueing import after_commit, task_enqueue
 from messaging.services.outbound import (
     MessageRefused,
     TemplateContent,
-    channel_send_policy_check,
     message_deliver,
     message_send,
 )
@@ -413,9 +412,8 @@ def _deliver(job: _Job, *, recipient_id: int, message_id: int) -> None:
             job.report.sent += 1
 
 
-def _recipient_send(job: _Job, *, recipient_id: int, contact_id: int) -> None:
+def _recipient_send(job: _Job, *, recipient_id: int, contact: Contact) -> None:
     campaign = job.campaign
-    contact = Contact.objects.select_related("company", "responsible").get(pk=contact_id)
     params = campaign_parameters_for(parameters=campaign.parameters, contact=contact)
     empty = [path for path, value in zip(campaign.parameters, params, strict=True) if not value]
     if empty:
@@ -428,16 +426,8 @@ def _recipient_send(job: _Job, *, recipient_id: int, contact_id: int) -> None:
         with job.lock:
             job.report.skipped += 1
         return
-    # The same policy `message_send` applies, asked first so a refused contact is a skipped
-    # recipient with the policy's reason rather than a failed message.
-    refusal = channel_send_policy_check(
-        channel=job.channel, contact=contact, template=campaign.template
-    )
-    if refusal is not None:
-        _skip(recipient_id=recipient_id, token=job.token, code=refusal.code, reason=refusal.message)
-        with job.lock:
-            job.report.skipped += 1
-        return
+    # `message_send` asks the consent policy (and reachability) before it stores anything: a
+    # refusal is a skipped recipient with the policy's code and reason, not a failed message.
     try:
         with transaction.atomic():
             message = message_send(
@@ -479,7 +469,7 @@ def _work(job: _Job, tasks: "queue.Queue", *, inline: bool = False) -> None:
                 return
             try:
                 if kind == "new":
-                    _recipient_send(job, recipient_id=a, contact_id=b)
+                    _recipient_send(job, recipient_id=a, contact=b)
                 else:
                     _deliver(job, recipient_id=a, message_id=b)
             except Exception as exc:  # one recipient's fault must not stop the others
@@ -566,8 +556,12 @@ def campaign_run(
             tasks.put(("deliver", recipient_id, message_id))
         report.reclaimed += len(orphans)
         claimed = _claim(campaign_id=campaign_id, token=token, size=batch_size, lease=lease)
+        # The batch's contacts in one query (with what parameters read), not one per recipient.
+        contacts = Contact.objects.select_related("company", "responsible").in_bulk(
+            [contact_id for _, contact_id in claimed]
+        )
         for recipient_id, contact_id in claimed:
-            tasks.put(("new", recipient_id, contact_id))
+            tasks.put(("new", recipient_id, contacts[contact_id]))
         if tasks.empty():
             if _finish_if_done(campaign_id):
                 report.finished = True
