@@ -15,7 +15,7 @@ run: export TWILIO_CONTENT_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/twilio
 run: export TELEGRAM_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/telegram
 run: export WAZZUP_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/wazzup
 
-.PHONY: run test bench bench-pages lint format clean browser-deps
+.PHONY: run test bench bench-pages bench-campaigns lint format clean browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,10 +58,16 @@ test: $(VENV)/.installed-dev browser-deps
 bench: $(VENV)/.installed-dev
 	$(BIN)/python tests/bench/run.py
 	$(BIN)/python tests/bench/pages.py
+	$(MAKE) bench-campaigns
 
 # P4 alone: every list and detail page for a manager and a rep (tests/bench/pages.py).
 bench-pages: $(VENV)/.installed-dev
 	$(BIN)/python tests/bench/pages.py
+
+# A campaign's send rate against the sandbox at the per-number rate (80/s), and the time to
+# build a 100k-contact audience (tests/bench/campaigns.py).
+bench-campaigns: $(VENV)/.installed-dev
+	$(BIN)/python tests/bench/campaigns.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

@@ -393,6 +393,7 @@ class _Job:
     report: RunReport
     stop: threading.Event
     lock: threading.Lock = field(default_factory=threading.Lock)
+    settled: list = field(default_factory=list)
 
 
 def _pace(job: _Job) -> None:
@@ -404,8 +405,10 @@ def _pace(job: _Job) -> None:
 def _deliver(job: _Job, *, recipient_id: int, message_id: int) -> None:
     _pace(job)
     message = message_deliver(message_id=message_id)
-    CampaignRecipient.objects.filter(pk=recipient_id, state=R.QUEUED).update(state=R.SETTLED)
     with job.lock:
+        # Marked settled once per batch, in one statement: one commit less per message. If this
+        # worker dies first, the reconcile settles them from their messages' statuses.
+        job.settled.append(recipient_id)
         if message is not None and message.status == M.FAILED:
             job.report.failed += 1
         else:
@@ -493,6 +496,13 @@ def _watch(job: _Job, done: threading.Event) -> None:
         connection.close()
 
 
+def _settled_flush(job: _Job) -> None:
+    with job.lock:
+        ids, job.settled = job.settled, []
+    if ids:
+        CampaignRecipient.objects.filter(pk__in=ids, state=R.QUEUED).update(state=R.SETTLED)
+
+
 def _release(*, token: str) -> None:
     """Rows this worker claimed but did not reach (paused): back to the pool at once."""
     CampaignRecipient.objects.filter(claim_token=token, state=R.CLAIMED).update(
@@ -531,7 +541,7 @@ def campaign_run(
     Inside one worker, `concurrency` threads send at once, each with its own connection, so the
     provider's round trip does not cap the rate; the campaign's throttle paces them all.
     """
-    concurrency = concurrency or _setting("CAMPAIGN_SEND_CONCURRENCY", 8)
+    concurrency = concurrency or _setting("CAMPAIGN_SEND_CONCURRENCY", 16)
     batch_size = batch_size or _setting("CAMPAIGN_CLAIM_BATCH", 200)
     lease = timedelta(seconds=lease_seconds or _setting("CAMPAIGN_LEASE_SECONDS", 120))
     token = uuid.uuid4().hex
@@ -571,6 +581,7 @@ def campaign_run(
         report.batches += 1
         if concurrency == 1:
             _work(job, tasks, inline=True)
+            _settled_flush(job)
             if job.stop.is_set():
                 _release(token=token)
             continue
@@ -587,6 +598,7 @@ def campaign_run(
             thread.join()
         done.set()
         watcher.join()
+        _settled_flush(job)
         if job.stop.is_set():
             _release(token=token)
     _release(token=token)
