@@ -24,7 +24,8 @@ Exactly once per recipient, and why it holds
    every message it accepted with a status webhook carrying that id (Meta: the `sent` status,
    within seconds; Twilio: the status callback), which settles the message (`status_apply`).
    The reconcile below waits `CAMPAIGN_STATUS_GRACE_SECONDS` (default 300) after the dead
-   worker's lease for that status; a message still `sending` with no provider id after it never
+   worker's lease (`CAMPAIGN_LEASE_SECONDS`, default 120; lease + grace must stay well above
+   HTTP_TIMEOUT_SECONDS, so a live worker's call is never taken for a lost one) for that status; a message still `sending` with no provider id after it never
    reached the provider, and is put back to `queued` and sent. The guarantee therefore rests on
    one assumption, stated here rather than hidden: the provider reports an accepted message
    within the grace period. If our webhook endpoint were down for longer than that while a
@@ -245,11 +246,12 @@ def campaign_pause(*, campaign: Campaign) -> Campaign:
 
 
 def campaign_resume(*, campaign: Campaign) -> Campaign:
-    campaign = _move(campaign, (C.PAUSED,), C.RUNNING)
     if not campaign.started_at:
-        # Paused before its time came: it starts now, audience and all.
-        Campaign.objects.filter(pk=campaign.pk).update(status=C.PAUSED)
+        # Paused before its time came: scheduled again, or started now if the time has passed.
+        if campaign.scheduled_at and campaign.scheduled_at > timezone.now():
+            return _move(campaign, (C.PAUSED,), C.SCHEDULED)
         return _launch(campaign=campaign, from_statuses=(C.PAUSED,))
+    campaign = _move(campaign, (C.PAUSED,), C.RUNNING)
     after_commit(
         lambda: campaign_run_enqueue(campaign_id=campaign.pk), what=f"campaign {campaign.pk}"
     )

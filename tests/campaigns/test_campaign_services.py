@@ -248,6 +248,18 @@ def test_a_scheduled_campaign_starts_when_its_time_comes(
     assert woken == [{"campaign_id": campaign.pk}]
 
 
+def test_a_scheduled_campaign_paused_before_its_time_resumes_as_scheduled(
+    wa_channel, marketing_template, customers
+):
+    later = timezone.now() + timedelta(hours=2)
+    campaign = campaign_start(campaign=make(marketing_template, wa_channel, scheduled_at=later))
+    assert campaign_pause(campaign=campaign).status == Campaign.Status.PAUSED
+    assert campaigns_start_due(now=later + timedelta(seconds=1)) == 0
+    campaign = campaign_resume(campaign=campaign)
+    assert campaign.status == Campaign.Status.SCHEDULED
+    assert not CampaignRecipient.objects.filter(campaign=campaign).exists()
+
+
 def test_replies_are_counted_on_the_campaign(
     wa_channel, marketing_template, customers, graph_sends, post_webhook
 ):
