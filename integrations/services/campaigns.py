@@ -16,20 +16,25 @@ Exactly once per recipient, and why it holds
    worker claims it again. A worker whose lease ran out while it was still working finds its
    token gone and rolls its message back. So a recipient gets one message, never zero.
 3. The message reaches the provider through `message_deliver`, whose conditional UPDATE
-   queued -> sending lets one caller only make the call. A kill before the call leaves the
-   message `queued` (this campaign's reconcile, or the messaging sweep, delivers it); a kill
-   between the call and the settle leaves it `sending` with no provider id.
-4. That last case is the one the provider must answer, because Meta's send call has no
-   idempotency key. The call carries our message id as callback data and the provider reports
-   every message it accepted with a status webhook carrying that id (Meta: the `sent` status,
-   within seconds; Twilio: the status callback), which settles the message (`status_apply`).
-   The reconcile below waits `CAMPAIGN_STATUS_GRACE_SECONDS` (default 300) after the dead
-   worker's lease (`CAMPAIGN_LEASE_SECONDS`, default 120; lease + grace must stay well above
-   HTTP_TIMEOUT_SECONDS, so a live worker's call is never taken for a lost one) for that status; a message still `sending` with no provider id after it never
-   reached the provider, and is put back to `queued` and sent. The guarantee therefore rests on
-   one assumption, stated here rather than hidden: the provider reports an accepted message
-   within the grace period. If our webhook endpoint were down for longer than that while a
-   worker was also killed mid-call, that one message could go twice; the grace is a setting.
+   queued -> sending lets one caller only make the call. A worker killed before that UPDATE
+   leaves the message `queued`: the next worker (or the messaging sweep) delivers it. One
+   killed after it and before the settle leaves it `sending` with no provider id, and nobody
+   here can tell whether the request reached the provider.
+4. The provider answers that, because Meta's send call has no idempotency key: the call
+   carries our message id as callback data and the provider reports every message it accepted
+   with a status webhook carrying that id (Meta: the `sent` status, within seconds; Twilio: the
+   status callback), which settles the message (`status_apply`). The reconcile below waits
+   `CAMPAIGN_STATUS_GRACE_SECONDS` (default 300) after the dead worker's lease
+   (`CAMPAIGN_LEASE_SECONDS`, default 120) for that status. A message still `sending` with no
+   provider id after the grace never reached the provider: it goes back to `queued` and is
+   sent. Lease + grace must stay well above HTTP_TIMEOUT_SECONDS, so a live worker's call is
+   never taken for a lost one.
+
+The guarantee rests on one assumption, stated here rather than hidden: the provider reports an
+accepted message within the grace period. If our webhook endpoint were down for longer than
+that while a worker was also killed mid-call, that one message could go twice; the grace is a
+setting. Without the status webhook (a provider that sends none), such a message would be sent
+again after the grace too: every provider Switchboard has reports sends.
 """
 
 import logging
