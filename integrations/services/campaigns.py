@@ -33,8 +33,8 @@ Exactly once per recipient, and why it holds
 The guarantee rests on one assumption, stated here rather than hidden: the provider reports an
 accepted message within the grace period. If our webhook endpoint were down for longer than
 that while a worker was also killed mid-call, that one message could go twice; the grace is a
-setting. Without the status webhook (a provider that sends none), such a message would be sent
-again after the grace too: every provider Switchboard has reports sends.
+setting. Campaigns send templates, so their providers are the WhatsApp Cloud API and Twilio, and
+both report every accepted send.
 """
 
 import logging
