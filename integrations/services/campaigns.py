@@ -362,8 +362,10 @@ def campaign_reconcile(*, campaign_id: int, now=None) -> tuple[int, int]:
     return waiting, requeued
 
 
-def _orphans_take(*, campaign_id: int, token: str, size: int, lease: timedelta) -> list[int]:
-    """Queued messages of dead workers, taken over with a fresh lease: their message ids."""
+def _orphans_take(
+    *, campaign_id: int, token: str, size: int, lease: timedelta
+) -> list[tuple[int, int]]:
+    """Queued messages of dead workers, taken over with a fresh lease: (recipient, message)."""
     now = timezone.now()
     with transaction.atomic():
         rows = list(
