@@ -168,6 +168,7 @@ class CampaignActionApi(APIView):
     throttle_scope = "api_write"
 
     @extend_schema(
+        operation_id="campaigns_action",
         summary="Start (now or at its time), pause, resume or cancel a campaign",
         request=None,
         responses={200: CampaignOut, 422: OpenApiResponse(description="Not possible now")},
@@ -184,6 +185,20 @@ class CampaignActionApi(APIView):
         return Response(_out(campaign))
 
 
+class RecipientOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    contact = serializers.IntegerField()
+    status = serializers.CharField()
+    detail = serializers.CharField()
+    message = serializers.IntegerField(allow_null=True)
+    replied = serializers.BooleanField()
+
+
+class RecipientsOut(serializers.Serializer):
+    results = RecipientOut(many=True)
+    next_after = serializers.IntegerField(allow_null=True)
+
+
 class CampaignRecipientsApi(APIView):
     throttle_scope = "api_read"
 
@@ -192,6 +207,7 @@ class CampaignRecipientsApi(APIView):
         description=f"{RECIPIENTS_PAGE} rows a page (`?after=<last id>`): status is waiting, "
         "queued, sent, delivered, read, failed (detail: code and reason) or skipped (detail: "
         "the reason).",
+        responses=RecipientsOut,
     )
     def get(self, request, pk: int):
         _require_manager(request)
