@@ -17,7 +17,7 @@ run: export WAZZUP_API_BASE_URL ?= http://$(HOST):$(PORT)/sandbox/wazzup
 # Without Redis the live push lives in the web process: the task cluster hands it its events here.
 run: export LIVE_RELAY_URL ?= http://$(HOST):$(PORT)/live/relay
 
-.PHONY: run test bench bench-pages bench-nodes bench-outbound bench-reports bench-push lint format clean test-deps
+.PHONY: run test bench bench-pages bench-nodes bench-outbound bench-reports bench-push bench-campaigns lint format clean test-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python tests/bench/outbound.py
 	$(BIN)/python tests/bench/nodes.py
 	$(BIN)/python tests/bench/pages.py
+	$(MAKE) bench-campaigns
 
 # P5 alone: one channel's outbound rate, busiest second and latency against a local Graph mock.
 bench-outbound: $(VENV)/.installed-dev
@@ -85,6 +86,11 @@ bench-reports: $(VENV)/.installed-dev
 # idle connected agents cost (tests/bench/push.py). Uses DATABASE_URL and REDIS_URL when set.
 bench-push: $(VENV)/.installed-dev
 	$(BIN)/python tests/bench/push.py
+
+# A campaign's send rate against the sandbox at the per-number rate (80/s), and the time to
+# build a 100k-contact audience (tests/bench/campaigns.py).
+bench-campaigns: $(VENV)/.installed-dev
+	$(BIN)/python tests/bench/campaigns.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

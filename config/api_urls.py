@@ -7,6 +7,13 @@ from rest_framework.routers import DefaultRouter
 from config.api_errors import api_not_found
 from crm.api import CompanyViewSet, ContactViewSet, DealViewSet
 from integrations.api import EventCreateApi
+from integrations.api_campaigns import (
+    CampaignActionApi,
+    CampaignCreateApi,
+    CampaignDetailApi,
+    CampaignPreviewApi,
+    CampaignRecipientsApi,
+)
 from integrations.api_gdpr import ContactEraseApi, ContactExportApi
 from messaging.api import ConversationViewSet, MessageSendApi, TemplateViewSet
 from tickets.api import TicketViewSet
@@ -32,6 +39,15 @@ v1 = [
         ConversationLabelsApi.as_view(),
         name="conversation-labels",
     ),
+    path("campaigns/", CampaignCreateApi.as_view(), name="campaign-create"),
+    path("campaigns/<int:pk>/", CampaignDetailApi.as_view(), name="campaign-detail"),
+    path("campaigns/<int:pk>/preview/", CampaignPreviewApi.as_view(), name="campaign-preview"),
+    path(
+        "campaigns/<int:pk>/recipients/",
+        CampaignRecipientsApi.as_view(),
+        name="campaign-recipients",
+    ),
+    path("campaigns/<int:pk>/<str:action>/", CampaignActionApi.as_view(), name="campaign-action"),
     *router.urls,
 ]
 

@@ -422,3 +422,6 @@ class RequestWindow(models.Model):
 
     def __str__(self):
         return f"{self.name}: {self.count} in window {self.window}"
+
+
+from integrations.campaign_models import Campaign, CampaignRecipient  # noqa: E402, F401

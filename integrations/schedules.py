@@ -34,6 +34,12 @@ SCHEDULES = [
         1,
         "start the sync jobs that are due (sync_templates, sync_messages, sync_customers, ...)",
     ),
+    (
+        "campaigns_tick",
+        "integrations.campaign_tasks.campaigns_tick",
+        1,
+        "start scheduled campaigns whose time came; wake running ones no worker holds",
+    ),
 ]
 # django-q2 schedules of earlier versions whose work is now a SyncJob.
 RETIRED = ["sync_templates"]

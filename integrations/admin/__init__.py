@@ -3,6 +3,7 @@ notification rules and business events."""
 
 from integrations.admin import (  # noqa: F401  (registers the admins)
     accounts,
+    campaigns,
     gdpr,
     jobs,
     notifications,

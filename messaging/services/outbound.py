@@ -349,6 +349,7 @@ def _queue(
     payload: dict,
     template: MessageTemplate | None = None,
     reply_to: str = "",
+    deliver: bool = True,
 ) -> Message:
     with transaction.atomic():
         conversation, _ = conversation_get_or_open(channel=channel, contact=contact)
@@ -373,10 +374,11 @@ def _queue(
             **message_preview_fields(message),
         )
         live_conversation_changed(conversation_ids=[conversation.pk])
-        after_commit(
-            lambda: message_deliver_enqueue(message_id=message.pk, channel_id=channel.pk),
-            what=f"queued message {message.pk}",
-        )
+        if deliver:
+            after_commit(
+                lambda: message_deliver_enqueue(message_id=message.pk, channel_id=channel.pk),
+                what=f"queued message {message.pk}",
+            )
     return message
 
 
@@ -388,8 +390,13 @@ def message_send(
     actor=None,
     reply_to: Message | None = None,
     when_window_closed: Callable[[], TemplateContent] | None = None,
+    deliver: bool = True,
 ) -> Message:
     """The one way a message goes out: every check is here, then the message is queued.
+
+    `deliver=False` is for a caller that paces delivery itself (a campaign worker): the message
+    is queued all the same and it calls `message_deliver`; if that caller dies, the sweep's
+    re-drive of queued messages delivers it.
 
     Order: who may send and whether the account is active, the customer-service window (read
     once, from the channel's capabilities), then the content that will actually go out. A
@@ -420,6 +427,7 @@ def message_send(
         reply_to=reply_to.provider_message_id
         if reply_to is not None and prepared.type != MessageType.TEMPLATE
         else "",
+        deliver=deliver,
     )
 
 
