@@ -208,11 +208,12 @@ TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.te
     "/"
 )
 HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=15.0)
-# Messages one channel's delivery drain has in flight at once (services/delivery.py). SQLite
-# takes one writer at a time, so the embedded default sends from the drain's own thread.
+# Messages one channel's delivery drain has in flight at once (services/delivery.py): at least
+# the channel's rate times the provider's answer time (80/s x 0.4 s = 32). SQLite takes one
+# writer at a time, so the embedded default sends from the drain's own thread.
 OUTBOUND_SEND_THREADS = env.int(
     "OUTBOUND_SEND_THREADS",
-    default=1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 8,
+    default=1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 32,
 )
 
 # How long a web process may reuse an account it looked up for a webhook URL.

@@ -183,14 +183,22 @@ def contact_addresses_mark_reachable(*, addresses) -> int:
     )
 
 
-def contact_unreachable_reason(*, contact: Contact, transports) -> str:
+def contact_unreachable_reason(*, contact: Contact, transports, addresses=None) -> str:
     """Why `contact` cannot be written to on any of `transports`: "" when one is reachable (or
-    none is known: the send then fails with its own reason)."""
-    rows = list(
-        ContactAddress.objects.filter(contact=contact, transport__in=list(transports)).values_list(
-            "transport", "unreachable_reason", "unreachable_at"
+    none is known: the send then fails with its own reason). `addresses`: the contact's address
+    rows when the caller loaded them already (a delivery batch), else they are read here."""
+    if addresses is None:
+        rows = list(
+            ContactAddress.objects.filter(
+                contact=contact, transport__in=list(transports)
+            ).values_list("transport", "unreachable_reason", "unreachable_at")
         )
-    )
+    else:
+        rows = [
+            (a.transport, a.unreachable_reason, a.unreachable_at)
+            for a in addresses
+            if a.transport in transports
+        ]
     if not rows or any(at is None for _, _, at in rows):
         return ""
     labels = dict(AddressTransport.choices)

@@ -67,10 +67,16 @@ def contact_by_address(*, address: Address) -> Contact | None:
     return None
 
 
-def contact_addresses_map(*, contact: Contact) -> dict[str, str]:
+ADDRESS_RECENCY = ("last_seen_at", "pk")
+
+
+def contact_addresses_map(*, contact: Contact, addresses=None) -> dict[str, str]:
     """transport -> address of `contact`, for sending on a transport other than its phone; the
-    most recently seen address wins when a transport has several."""
-    rows = ContactAddress.objects.filter(contact=contact).order_by("last_seen_at", "pk")
+    most recently seen address wins when a transport has several. `addresses`: the contact's
+    rows in ADDRESS_RECENCY order when the caller loaded them already (a delivery batch)."""
+    if addresses is not None:
+        return {a.transport: a.address for a in addresses}
+    rows = ContactAddress.objects.filter(contact=contact).order_by(*ADDRESS_RECENCY)
     return {transport: address for transport, address in rows.values_list("transport", "address")}
 
 

@@ -1,15 +1,41 @@
 """The one seam for outbound HTTP. Tests patch `request`; providers and connectors call it."""
 
+from urllib.parse import urlsplit
+
 import requests
 from django.conf import settings
 
 USER_AGENT = "Switchboard/0.1"
 
-_session = requests.Session()
+
+class _Session(requests.Session):
+    """requests reads the proxy environment and matches no_proxy on every request, a good part
+    of a send's CPU at a channel's full rate; the environment does not change while we run, so
+    it is read once per host."""
+
+    def __init__(self):
+        super().__init__()
+        self._environment: dict[tuple, dict] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        if proxies:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, stream, verify, cert)
+        if key not in self._environment:
+            self._environment[key] = super().merge_environment_settings(
+                url, proxies, stream, verify, cert
+            )
+        found = self._environment[key]
+        return {**found, "proxies": dict(found["proxies"])}
+
+
+_session = _Session()
 # Kept-alive connections per host, shared by a delivery drain's sending threads (see
-# services/delivery.py): enough that none of them opens a fresh connection per send.
-_session.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=32))
-_session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=32))
+# services/delivery.py, OUTBOUND_SEND_THREADS each): enough that none of them opens a fresh
+# connection per send, with two channels of one provider sending at once.
+_session.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=64))
+_session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))
 
 
 class RemoteError(Exception):

@@ -87,7 +87,8 @@ def _offered(*, contact_ids) -> set[tuple[int, int]]:
         services__conversations__channel__routing_mode=FIRST_RESPONDER,
         services__conversations__contact__in=ids,
     ).values_list("services__conversations__contact_id", "user_id")
-    return set(by_channel) | set(by_channel_service) | set(by_own_service)
+    # One round trip: every send and status publishes through here.
+    return set(by_channel.union(by_channel_service, by_own_service))
 
 
 def _roles(*, user_ids) -> dict[int, str | None]:

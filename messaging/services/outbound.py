@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.identity import contact_address_mark_unreachable, contact_unreachable_reason
-from crm.selectors import contact_addresses_map, contact_is_writable_by
+from crm.models import ContactAddress
+from crm.selectors import ADDRESS_RECENCY, contact_addresses_map, contact_is_writable_by
 from crm.services_consent import SendRefusal, send_category, send_policy_check
 from messaging.live import live_conversation_changed, live_message_status
 from messaging.models import Channel, Conversation, Message, MessageTemplate
@@ -139,11 +140,11 @@ def _check_sendable(*, channel: Channel, contact, actor) -> None:
     _check_reachable(channel=channel, contact=contact)
 
 
-def _check_reachable(*, channel: Channel, contact) -> None:
+def _check_reachable(*, channel: Channel, contact, addresses=None) -> None:
     """Refused before anything is stored or called when every address the channel could use
     refused us for good (the user blocked the bot): they must write first."""
     transports = type(channel.get_provider()).recipient_transports
-    reason = contact_unreachable_reason(contact=contact, transports=transports)
+    reason = contact_unreachable_reason(contact=contact, transports=transports, addresses=addresses)
     if reason:
         raise MessageRefused(
             _(
@@ -595,7 +596,9 @@ def _outbound(message: Message) -> OutboundMessage:
     contact = message.conversation.contact
     outbound = OutboundMessage(
         to=contact.phone or "",
-        recipient_addresses=contact_addresses_map(contact=contact),
+        recipient_addresses=contact_addresses_map(
+            contact=contact, addresses=_loaded_addresses(message)
+        ),
         type=message.type,
         text=message.text,
         reply_to=message.reply_to_provider_id,
@@ -643,12 +646,24 @@ def message_deliver_claimed(*, message_id: int) -> Message:
 
 
 def delivery_load(*, message_ids) -> list[Message]:
-    """Claimed messages with what a send reads, in one query, in id order."""
+    """Claimed messages with what a send reads (their contacts' addresses too), in two queries,
+    in id order."""
+    addresses = Prefetch(
+        "conversation__contact__addresses",
+        queryset=ContactAddress.objects.order_by(*ADDRESS_RECENCY),
+        to_attr="loaded_addresses",
+    )
     return list(
         Message.objects.select_related("channel__account", "conversation__contact", "template")
+        .prefetch_related(addresses)
         .filter(pk__in=message_ids)
         .order_by("pk")
     )
+
+
+def _loaded_addresses(message: Message):
+    """The contact's addresses delivery_load read, or None (they are read when needed)."""
+    return getattr(message.conversation.contact, "loaded_addresses", None)
 
 
 def delivery_refusal(message: Message) -> str:
@@ -659,7 +674,11 @@ def delivery_refusal(message: Message) -> str:
     try:
         # Queued before the address became unreachable or the person opted out: refused the
         # same way.
-        _check_reachable(channel=channel, contact=message.conversation.contact)
+        _check_reachable(
+            channel=channel,
+            contact=message.conversation.contact,
+            addresses=_loaded_addresses(message),
+        )
         _check_policy(
             channel=channel, contact=message.conversation.contact, template=message.template
         )

@@ -160,10 +160,17 @@ def _conversation_follow(*, channel: Channel, update: StatusUpdate) -> None:
 
 def pending_statuses_apply(*, channel: Channel, provider_message_id: str) -> int:
     """Apply the statuses that arrived before their message; returns how many were kept."""
+    return pending_statuses_apply_many(channel=channel, provider_message_ids=[provider_message_id])
+
+
+def pending_statuses_apply_many(*, channel: Channel, provider_message_ids) -> int:
+    """The same for a batch of sent messages, with one query when none is waiting (the rule)."""
     pending = list(
-        PendingStatus.objects.filter(channel=channel, provider_message_id=provider_message_id)
+        PendingStatus.objects.filter(
+            channel=channel, provider_message_id__in=list(provider_message_ids)
+        )
     )
-    for row in sorted(pending, key=lambda p: RANK.get(p.status, 9)):
+    for row in sorted(pending, key=lambda p: (p.provider_message_id, RANK.get(p.status, 9))):
         status_apply(
             channel=channel,
             update=StatusUpdate(

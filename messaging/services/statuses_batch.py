@@ -95,7 +95,7 @@ def statuses_apply(updates: list[tuple[Channel, StatusUpdate]]) -> int:
                 refusals.append((channel, update))
     if moved:
         Message.objects.bulk_update(list(moved.values()), WRITTEN)
-        _conversations_follow({m.conversation_id for m in moved.values()})
+        conversations_last_status_follow({m.conversation_id for m in moved.values()})
         for message in moved.values():  # the ticks move live once the batch commits
             live_message_status(
                 conversation_id=message.conversation_id,
@@ -111,7 +111,7 @@ def statuses_apply(updates: list[tuple[Channel, StatusUpdate]]) -> int:
     return count
 
 
-def _conversations_follow(conversation_ids: set[int]) -> None:
+def conversations_last_status_follow(conversation_ids: set[int]) -> None:
     """Each conversation shows the status of its newest message, in one statement."""
     newest = Message.objects.filter(conversation_id=OuterRef("pk")).order_by("-created_at", "-pk")
     Conversation.objects.filter(pk__in=conversation_ids).update(

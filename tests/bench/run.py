@@ -330,7 +330,9 @@ def machine_report(cfg: Config) -> list[str]:
         for name in ("shared_buffers", "synchronous_commit", "fsync", "max_connections"):
             cursor.execute(f"SHOW {name}")
             pg_settings.append(f"{name}={cursor.fetchone()[0]}")
-    if cfg.generator == "wrk":
+    if cfg.generator == "wrk" and not shutil.which("wrk"):
+        generator = "wrk (not installed: this benchmark does not use it)"
+    elif cfg.generator == "wrk":
         wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
         generator = (wrk.stdout or wrk.stderr).split("[")[0].strip()
         generator += f", {cfg.wrk_threads} thread(s)"
