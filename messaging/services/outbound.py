@@ -34,7 +34,6 @@ from messaging.queueing import after_commit, task_wake
 from messaging.selectors import Window, conversation_window
 from messaging.services.health import channel_mark_unhealthy, credentials_invalid_mark
 from messaging.services.inbound import conversation_get_or_open
-from messaging.services.statuses import pending_statuses_apply
 from messaging.services.templates import PLACEHOLDER
 from messaging.webhook_accounts import webhook_url
 
@@ -700,33 +699,11 @@ def delivery_failed(message: Message, exc: ProviderError) -> Message:
 
 
 def delivery_settle(message: Message, result) -> Message:
-    """The provider took the message: record its id and `sent` (a status may be ahead of us)."""
-    channel = message.channel
-    with transaction.atomic():
-        Message.objects.filter(pk=message.pk, provider_message_id__isnull=True).update(
-            provider_message_id=result.provider_message_id
-        )
-        Message.objects.filter(pk=message.pk, status=S.SENDING).update(
-            status=S.SENT,
-            sent_at=timezone.now(),
-            error_title="",
-            error_code=None,
-            error_detail="",
-        )
-        Conversation.objects.filter(pk=message.conversation_id).update(last_message_status=S.SENT)
-        live_message_status(
-            conversation_id=message.conversation_id, message_id=message.pk, status=S.SENT
-        )
-        if not channel.is_healthy:
-            Channel.objects.filter(pk=channel.pk, is_healthy=False).update(is_healthy=True)
-            channel.is_healthy = True
-        if result.address_change is not None:
-            # The chat moved (a group upgraded): later sends go to the new id.
-            from crm.services import contact_address_change
+    """The provider took the message: record its id and `sent` (a status may be ahead of us).
+    One message settled as a drain settles a batch (delivery_settle.py)."""
+    from messaging.services.delivery_settle import deliveries_settle
 
-            change = result.address_change
-            contact_address_change(transport=change.transport, old=change.old, new=change.new)
-    pending_statuses_apply(channel=channel, provider_message_id=result.provider_message_id)
+    deliveries_settle(channel=message.channel, sent=[(message, result)])
     message.refresh_from_db()
     return message
 
