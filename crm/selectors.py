@@ -94,7 +94,7 @@ def contact_list_visible_to(*, user) -> QuerySet[Contact]:
     if role != Role.SALES_REP:
         return contacts.none()
     # The ids read first: see contact_ids_visible_to.
-    return contacts.filter(pk__in=contact_ids_visible_to(user=user))
+    return contacts.filter(pk__any=contact_ids_visible_to(user=user))
 
 
 def contact_ids_visible_to(*, user) -> list[int] | None:

@@ -75,7 +75,7 @@ def conversation_list_visible_to(*, user) -> QuerySet[Conversation]:
     # The ids read first (as long as the user's portfolio): PostgreSQL cannot size a UNION in a
     # subquery and would hash the whole table to join it; with the ids it reads their rows.
     conversation_ids = [row["pk"] for row in conversation_ids_of(user=user)]
-    conversations = Conversation.objects.filter(pk__in=conversation_ids)
+    conversations = Conversation.objects.filter(pk__any=conversation_ids)
     return conversations.exclude(_offers_hidden_from(user=user, role=role))
 
 
@@ -99,7 +99,7 @@ def conversation_ids_of(*, user) -> QuerySet:
     """Ids of the conversations of the clients a non-manager sees plus those assigned to them:
     a UNION of two index lookups rather than an OR the planner can only test row by row."""
     of_their_clients = (
-        Conversation.objects.filter(contact_id__in=contact_ids_visible_to(user=user))
+        Conversation.objects.filter(contact_id__any=contact_ids_visible_to(user=user))
         .order_by()
         .values("pk")
     )
@@ -165,7 +165,7 @@ def message_list_visible_to(*, user) -> QuerySet[Message]:
     if role in (Role.MANAGER, Role.QUALITY_CONTROL):
         return Message.objects.all()
     conversation_ids = [row["pk"] for row in conversation_ids_of(user=user)]
-    messages = Message.objects.filter(conversation_id__in=conversation_ids)
+    messages = Message.objects.filter(conversation_id__any=conversation_ids)
     return messages.exclude(_offers_hidden_from(user=user, role=role, prefix="conversation__"))
 
 

@@ -10,6 +10,7 @@ largest size and asks the same number of queries at every size.
 Needs PostgreSQL on 127.0.0.1 (BENCH_PAGES_DB names the database; it is dropped at the end).
 """
 
+import base64
 import os
 import platform
 import secrets
@@ -29,14 +30,14 @@ TARGET_P95_MS = 150
 
 
 def environment() -> None:
-    from cryptography.fernet import Fernet
-
+    # A fixed key: a data set kept by `--data` is read again by `--measure` in another process.
+    fernet_key = base64.urlsafe_b64encode(b"switchboard page benchmark only!").decode()
     os.environ.update(
         DJANGO_SETTINGS_MODULE="tests.bench.settings",
         DEBUG="False",
         ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
         SECRET_KEY=secrets.token_urlsafe(50),
-        SECRETS_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        SECRETS_ENCRYPTION_KEYS=fernet_key,
         DATABASE_URL=f"{PG_URL}/{DB_NAME}",
         REDIS_URL=os.environ.get("BENCH_PAGES_REDIS_URL", "redis://127.0.0.1:6379/15"),
         API_THROTTLE_READ="1000000/min",

@@ -109,15 +109,15 @@ STATEMENTS = [
     # One conversation per contact; the newest tenth are still open.
     """
     INSERT INTO messaging_conversation (id, status, opened_at, closed_at, last_inbound_at,
-        last_message_at, last_message_status, channel_id, contact_id, assignee_id, assigned_at,
-        widget_page)
+        last_message_at, last_message_status, last_message_type, last_message_direction,
+        last_message_preview, channel_id, contact_id, assignee_id, assigned_at, widget_page)
     SELECT c.id,
            CASE WHEN c.id > %(n)s * 0.9 THEN 'open' ELSE 'closed' END,
            c.created_at,
            CASE WHEN c.id > %(n)s * 0.9 THEN NULL ELSE c.created_at + interval '2 hours' END,
            c.created_at + interval '80 minutes',
            c.created_at + interval '90 minutes',
-           'read',
+           'read', 'text', 'out', 'The parcel for order ' || c.id || ' left the warehouse',
            (%(channels)s::int[])[1 + c.id %% array_length(%(channels)s::int[], 1)],
            c.id, c.responsible_id,
            CASE WHEN c.responsible_id IS NULL THEN NULL ELSE c.created_at END,
