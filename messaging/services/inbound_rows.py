@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
+from config.rows_update import rows_update
 from crm.addresses import PHONE_TRANSPORTS, Address, address_normalize, addresses_by_strength
 from crm.addresses import AddressTransport as _Transports
 from crm.identity import (
@@ -93,8 +94,8 @@ def messages_receive(received: list[Received]) -> None:
     # message it reacts to within one batch.
     for item, contact in zip(fresh, contacts, strict=True):
         reaction_apply(reaction=item.message, contact_id=contact.pk)
-    Conversation.objects.bulk_update(
-        sorted({c.pk: c for c in conversations.values()}.values(), key=lambda c: c.pk),
+    rows_update(
+        {c.pk: c for c in conversations.values()}.values(),
         [
             "last_inbound_at",
             "last_message_at",

@@ -12,6 +12,7 @@ from collections import defaultdict
 
 from django.db.models import OuterRef, Q, Subquery
 
+from config.rows_update import rows_update
 from messaging.live import live_message_status
 from messaging.models import Channel, Conversation, Message
 from messaging.providers.base import StatusUpdate
@@ -94,7 +95,7 @@ def statuses_apply(updates: list[tuple[Channel, StatusUpdate]]) -> int:
             if update.status == S.FAILED:
                 refusals.append((channel, update))
     if moved:
-        Message.objects.bulk_update(list(moved.values()), WRITTEN)
+        rows_update(moved.values(), WRITTEN)
         conversations_last_status_follow({m.conversation_id for m in moved.values()})
         for message in moved.values():  # the ticks move live once the batch commits
             live_message_status(
