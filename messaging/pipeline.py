@@ -2,7 +2,9 @@
 
 Apps to the right of `messaging` (tickets, routing) register here by dotted path, so the whole
 inbound flow can be read in one list instead of being hidden in signals. Each handler is called as
-`handler(message=..., conversation_created=...)` inside the message's transaction.
+`handler(message=..., conversation_created=...)` inside the message's transaction. A drain's
+messages go through the steps together (`inbound_pipeline_run_many`); a handler with a `many`
+attribute takes them at once as `handler.many(runs=[(message, conversation_created), ...])`.
 """
 
 from functools import cache
@@ -62,6 +64,21 @@ def _handlers(kind: str = "inbound"):
 def inbound_pipeline_run(*, message, conversation_created: bool) -> None:
     for handler in _handlers():
         handler(message=message, conversation_created=conversation_created)
+
+
+def inbound_pipeline_run_many(runs: list[tuple]) -> None:
+    """The inbound steps for many messages in arrival order, one step at a time: every message
+    passes a step before any passes the next, as if the drain had read them one by one with each
+    step's own effects in order (no step reads what a later one writes)."""
+    if not runs:
+        return
+    for handler in _handlers():
+        many = getattr(handler, "many", None)
+        if many is not None:
+            many(runs=runs)
+            continue
+        for message, created in runs:
+            handler(message=message, conversation_created=created)
 
 
 def echo_pipeline_run(*, message, conversation_created: bool) -> None:

@@ -1,6 +1,6 @@
 """The tickets step of the inbound pipeline (registered in messaging/pipeline.py)."""
 
-from tickets.services import ticket_echo_receive, ticket_message_receive
+from tickets.services import ticket_echo_receive, ticket_message_receive, tickets_messages_receive
 from tickets.services_edits import ticket_message_edited
 
 
@@ -8,6 +8,13 @@ def ticket_on_inbound(*, message, conversation_created: bool) -> None:
     # Whether the conversation is new does not matter: a new conversation of a contact with an
     # open ticket joins that ticket, and one whose ticket closed gets a new one.
     ticket_message_receive(message=message)
+
+
+def _tickets_on_inbound(*, runs) -> None:
+    tickets_messages_receive(messages=[message for message, _created in runs])
+
+
+ticket_on_inbound.many = _tickets_on_inbound
 
 
 def ticket_on_edit(*, message, previous_text: str) -> None:

@@ -44,7 +44,12 @@ def _priority_for(channel: Channel | None) -> str:
 
 
 def _ticket_get_or_open(
-    *, contact, channel: Channel | None, first_message: Message | None, assignee=None
+    *,
+    contact,
+    channel: Channel | None,
+    first_message: Message | None,
+    assignee=None,
+    none_open: bool = False,
 ) -> tuple[Ticket, bool]:
     """The contact's open ticket, or a new one.
 
@@ -52,7 +57,8 @@ def _ticket_get_or_open(
     the insert runs in a savepoint and the loser reads the winner's ticket. The number comes from
     the row id, so it is unique without a counter that concurrent openers would fight over.
     """
-    existing = ticket_open_of_contact(contact=contact)
+    # `none_open`: the caller has just looked; a ticket opened since is the index's to catch.
+    existing = None if none_open else ticket_open_of_contact(contact=contact)
     if existing is not None:
         return existing, False
     opened = message_time(first_message) if first_message else timezone.localtime()
@@ -110,6 +116,58 @@ def _customer_responded(ticket: Ticket) -> bool:
     return bool(changed)
 
 
+def tickets_messages_receive(*, messages: Sequence[Message]) -> None:
+    """`ticket_message_receive` for a drain's messages, in arrival order, with the common case
+    written together: messages whose conversation already has an open ticket become comments and
+    their tickets `customer_responded` with three statements for all of them (ticket rows locked
+    in id order). The rest go one by one, in order: no ticket yet, a closed one, or one closed
+    meanwhile. Which way a conversation goes is decided before anything is written, so all of
+    its messages go the same way and its comments keep their order."""
+    on_open = [
+        message
+        for message in messages
+        if message.direction == Message.Direction.INBOUND
+        and message.type not in NOT_CUSTOMER_WORDS
+        and message.conversation.ticket is not None
+        and message.conversation.ticket.status != TicketStatus.CLOSED
+    ]
+    filed: list[Message] = []
+    if on_open:
+        still_open = set(
+            Ticket.objects.select_for_update()
+            .filter(pk__in={message.conversation.ticket_id for message in on_open})
+            .exclude(status=TicketStatus.CLOSED)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        filed = [message for message in on_open if message.conversation.ticket_id in still_open]
+    if filed:
+        now = timezone.now()
+        Ticket.objects.filter(pk__any=list(still_open)).update(
+            status=TicketStatus.CUSTOMER_RESPONDED, updated_at=now
+        )
+        for message in filed:
+            ticket = message.conversation.ticket
+            ticket.status, ticket.updated_at = TicketStatus.CUSTOMER_RESPONDED, now
+        TicketComment.objects.bulk_create(
+            [
+                TicketComment(
+                    ticket_id=message.conversation.ticket_id,
+                    author=None,
+                    author_kind=TicketComment.AuthorKind.CUSTOMER,
+                    text=message_as_text(message),
+                    message=message,
+                    created_at=message_time(message),
+                )
+                for message in filed
+            ]
+        )
+    done = {message.pk for message in filed}
+    for message in messages:
+        if message.pk not in done:
+            ticket_message_receive(message=message)
+
+
 def ticket_message_receive(*, message: Message) -> Ticket | None:
     """File one stored inbound message under the contact's ticket.
 
@@ -137,6 +195,7 @@ def ticket_message_receive(*, message: Message) -> Ticket | None:
         channel=channel,
         first_message=message,
         assignee=channel.default_ticket_assignee,
+        none_open=ticket is None,
     )
     _conversation_link(conversation, ticket)
     if not created:

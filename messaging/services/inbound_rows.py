@@ -28,7 +28,7 @@ from crm.identity import (
 from crm.services import SenderIdentity, contacts_get_or_create_by_addresses
 from messaging.live import live_conversation_changed
 from messaging.models import Channel, Conversation, Message
-from messaging.pipeline import echo_pipeline_run, inbound_pipeline_run
+from messaging.pipeline import echo_pipeline_run, inbound_pipeline_run_many
 from messaging.previews import message_preview_fields
 from messaging.providers.base import InboundMessage, MessageType
 from messaging.queueing import after_commit
@@ -106,14 +106,20 @@ def messages_receive(received: list[Received]) -> None:
         ],
     )
     live_conversation_changed(conversation_ids={c.pk for c in conversations.values()})
+    runs = []
     for item in fresh:
         conversation = item.message.conversation
         created = conversation.pk in opened
         opened.discard(conversation.pk)  # only its first message opened it
         if item.inbound.is_echo:
+            # What customers wrote before an agent's own message is filed before it.
+            inbound_pipeline_run_many(runs)
+            runs = []
             echo_pipeline_run(message=item.message, conversation_created=created)
         else:
-            inbound_pipeline_run(message=item.message, conversation_created=created)
+            runs.append((item.message, created))
+    inbound_pipeline_run_many(runs)
+    for item in fresh:
         media_fetch_after_commit(item.message)
         if item.inbound.acknowledge_id:
             _acknowledge_after_commit(item.channel, item.inbound.acknowledge_id)
