@@ -7,12 +7,17 @@
 - Figures per row (messages of a conversation, comments of a ticket) are counted for the rows of
   the page only, in one grouped query per figure, instead of a GROUP BY over the whole table
   before the sort: `page_rows_prepare` receives the page's rows.
+- Each row's selection box is written directly: Django renders it through the form widget
+  templates, a fifth of the time of a hundred-row page.
 """
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 from accounts.models import Role
 from accounts.selectors import user_role
@@ -67,6 +72,15 @@ class BoundedListAdminMixin:
 
     def get_changelist(self, request, **kwargs):
         return PageRowsChangeList
+
+    def action_checkbox(self, obj):
+        """The markup of Django's own (the actions script finds the box by class and name)."""
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            obj.pk,
+            format_html(_("Select this object for an action - {}"), str(obj)),
+        )
 
     def page_rows_prepare(self, rows: list) -> None:
         """Set what the list shows per row on the rows of one page (a query per figure)."""

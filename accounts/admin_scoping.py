@@ -69,7 +69,13 @@ class RoleScopedAdminMixin(BoundedListAdminMixin):
         if role not in self.role_can_change:
             return False
         if obj is not None and role != Role.MANAGER and self.role_object_writable is not None:
-            return self.role_object_writable(user=request.user, obj=obj)
+            # Asked again and again by one page (the form, each inline, each button): once per
+            # row and request.
+            cache = request.__dict__.setdefault("_role_writable", {})
+            key = (type(self), obj.pk)
+            if key not in cache:
+                cache[key] = self.role_object_writable(user=request.user, obj=obj)
+            return cache[key]
         return True
 
     def has_add_permission(self, request, *args):

@@ -248,3 +248,14 @@ def test_the_search_and_order_indexes_exist_on_postgresql():
         "contactaddress_address_trgm",
         "conversation_recent",
     } <= names
+
+
+def test_the_selection_box_of_each_row_is_djangos_own_markup(world):
+    from django.contrib import admin as django_admin
+    from django.contrib.admin.options import ModelAdmin
+
+    contact = Contact.objects.create(name='Anna "<b>&', phone="+393350009999")
+    contact_admin = django_admin.site._registry[Contact]
+    assert contact_admin.action_checkbox(contact) == ModelAdmin.action_checkbox(
+        contact_admin, contact
+    )

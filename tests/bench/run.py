@@ -752,9 +752,9 @@ def main() -> int:
         print(f"(c) task cluster       {c_rate:8.0f} inbound messages stored/s")
         print(f"(d) task cluster       {d_rate:8.0f} status events applied/s")
         for name, ratio, target in (
-            ("a/b", a / b, 0.9),
-            ("c/b", c_rate / b, 0.8),
-            ("d/c", d_rate / c_rate, 1.0),
+            ("P1 acks       a/b", a / b, 0.9),
+            ("P2 inbound    c/b", c_rate / b, 0.8),
+            ("P3 statuses   d/c", d_rate / c_rate, 1.0),
         ):
             verdict = "met" if ratio >= target else "MISSED"
             print(f"{name} = {ratio:.2f}  (target >= {target}: {verdict})")

@@ -6,20 +6,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from crm.models import Contact
-from integrations.models import IntegrationAccount
-from messaging.models import Channel, Conversation
+from messaging.models import Conversation
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def conversations():
-    account = IntegrationAccount.objects.create(
-        description="WABA", platform="whatsapp_cloud", settings={}, secrets={}
-    )
-    channel = Channel.objects.create(
-        name="Sales", account=account, provider="whatsapp_cloud", external_id="1001"
-    )
+def conversations(channel):
     return [
         Conversation.objects.create(
             channel=channel, contact=Contact.objects.create(name=f"Client {n}")

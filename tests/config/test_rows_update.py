@@ -9,8 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from config.rows_update import rows_update
 from crm.models import Contact
-from integrations.models import IntegrationAccount
-from messaging.models import Channel, Conversation
+from messaging.models import Conversation
 
 pytestmark = pytest.mark.django_db
 
@@ -18,13 +17,7 @@ FIELDS = ["last_message_at", "last_message_status", "last_message_preview", "las
 
 
 @pytest.fixture
-def conversations():
-    account = IntegrationAccount.objects.create(
-        description="WABA", platform="whatsapp_cloud", settings={}, secrets={}
-    )
-    channel = Channel.objects.create(
-        name="Sales", account=account, provider="whatsapp_cloud", external_id="1001"
-    )
+def conversations(channel):
     return [
         Conversation.objects.create(
             channel=channel,

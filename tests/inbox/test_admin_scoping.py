@@ -241,6 +241,22 @@ def test_a_rep_opens_their_own_client_and_may_change_it(client, world):
     assert page.context["has_change_permission"] is False
 
 
+def test_a_reps_conversation_page_asks_whether_the_client_is_theirs_once(client, world):
+    from unittest import mock
+
+    from crm import selectors
+
+    client.force_login(world["people"]["rep"])
+    conversation = world["clients"]["own"]
+    with mock.patch(
+        "messaging.admin.contact_is_writable_by", wraps=selectors.contact_is_writable_by
+    ) as asked:
+        page = client.get(f"{CONVERSATIONS}{conversation.pk}/change/")
+    assert page.status_code == 200
+    assert page.context["has_change_permission"] is True
+    assert asked.call_count == 1  # the form, the inline and the buttons ask the page's answer
+
+
 # --- quality control only reads ---------------------------------------------------------------
 
 
