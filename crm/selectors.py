@@ -4,6 +4,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import Role
 from accounts.selectors import user_role
+from config.request_memo import request_memo
 from config.row_totals import totals_for
 from crm.addresses import PHONE_TRANSPORTS, Address
 from crm.models import Company, Contact, ContactAddress, Deal, DealStatus, Pipeline
@@ -110,7 +111,10 @@ def contact_ids_visible_to(*, user) -> list[int] | None:
         return None
     if role != Role.SALES_REP:
         return []
-    return list(contact_ids_of_rep(user=user).values_list("pk", flat=True))
+    return request_memo(
+        ("contact_ids_visible_to", user.pk),
+        lambda: list(contact_ids_of_rep(user=user).values_list("pk", flat=True)),
+    )
 
 
 def contact_ids_of_rep(*, user) -> QuerySet:

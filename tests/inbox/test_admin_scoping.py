@@ -619,3 +619,18 @@ def test_message_delivery_actions_are_for_managers(client, world):
     client.force_login(world["people"]["manager"])
     choices = client.get(MESSAGES).context["action_form"].fields["action"].choices
     assert {"retry_delivery", "retry_media", "mark_read"} <= {name for name, _label in choices}
+
+
+def test_a_reps_clients_are_read_once_per_request(client, world):
+    from unittest import mock
+
+    from crm import selectors
+
+    client.force_login(world["people"]["rep"])
+    ticket = world["tickets"]["own"]
+    with mock.patch.object(
+        selectors, "contact_ids_of_rep", wraps=selectors.contact_ids_of_rep
+    ) as read:
+        assert client.get(f"/api/v1/tickets/{ticket.pk}/").status_code == 200
+    # the ticket's and the conversations' visibility both ask for the rep's clients
+    assert read.call_count == 1
