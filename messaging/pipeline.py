@@ -61,11 +61,6 @@ def _handlers(kind: str = "inbound"):
     return [import_string(path) for path in paths]
 
 
-def inbound_pipeline_run(*, message, conversation_created: bool) -> None:
-    for handler in _handlers():
-        handler(message=message, conversation_created=conversation_created)
-
-
 def inbound_pipeline_run_many(runs: list[tuple]) -> None:
     """The inbound steps for many messages in arrival order, one step at a time: every message
     passes a step before any passes the next, as if the drain had read them one by one with each

@@ -91,15 +91,21 @@ def _conversation_link(conversation: Conversation, ticket: Ticket) -> None:
         conversation.ticket = ticket
 
 
-def _customer_comment_add(*, ticket: Ticket, message: Message) -> TicketComment:
-    comment = TicketComment.objects.create(
-        ticket=ticket,
+def _customer_comment(*, ticket_id: int, message: Message) -> TicketComment:
+    """The customer's message as a comment of the ticket, not saved yet."""
+    return TicketComment(
+        ticket_id=ticket_id,
         author=None,
         author_kind=TicketComment.AuthorKind.CUSTOMER,
         text=message_as_text(message),
         message=message,
         created_at=message_time(message),
     )
+
+
+def _customer_comment_add(*, ticket: Ticket, message: Message) -> TicketComment:
+    comment = _customer_comment(ticket_id=ticket.pk, message=message)
+    comment.save(force_insert=True)
     return comment
 
 
@@ -143,7 +149,7 @@ def tickets_messages_receive(*, messages: Sequence[Message]) -> None:
         filed = [message for message in on_open if message.conversation.ticket_id in still_open]
     if filed:
         now = timezone.now()
-        Ticket.objects.filter(pk__any=list(still_open)).update(
+        Ticket.objects.filter(pk__in=still_open).update(
             status=TicketStatus.CUSTOMER_RESPONDED, updated_at=now
         )
         for message in filed:
@@ -151,14 +157,7 @@ def tickets_messages_receive(*, messages: Sequence[Message]) -> None:
             ticket.status, ticket.updated_at = TicketStatus.CUSTOMER_RESPONDED, now
         TicketComment.objects.bulk_create(
             [
-                TicketComment(
-                    ticket_id=message.conversation.ticket_id,
-                    author=None,
-                    author_kind=TicketComment.AuthorKind.CUSTOMER,
-                    text=message_as_text(message),
-                    message=message,
-                    created_at=message_time(message),
-                )
+                _customer_comment(ticket_id=message.conversation.ticket_id, message=message)
                 for message in filed
             ]
         )

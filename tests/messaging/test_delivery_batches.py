@@ -130,14 +130,20 @@ class FakeClock:
         self.now += seconds
 
 
-def test_late_sends_are_held_so_no_second_carries_more_than_the_rate():
-    clock = FakeClock(1000.0)
-    pacer = delivery._Pacer(5, clock=clock.time, sleep=clock.sleep)
-    # Ten sends whose slots (0.2 s apart) all passed during a stall of two seconds.
+def paced(slots: list[float], *, rate: int = 5, now: float = 1000.0) -> list[float]:
+    """When each send at `slots` starts through a pacer of `rate`, on a fake clock at `now`."""
+    clock = FakeClock(now)
+    pacer = delivery._Pacer(rate, clock=clock.time, sleep=clock.sleep)
     starts = []
-    for i in range(10):
-        pacer.wait(998.0 + i * 0.2)
+    for slot in slots:
+        pacer.wait(slot)
         starts.append(clock.now)
+    return starts
+
+
+def test_late_sends_are_held_so_no_second_carries_more_than_the_rate():
+    # Ten sends whose slots (0.2 s apart) all passed during a stall of two seconds.
+    starts = paced([998.0 + i * 0.2 for i in range(10)])
     busiest = max(sum(1 for t in starts if s <= t < s + 1) for s in starts)
     assert busiest == 5
     assert starts[:5] == [1000.0] * 5  # the stall is made up as far as the rate allows
@@ -145,13 +151,8 @@ def test_late_sends_are_held_so_no_second_carries_more_than_the_rate():
 
 
 def test_sends_on_time_pass_at_their_slots():
-    clock = FakeClock(1000.0)
-    pacer = delivery._Pacer(5, clock=clock.time, sleep=clock.sleep)
-    starts = []
-    for i in range(12):
-        pacer.wait(1000.0 + i * 0.2)
-        starts.append(clock.now)
-    assert starts == pytest.approx([1000.0 + i * 0.2 for i in range(12)])
+    slots = [1000.0 + i * 0.2 for i in range(12)]
+    assert paced(slots) == pytest.approx(slots)
 
 
 def test_a_drain_sets_the_process_back_as_it_found_it():
