@@ -264,6 +264,10 @@ class ConversationAdmin(RoleScopedAdminMixin, admin.ModelAdmin):
         "last_inbound_at",
         "last_message_at",
         "last_message_status",
+        # Kept by the services that store messages (the list's preview of the last one).
+        "last_message_type",
+        "last_message_direction",
+        "last_message_preview",
         "started_by_template",
         "ticket",
         # Where a website widget started it (set by the first message's reference).

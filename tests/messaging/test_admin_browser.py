@@ -83,3 +83,32 @@ def test_a_refused_reply_shows_why_and_sends_nothing(
     assert admin_messages(conversation_page)
     assert not Message.objects.filter(direction="out").exists()
     assert business_texts(sandbox, wa_channel) == []
+
+
+def test_a_sales_rep_replies_from_their_own_clients_page(
+    sandbox, wa_channel, conversation, page_for
+):
+    from accounts.models import Role
+    from crm.models import Contact
+    from tests.inbox.conftest import make_user
+
+    rep = make_user("rita", Role.SALES_REP, channels=[wa_channel])
+    Contact.objects.filter(pk=conversation.contact_id).update(responsible=rep)
+    page = page_for(rep)
+    page.goto(f"{sandbox}/admin/messaging/conversation/{conversation.pk}/change/")
+    # Their client: the page may be changed and answered (asked once for the whole page).
+    assert page.locator("input[name=_save]").count() == 1
+    # What the services keep is shown, not offered for editing.
+    assert page.locator("input[name=last_message_preview]").count() == 0
+    assert page.locator(".field-last_message_preview").count() == 1
+    page.fill("textarea[name=text]", "Rita here: yes, from 10 to 13.")
+    page.click("input[type=submit][value='Send reply']")
+    page.wait_for_selector("ul.messagelist")
+    assert "Rita here: yes, from 10 to 13." in staff_cells(page)
+    assert settled(
+        lambda: (
+            [b["text"] for b in business_bubbles(sandbox, wa_channel)]
+            == ["Rita here: yes, from 10 to 13."]
+        )
+    )
+    screenshot(page, "admin-conversation-rep-reply")

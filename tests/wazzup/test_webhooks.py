@@ -284,3 +284,39 @@ def test_an_unknown_channel_fails_the_event_visibly(wz_post, wz_account):
     wz_post("webhook_messages.json")
     assert "No channel" in WebhookEvent.objects.get().error
     assert WHATSAPP_CHANNEL in WebhookEvent.objects.get().error
+
+
+@pytest.mark.parametrize(
+    ("order", "status"),
+    [
+        (("customer", "agent"), "waiting_for_response"),
+        (("agent", "customer"), "customer_responded"),
+    ],
+)
+def test_in_one_body_the_ticket_follows_customer_and_agent_in_their_order(
+    wz_post, wa, order, status
+):
+    """A drain files a batch's messages step by step; an agent's echo keeps its place among them,
+    so the ticket ends as whoever wrote last left it."""
+    anna = make_agent("anna", channels=[wa])
+    wz_post("webhook_messages.json")  # the client, their conversation and ticket
+    echo = json.loads((FIXTURES / "webhook_message_echo.json").read_text())["messages"][0]
+    said = {
+        "agent": {**echo, "authorId": str(anna.pk), "text": "Checking it now."},
+        "customer": {
+            **echo,
+            "messageId": "1f2e3d4c-5b6a-4978-8a1b-2c3d4e5f6a7b",
+            "isEcho": False,
+            "status": "inbound",
+            "text": "Any news?",
+        },
+    }
+    for minute, who in enumerate(order):
+        said[who]["dateTime"] = f"2025-07-14T10:4{minute}:00.000Z"
+    wz_post(json.dumps({"messages": [said[who] for who in order]}).encode())
+
+    ticket = Conversation.objects.get().ticket
+    ticket.refresh_from_db()
+    assert ticket.status == status
+    texts = list(ticket.comments.order_by("created_at", "pk").values_list("text", flat=True))
+    assert texts[-2:] == [said[who]["text"] for who in order]
