@@ -125,8 +125,12 @@ def test_an_attachment_is_uploaded_to_the_provider_and_reaches_the_customer(
     stored = emulator.get_media(media_id)
     assert stored is not None and stored.data == picture and stored.mime_type == "image/png"
     page.wait_for_selector(f'#m{image.pk} .ticks[data-status="read"]')
-    thumbnail = page.locator(f"#m{image.pk} img.media")
-    assert thumbnail.evaluate("img => img.complete && img.naturalWidth") == 16
+    # The thread may draw the message again as its ticks move: wait for that image to load.
+    selector = f"#m{image.pk} img.media"
+    page.wait_for_function(
+        "s => { const img = document.querySelector(s); return img && img.complete; }", arg=selector
+    )
+    assert page.locator(selector).evaluate("img => img.naturalWidth") == 16
     bubbles = settled(
         lambda: [b for b in business_bubbles(sandbox, channel) if b["type"] == "image"]
     )
